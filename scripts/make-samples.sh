@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# Make the sample captures in samples/ with real PostgreSQL 15 servers and real
+# clients, all on loopback port 5432.
+#
+#   sudo scripts/make-samples.sh            # needs root (tcpdump, runuser)
+#
+# What it does: a throwaway CA + server certificate for localhost, one initdb'd
+# data directory (owned by postgres, under a mktemp dir in /tmp) that is started
+# three times, one configuration at a time, on 127.0.0.1/::1 port 5432:
+#   STRICT  ssl=on, ssl_min_protocol_version=TLSv1.2, hostssl-only pg_hba
+#   LAX     ssl=on, pg_hba accepts hostssl and host (plaintext)
+#   SSLOFF  ssl=off, pg_hba host
+# Each scenario is captured in its own file (tcpdump on lo, filter tcp port 5432).
+# See samples/README.md for what each file holds and the expected verdicts.
+#
+# Environment:
+#   OUT=dir           where to write the samples (default: <repo>/samples)
+#   PGBIN=dir         PostgreSQL server binaries (default /usr/lib/postgresql/15/bin)
+#   PGTLS_VENV=dir    Python venv for psycopg/asyncpg (created if missing;
+#                     default /var/tmp/pgtls-samples-venv)
+#   SKIP_OPTIONAL=1   skip the optional scanner / Python captures
+#   NO_INSTALL=1      never apt-get/pip install missing optional tools
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${OUT:-$REPO/samples}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PGTLS_VENV=${PGTLS_VENV:-/var/tmp/pgtls-samples-venv}
+SKIP_OPTIONAL=${SKIP_OPTIONAL:-0}
+NO_INSTALL=${NO_INSTALL:-0}
+PORT=5432
+PASSWORD=app-secret
+
+log() { printf '== %s\n' "$*" >&2; }
+warn() { printf '!! %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root (tcpdump on lo, runuser -u postgres)"
+for t in "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres"; do
+    [[ -x $t ]] || die "missing $t (apt-get install postgresql-15)"
+done
+for t in psql openssl tcpdump tshark mergecap editcap capinfos runuser ss; do
+    command -v "$t" >/dev/null || die "missing $t (apt-get install -y postgresql-client-15 openssl tcpdump tshark iproute2)"
+done
+id postgres >/dev/null 2>&1 || die "no postgres user"
+
+# Nothing may listen on 5432 (the Debian cluster must be stopped; we never start it).
+if [[ -n $(ss -Hltn "sport = :$PORT") ]]; then
+    ss -ltnp "sport = :$PORT" >&2 || true
+    die "something already listens on port $PORT; stop it first"
+fi
+
+WORK=$(mktemp -d /tmp/pgtls-samples.XXXXXX)
+chown postgres: "$WORK"
+chmod 755 "$WORK"
+DATA=$WORK/data
+CAPDIR=$WORK/caps
+mkdir -p "$CAPDIR" "$OUT"
+CAP_PID=
+SERVER_UP=0
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n $CAP_PID ]]; then
+        kill -INT "$CAP_PID" 2>/dev/null
+        wait "$CAP_PID" 2>/dev/null
+    fi
+    if [[ $SERVER_UP -eq 1 || -f $DATA/postmaster.pid ]]; then
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
+    fi
+    if [[ $rc -ne 0 && -f $WORK/server.log ]]; then
+        warn "last server log lines:"
+        tail -n 20 "$WORK/server.log" >&2
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+# ---------------------------------------------------------------- certificates
+log "making a throwaway CA and a server certificate for localhost"
+PKI=$WORK/pki
+mkdir -p "$PKI"
+openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
+    -subj "/CN=pgtls samples throwaway root CA" \
+    -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$PKI/ca.key" -out "$PKI/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
+    -keyout "$PKI/server.key" -out "$PKI/server.csr" 2>/dev/null
+cat >"$PKI/server.ext" <<'EOF'
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
+EOF
+openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+    -CAcreateserial -days 30 -sha256 -extfile "$PKI/server.ext" \
+    -out "$PKI/server.crt" 2>/dev/null
+chown postgres: "$PKI/server.key" "$PKI/server.crt" "$PKI/ca.key"
+chmod 600 "$PKI/server.key" "$PKI/ca.key"
+chmod 644 "$PKI/server.crt" "$PKI/ca.pem"
+CA=$PKI/ca.pem
+
+# ---------------------------------------------------------------- server
+log "initdb $DATA"
+as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \
+    || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+cat >>"$DATA/postgresql.conf" <<EOF
+
+# --- pgtls make-samples.sh
+port = $PORT
+listen_addresses = '127.0.0.1,::1'
+unix_socket_directories = '$WORK'
+ssl_cert_file = '$PKI/server.crt'
+ssl_key_file = '$PKI/server.key'
+password_encryption = 'scram-sha-256'
+fsync = off
+log_connections = on
+log_disconnections = on
+include = 'mode.conf'
+EOF
+cat >"$DATA/hba-strict.conf" <<'EOF'
+local   all all                 trust
+hostssl all all 127.0.0.1/32    scram-sha-256
+hostssl all all ::1/128         scram-sha-256
+EOF
+cat >"$DATA/hba-lax.conf" <<'EOF'
+local   all all                 trust
+hostssl all all 127.0.0.1/32    scram-sha-256
+hostssl all all ::1/128         scram-sha-256
+host    all all 127.0.0.1/32    scram-sha-256
+host    all all ::1/128         scram-sha-256
+EOF
+cat >"$DATA/hba-ssloff.conf" <<'EOF'
+local   all all                 trust
+host    all all 127.0.0.1/32    scram-sha-256
+host    all all ::1/128         scram-sha-256
+EOF
+chown postgres: "$DATA"/hba-*.conf
+
+MODE=
+start_server() { # STRICT | LAX | SSLOFF
+    MODE=$1
+    case $MODE in
+        STRICT) printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-strict.conf" ;;
+        LAX)    printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-lax.conf" ;;
+        SSLOFF) printf "ssl = off\nhba_file = '%s'\n" "$DATA/hba-ssloff.conf" ;;
+        *) die "bad mode $MODE" ;;
+    esac >"$DATA/mode.conf"
+    chown postgres: "$DATA/mode.conf"
+    log "starting PostgreSQL ($MODE) on port $PORT"
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
+    SERVER_UP=1
+}
+stop_server() {
+    log "stopping PostgreSQL ($MODE)"
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null
+    SERVER_UP=0
+}
+
+# ---------------------------------------------------------------- capture
+# cap_start NAME [tcpdump|tcpdump-any|dumpcap]; the file goes to $CAPDIR/NAME,
+# and cap_stop moves it to $OUT/NAME once it is complete.
+CAP_NAME=
+cap_start() {
+    CAP_NAME=$1
+    local how=${2:-tcpdump} ready
+    local file=$CAPDIR/$CAP_NAME
+    rm -f "$file"
+    : >"$WORK/cap.err"
+    case $how in
+        tcpdump)
+            tcpdump --immediate-mode -B 32768 -i lo -s 0 -U -n -Z root -w "$file" "tcp port $PORT" 2>"$WORK/cap.err" &
+            ready='listening on' ;;
+        tcpdump-any)
+            tcpdump --immediate-mode -B 32768 -i any -s 0 -U -n -Z root -w "$file" "tcp port $PORT" 2>"$WORK/cap.err" &
+            ready='listening on' ;;
+        dumpcap)
+            dumpcap -q -i lo -s 0 -f "tcp port $PORT" -w "$file" 2>"$WORK/cap.err" &
+            ready='Capturing on' ;;
+    esac
+    CAP_PID=$!
+    local i
+    for i in $(seq 1 100); do
+        if grep -q "$ready" "$WORK/cap.err"; then
+            sleep 0.2
+            return 0
+        fi
+        kill -0 "$CAP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$WORK/cap.err" >&2
+    die "capture for $CAP_NAME did not start"
+}
+cap_stop() {
+    sleep 1
+    kill -INT "$CAP_PID"
+    wait "$CAP_PID" || true
+    CAP_PID=
+    local stats
+    stats=$(grep -E 'captured|received|dropped' "$WORK/cap.err" | tr '\n' ' ' || true)
+    [[ -n $stats ]] && log "  capture: $stats"
+    [[ -s $CAPDIR/$CAP_NAME ]] || die "empty capture $CAP_NAME"
+    mv -f "$CAPDIR/$CAP_NAME" "$OUT/$CAP_NAME"
+    chmod 644 "$OUT/$CAP_NAME"
+    log "  -> $OUT/$CAP_NAME ($(capinfos -c -M "$OUT/$CAP_NAME" | awk -F': *' '/Number of packets/{print $2}') packets)"
+}
+
+# ---------------------------------------------------------------- clients
+# psql as root with a clean libpq environment (no ~/.pgpass, ~/.psqlrc, client cert).
+CLIENT_HOME=$WORK/client-home
+mkdir -p "$CLIENT_HOME"
+PQENV=(env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGUSER -u PGDATABASE -u PGSSLMODE
+    -u PGSERVICE -u PGSSLROOTCERT -u PGGSSENCMODE -u PGOPTIONS
+    HOME="$CLIENT_HOME" PGPASSWORD="$PASSWORD" PGCONNECT_TIMEOUT=10 PGAPPNAME=pgtls-samples)
+pq() { # pq CONNINFO SQL...
+    "${PQENV[@]}" psql -X -q -At "$@"
+}
+# expect_ok / expect_fail: run a client, check its outcome, never abort on it.
+expect_ok() {
+    local out
+    if out=$("$@" 2>&1); then
+        log "  client ok: ${out//$'\n'/ | }"
+    else
+        warn "  client FAILED unexpectedly: ${out//$'\n'/ | }"
+    fi
+}
+expect_fail() {
+    local out
+    if out=$("$@" 2>&1); then
+        warn "  client succeeded but should have failed: ${out//$'\n'/ | }"
+    else
+        log "  client failed as expected: $(printf '%s' "$out" | grep -v '^$' | head -n 3 | tr '\n' '|')"
+    fi
+}
+V4="host=localhost hostaddr=127.0.0.1 port=$PORT user=app dbname=appdb"
+V6="host=localhost hostaddr=::1 port=$PORT user=app dbname=appdb"
+
+s_client() { # s_client -tls1_1 | -tls1
+    openssl s_client -starttls postgres -connect "127.0.0.1:$PORT" "$1" \
+        -cipher 'DEFAULT@SECLEVEL=0' </dev/null
+}
+
+setup_venv() {
+    [[ -x $PGTLS_VENV/bin/python ]] && "$PGTLS_VENV/bin/python" -c 'import psycopg, asyncpg' 2>/dev/null && return 0
+    [[ $NO_INSTALL == 1 ]] && return 1
+    log "creating Python venv $PGTLS_VENV with psycopg[binary] and asyncpg"
+    python3 -m venv "$PGTLS_VENV" >/dev/null 2>&1 || return 1
+    "$PGTLS_VENV/bin/pip" install -q 'psycopg[binary]' asyncpg >/dev/null 2>&1 || return 1
+}
+apt_tool() { # apt_tool COMMAND PACKAGE
+    command -v "$1" >/dev/null && return 0
+    [[ $NO_INSTALL == 1 ]] && return 1
+    log "installing $2"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null 2>&1; } \
+        || return 1
+    command -v "$1" >/dev/null
+}
+
+# Remove samples that this script owns, so a re-run never leaves stale files.
+SAMPLES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-refused.pcap
+    tls10-refused.pcap tls13-ipv6.pcap any-interface.pcap tls13.pcapng
+    scanner-testssl.pcap scanner-nmap.pcap psycopg-tls.pcap psycopg-cancel-tls.pcap
+    psycopg-direct-tls-refused.pcap asyncpg-tls.pcap
+    plaintext-accepted.pcap prefer-on-lax.pcap cancel-plaintext.pcap
+    ssl-off-prefer.pcap ssl-off-require.pcap multi.pcap)
+for f in "${SAMPLES[@]}"; do rm -f "$OUT/$f"; done
+
+# ================================================================ STRICT
+start_server STRICT
+log "creating role app and database appdb"
+as_pg psql -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres \
+    -c "CREATE ROLE app LOGIN PASSWORD '$PASSWORD'" \
+    -c "CREATE DATABASE appdb OWNER app" >/dev/null
+
+log "tls13-verify-full.pcap"
+cap_start tls13-verify-full.pcap
+expect_ok pq "$V4 sslmode=verify-full sslrootcert=$CA" -c 'select 1'
+cap_stop
+
+log "tls12.pcap"
+cap_start tls12.pcap
+expect_ok pq "$V4 sslmode=require ssl_max_protocol_version=TLSv1.2" -c 'select 1'
+cap_stop
+
+log "plaintext-refused.pcap"
+cap_start plaintext-refused.pcap
+expect_fail pq "$V4 sslmode=disable" -c 'select 1'
+cap_stop
+
+log "tls11-refused.pcap"
+cap_start tls11-refused.pcap
+expect_fail s_client -tls1_1
+cap_stop
+
+log "tls10-refused.pcap"
+cap_start tls10-refused.pcap
+expect_fail s_client -tls1
+cap_stop
+
+log "tls13-ipv6.pcap"
+cap_start tls13-ipv6.pcap
+expect_ok pq "$V6 sslmode=verify-full sslrootcert=$CA" -c 'select 1'
+cap_stop
+
+log "any-interface.pcap (tcpdump -i any)"
+cap_start any-interface.pcap tcpdump-any
+expect_ok pq "$V4 sslmode=require ssl_max_protocol_version=TLSv1.2" -c 'select 1'
+expect_fail pq "$V4 sslmode=disable" -c 'select 1'
+cap_stop
+
+log "tls13.pcapng (dumpcap)"
+if command -v dumpcap >/dev/null; then
+    cap_start tls13.pcapng dumpcap
+    expect_ok pq "$V4 sslmode=verify-full sslrootcert=$CA" -c 'select 1'
+    expect_fail pq "$V4 sslmode=disable" -c 'select 1'
+    cap_stop
+else
+    cap_start tls13.pcapng.tmp.pcap
+    expect_ok pq "$V4 sslmode=verify-full sslrootcert=$CA" -c 'select 1'
+    expect_fail pq "$V4 sslmode=disable" -c 'select 1'
+    cap_stop
+    editcap -F pcapng "$OUT/tls13.pcapng.tmp.pcap" "$OUT/tls13.pcapng"
+    rm -f "$OUT/tls13.pcapng.tmp.pcap"
+fi
+
+if [[ $SKIP_OPTIONAL != 1 ]]; then
+    if apt_tool testssl testssl.sh; then
+        log "scanner-testssl.pcap (testssl --starttls postgres -p)"
+        cap_start scanner-testssl.pcap
+        # -p: protocols only (SSLv2 .. TLS 1.3, ALPN/NPN); bounded in time.
+        if ! timeout 180 testssl --quiet --color 0 --warnings off --nodns none \
+            --starttls postgres -p "127.0.0.1:$PORT" >"$WORK/testssl.out" 2>&1; then
+            warn "  testssl exited non-zero (see below)"
+        fi
+        grep -E '^ ?(SSLv|TLS)' "$WORK/testssl.out" | sed 's/^/   testssl: /' >&2 || true
+        cap_stop
+    else
+        warn "testssl.sh not available: no scanner-testssl.pcap"
+    fi
+    if apt_tool nmap nmap; then
+        log "scanner-nmap.pcap (nmap --script ssl-enum-ciphers)"
+        cap_start scanner-nmap.pcap
+        # -sT: plain connect() scan; -Pn -n: no ping, no DNS.
+        if ! timeout 180 nmap -sT -Pn -n -p "$PORT" --script ssl-enum-ciphers 127.0.0.1 \
+            >"$WORK/nmap.out" 2>&1; then
+            warn "  nmap exited non-zero"
+        fi
+        grep -E '^\|' "$WORK/nmap.out" | grep -E 'TLSv|SSLv|least strength' | sed 's/^/   nmap: /' >&2 || true
+        cap_stop
+    else
+        warn "nmap not available: no scanner-nmap.pcap"
+    fi
+    if setup_venv; then
+        PY=$PGTLS_VENV/bin/python
+        log "psycopg-tls.pcap (psycopg 3, libpq $("$PY" -c 'import psycopg; print(psycopg.pq.version())'))"
+        cap_start psycopg-tls.pcap
+        expect_ok "${PQENV[@]}" "$PY" - "$V4 password=$PASSWORD sslmode=require" <<'EOF'
+import sys, psycopg
+with psycopg.connect(sys.argv[1]) as conn:
+    print(conn.execute("select version from pg_stat_ssl where pid = pg_backend_pid()").fetchone()[0])
+EOF
+        cap_stop
+
+        log "psycopg-cancel-tls.pcap (libpq 18 encrypted cancel: conn.cancel_safe())"
+        cap_start psycopg-cancel-tls.pcap
+        expect_ok "${PQENV[@]}" "$PY" - "$V4 password=$PASSWORD sslmode=require" <<'EOF'
+import sys, threading, time, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    def cancel():
+        time.sleep(1)
+        conn.cancel_safe()
+    threading.Thread(target=cancel).start()
+    try:
+        conn.execute("select pg_sleep(5)")
+        print("not cancelled")
+    except psycopg.errors.QueryCanceled as e:
+        print("cancelled:", str(e).strip())
+EOF
+        cap_stop
+
+        log "psycopg-direct-tls-refused.pcap (sslnegotiation=direct against PG15)"
+        cap_start psycopg-direct-tls-refused.pcap
+        expect_fail "${PQENV[@]}" "$PY" - "$V4 password=$PASSWORD sslmode=require sslnegotiation=direct connect_timeout=10" <<'EOF'
+import sys, psycopg
+psycopg.connect(sys.argv[1]).close()
+EOF
+        cap_stop
+
+        log "asyncpg-tls.pcap"
+        cap_start asyncpg-tls.pcap
+        expect_ok "${PQENV[@]}" "$PY" - "$PORT" "$PASSWORD" <<'EOF'
+import sys, asyncio, asyncpg
+async def main():
+    conn = await asyncpg.connect(host="127.0.0.1", port=int(sys.argv[1]), user="app",
+                                 password=sys.argv[2], database="appdb", ssl="require")
+    print(await conn.fetchval("select 1"))
+    await conn.close()
+asyncio.run(main())
+EOF
+        cap_stop
+    else
+        warn "no Python venv with psycopg/asyncpg: no psycopg-*.pcap, asyncpg-tls.pcap"
+    fi
+fi
+stop_server
+
+# ================================================================ LAX
+start_server LAX
+log "plaintext-accepted.pcap"
+cap_start plaintext-accepted.pcap
+expect_ok pq "$V4 sslmode=disable" -c 'select 1'
+cap_stop
+
+log "prefer-on-lax.pcap"
+cap_start prefer-on-lax.pcap
+expect_ok pq "$V4 sslmode=prefer" -c 'select 1'
+cap_stop
+
+log "cancel-plaintext.pcap (psql sslmode=disable, SIGINT after 1 s)"
+cap_start cancel-plaintext.pcap
+# exec: $! must be psql itself (env execs psql), not a subshell, to get the SIGINT.
+(exec "${PQENV[@]}" psql -X -At "$V4 sslmode=disable" -c 'select pg_sleep(5)') >"$WORK/cancel.out" 2>&1 &
+PSQL_PID=$!
+sleep 1
+kill -INT "$PSQL_PID"
+wait "$PSQL_PID" || true
+log "  psql said: $(tr '\n' '|' <"$WORK/cancel.out")"
+cap_stop
+stop_server
+
+# ================================================================ SSLOFF
+start_server SSLOFF
+log "ssl-off-prefer.pcap"
+cap_start ssl-off-prefer.pcap
+expect_ok pq "$V4 sslmode=prefer" -c 'select 1'
+cap_stop
+
+log "ssl-off-require.pcap"
+cap_start ssl-off-require.pcap
+expect_fail pq "$V4 sslmode=require" -c 'select 1'
+cap_stop
+stop_server
+
+# ================================================================ merged sample
+log "multi.pcap (mergecap)"
+(cd "$OUT" && mergecap -F pcap -w multi.pcap tls13-verify-full.pcap tls12.pcap \
+    plaintext-refused.pcap tls11-refused.pcap plaintext-accepted.pcap \
+    ssl-off-prefer.pcap cancel-plaintext.pcap)
+chmod 644 "$OUT/multi.pcap"
+
+# ================================================================ summary
+log "samples in $OUT:"
+total=0
+for f in "${SAMPLES[@]}"; do
+    [[ -f $OUT/$f ]] || continue
+    conns=$(tshark -r "$OUT/$f" -T fields -e tcp.stream 2>/dev/null | sort -u | grep -c . || true)
+    size=$(stat -c %s "$OUT/$f")
+    total=$((total + size))
+    printf '%8d bytes  %4d TCP connections  %s\n' "$size" "$conns" "$f"
+done
+printf '%8d bytes total\n' "$total"

@@ -1,0 +1,421 @@
+//! Reading pcap and pcapng files in pure Rust, streaming with bounded memory.
+//!
+//! Record framing is done here over one reusable buffer; the file and block
+//! headers are decoded with pcap-parser. Both byte orders, micro- and
+//! nanosecond pcap, pcapng with several sections and interfaces.
+
+use super::{LinkType, Packet};
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapNGPacketBlock;
+use pcap_parser::{parse_block_be, parse_block_le, parse_pcap_header, parse_sectionheaderblock};
+use std::fmt;
+use std::io::{self, Read};
+
+/// Largest packet record pgtls accepts in a pcap file. Real snapshot lengths
+/// stop at 262144; a larger length means the file is corrupt.
+pub const MAX_PCAP_RECORD: usize = 256 * 1024 + 64;
+/// Largest pcapng block pgtls accepts.
+pub const MAX_PCAPNG_BLOCK: usize = 16 * 1024 * 1024;
+/// Bytes read from the file at a time.
+const READ_CHUNK: usize = 1 << 20;
+
+/// The tool's own failures while reading a file.
+#[derive(Debug)]
+pub enum CaptureError {
+    /// The file starts with neither a pcap nor a pcapng header.
+    NotACapture(String),
+    Io(io::Error),
+}
+
+impl fmt::Display for CaptureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CaptureError::NotACapture(why) => write!(f, "not a pcap or pcapng capture: {why}"),
+            CaptureError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CaptureError {}
+
+impl From<io::Error> for CaptureError {
+    fn from(e: io::Error) -> Self {
+        CaptureError::Io(e)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Interface {
+    link: LinkType,
+    /// Timestamp units per second.
+    resolution: u64,
+    offset_secs: i64,
+}
+
+#[derive(Debug)]
+enum Format {
+    Pcap {
+        big_endian: bool,
+        nanos: bool,
+        /// Kuznetzov's modified format: 8 more bytes per record header.
+        modified: bool,
+        link: LinkType,
+    },
+    PcapNg {
+        big_endian: bool,
+        interfaces: Vec<Interface>,
+    },
+}
+
+/// A streaming reader over a pcap or pcapng byte stream.
+pub struct CaptureReader<R: Read> {
+    reader: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+    format: Format,
+    frame: u64,
+    /// Byte offset in the file of `buf[start]`.
+    offset: u64,
+    last_ts: i64,
+    warnings: Vec<String>,
+    done: bool,
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Reads the file header and prepares to stream packets.
+    pub fn new(reader: R) -> Result<Self, CaptureError> {
+        let mut r = CaptureReader {
+            reader,
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            format: Format::PcapNg {
+                big_endian: false,
+                interfaces: Vec::new(),
+            },
+            frame: 0,
+            offset: 0,
+            last_ts: 0,
+            warnings: Vec::new(),
+            done: false,
+        };
+        r.fill(28)?;
+        let head = &r.buf[r.start..r.end];
+        if head.is_empty() {
+            return Err(CaptureError::NotACapture("the file is empty".into()));
+        }
+        if head.len() >= 4 && head[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+            r.fill(12)?;
+            match parse_sectionheaderblock(&r.buf[r.start..r.end]) {
+                Ok(_) | Err(nom::Err::Incomplete(_)) => {
+                    // Endianness is read from the byte-order magic when the block is parsed.
+                }
+                Err(_) => {
+                    return Err(CaptureError::NotACapture(
+                        "pcapng section header with an unknown byte-order magic".into(),
+                    ))
+                }
+            }
+            return Ok(r);
+        }
+        match parse_pcap_header(head) {
+            Ok((_, h)) => {
+                r.format = Format::Pcap {
+                    big_endian: h.is_bigendian(),
+                    nanos: h.is_nanosecond_precision(),
+                    modified: h.is_modified_format(),
+                    link: LinkType(h.network.0 as u32),
+                };
+                r.consume(24);
+                Ok(r)
+            }
+            Err(nom::Err::Incomplete(_)) => Err(CaptureError::NotACapture(format!(
+                "only {} bytes, shorter than a pcap file header",
+                head.len()
+            ))),
+            Err(_) => Err(CaptureError::NotACapture(format!(
+                "unknown magic number {}",
+                hex(&head[..head.len().min(4)])
+            ))),
+        }
+    }
+
+    /// Warnings about the file itself (truncation, corrupt records), for stderr.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Frames read so far.
+    pub fn frames(&self) -> u64 {
+        self.frame
+    }
+
+    /// Bytes of the file consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.offset
+    }
+
+    /// The next packet, `None` at the end of the file. A file cut short or a
+    /// corrupt record ends the stream with a warning rather than an error.
+    pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            match self.format {
+                Format::Pcap { .. } => return self.next_pcap(),
+                Format::PcapNg { .. } => {
+                    if let Some((start, len, ts, link, orig_len)) = self.next_pcapng_packet()? {
+                        self.frame += 1;
+                        return Ok(Some(Packet {
+                            frame: self.frame,
+                            ts_nanos: ts,
+                            link,
+                            data: &self.buf[start..start + len],
+                            orig_len,
+                        }));
+                    }
+                    if self.done {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_pcap(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
+        let Format::Pcap {
+            big_endian,
+            nanos,
+            modified,
+            link,
+        } = self.format
+        else {
+            return Ok(None);
+        };
+        let hdr_len = if modified { 24 } else { 16 };
+        self.fill(hdr_len)?;
+        let avail = self.end - self.start;
+        if avail == 0 {
+            self.done = true;
+            return Ok(None);
+        }
+        if avail < hdr_len {
+            self.truncated(avail, hdr_len, "a record header");
+            return Ok(None);
+        }
+        let h = &self.buf[self.start..self.start + 16];
+        let rd = |i: usize| {
+            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            if big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let (sec, frac, caplen, orig_len) = (rd(0), rd(4), rd(8) as usize, rd(12));
+        if caplen > MAX_PCAP_RECORD {
+            self.corrupt(format!(
+                "record {} claims {caplen} captured bytes, more than any snapshot length",
+                self.frame + 1
+            ));
+            return Ok(None);
+        }
+        self.fill(hdr_len + caplen)?;
+        let avail = self.end - self.start;
+        if avail < hdr_len + caplen {
+            self.truncated(avail, hdr_len + caplen, "a packet");
+            return Ok(None);
+        }
+        let ts = i64::from(sec) * 1_000_000_000
+            + i64::from(frac) * if nanos { 1 } else { 1_000 };
+        let data_start = self.start + hdr_len;
+        self.consume(hdr_len + caplen);
+        self.frame += 1;
+        self.last_ts = ts;
+        Ok(Some(Packet {
+            frame: self.frame,
+            ts_nanos: ts,
+            link,
+            data: &self.buf[data_start..data_start + caplen],
+            orig_len: orig_len.max(caplen as u32),
+        }))
+    }
+
+    /// Reads pcapng blocks until a packet block; returns where its bytes are
+    /// in the buffer (valid until the next call).
+    #[allow(clippy::type_complexity)]
+    fn next_pcapng_packet(
+        &mut self,
+    ) -> Result<Option<(usize, usize, i64, LinkType, u32)>, CaptureError> {
+        loop {
+            self.fill(12)?;
+            let avail = self.end - self.start;
+            if avail == 0 {
+                self.done = true;
+                return Ok(None);
+            }
+            if avail < 12 {
+                self.truncated(avail, 12, "a block header");
+                return Ok(None);
+            }
+            let b = &self.buf[self.start..self.end];
+            let is_shb = b[..4] == [0x0a, 0x0d, 0x0d, 0x0a];
+            let big_endian = match &self.format {
+                _ if is_shb => b[8..12] == [0x1a, 0x2b, 0x3c, 0x4d],
+                Format::PcapNg { big_endian, .. } => *big_endian,
+                Format::Pcap { .. } => false,
+            };
+            let len_bytes = [b[4], b[5], b[6], b[7]];
+            let block_len = if big_endian {
+                u32::from_be_bytes(len_bytes)
+            } else {
+                u32::from_le_bytes(len_bytes)
+            } as usize;
+            if block_len < 12 || block_len % 4 != 0 || block_len > MAX_PCAPNG_BLOCK {
+                self.corrupt(format!(
+                    "pcapng block at byte {} has an impossible length {block_len}",
+                    self.offset
+                ));
+                return Ok(None);
+            }
+            self.fill(block_len)?;
+            let avail = self.end - self.start;
+            if avail < block_len {
+                self.truncated(avail, block_len, "a block");
+                return Ok(None);
+            }
+            let bytes = &self.buf[self.start..self.start + block_len];
+            let parsed = if big_endian {
+                parse_block_be(bytes)
+            } else {
+                parse_block_le(bytes)
+            };
+            let base = self.start;
+            let mut found = None;
+            match parsed {
+                Ok((_, Block::SectionHeader(_))) => {
+                    self.format = Format::PcapNg {
+                        big_endian,
+                        interfaces: Vec::new(),
+                    };
+                }
+                Ok((_, Block::InterfaceDescription(idb))) => {
+                    if let Format::PcapNg { interfaces, .. } = &mut self.format {
+                        interfaces.push(Interface {
+                            link: LinkType(idb.linktype.0 as u32),
+                            resolution: idb.ts_resolution().unwrap_or(1_000_000),
+                            offset_secs: idb.ts_offset(),
+                        });
+                    }
+                }
+                Ok((_, Block::EnhancedPacket(epb))) => {
+                    let iface = match &self.format {
+                        Format::PcapNg { interfaces, .. } => {
+                            interfaces.get(epb.if_id as usize).copied()
+                        }
+                        Format::Pcap { .. } => None,
+                    };
+                    match iface {
+                        Some(iface) => {
+                            let data = epb.packet_data();
+                            let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
+                            let nanos = (u128::from(raw) * 1_000_000_000
+                                / u128::from(iface.resolution.max(1)))
+                                as i64;
+                            let ts = nanos.saturating_add(iface.offset_secs * 1_000_000_000);
+                            let start = data.as_ptr() as usize - bytes.as_ptr() as usize + base;
+                            found = Some((start, data.len(), ts, iface.link, epb.orig_len()));
+                        }
+                        None => self.warn_once(format!(
+                            "packet block names interface {} that no interface block described; skipped",
+                            epb.if_id
+                        )),
+                    }
+                }
+                Ok((_, Block::SimplePacket(spb))) => {
+                    let iface = match &self.format {
+                        Format::PcapNg { interfaces, .. } => interfaces.first().copied(),
+                        Format::Pcap { .. } => None,
+                    };
+                    if let Some(iface) = iface {
+                        let data = spb.packet_data();
+                        let start = data.as_ptr() as usize - bytes.as_ptr() as usize + base;
+                        found = Some((start, data.len(), self.last_ts, iface.link, spb.orig_len()));
+                    }
+                }
+                Ok(_) => {} // statistics, name resolution, custom and unknown blocks
+                Err(_) => self.warn_once(format!(
+                    "pcapng block at byte {} could not be decoded; skipped",
+                    self.offset
+                )),
+            }
+            self.consume(block_len);
+            if let Some(f) = found {
+                self.last_ts = f.2;
+                return Ok(Some(f));
+            }
+        }
+    }
+
+    fn warn_once(&mut self, w: String) {
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+
+    fn truncated(&mut self, have: usize, need: usize, what: &str) {
+        self.warnings.push(format!(
+            "the capture ends in the middle of {what} after frame {} ({have} of {need} bytes present); reporting what was read",
+            self.frame
+        ));
+        self.done = true;
+    }
+
+    fn corrupt(&mut self, why: String) {
+        self.warnings.push(format!(
+            "{why}; the file is corrupt from byte {} on, reporting the {} frames before it",
+            self.offset, self.frame
+        ));
+        self.done = true;
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Makes at least `n` bytes available from `start`, unless the file ends first.
+    fn fill(&mut self, n: usize) -> Result<(), CaptureError> {
+        if self.end - self.start >= n || self.eof {
+            return Ok(());
+        }
+        if self.start + n > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if n > self.buf.len() {
+                self.buf.resize(n.next_power_of_two(), 0);
+            }
+        }
+        while self.end - self.start < n {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

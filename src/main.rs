@@ -1,0 +1,38 @@
+use clap::Parser;
+use pgtls::cli::{Cli, Command};
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Read(args) => {
+            let cfg = match args.validate() {
+                Ok(c) => c,
+                Err(e) => return fail(&e, 2),
+            };
+            let mut warn = |w: String| eprintln!("pgtls: warning: {w}");
+            let reports = match pgtls::read::analyze_files(&cfg, &mut warn) {
+                Ok(r) => r,
+                Err(e) => return fail(&e.message, e.exit_code),
+            };
+            let stdout = io::stdout();
+            let width = if stdout.is_terminal() {
+                None
+            } else {
+                Some(200)
+            };
+            let mut out = io::BufWriter::new(stdout.lock());
+            match pgtls::read::write_reports(&mut out, &reports, cfg.format, width) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("writing output: {e}"), 2),
+            }
+        }
+    }
+}
+
+fn fail(msg: &str, code: u8) -> ExitCode {
+    let _ = writeln!(io::stderr(), "pgtls: {msg}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,915 @@
+//! The conversation of one session: both byte streams, in the order the
+//! capture delivered them, through the startup phase and into TLS, GSSAPI or
+//! plaintext messages.
+
+use super::messages::{Message, MessageStream};
+use super::Evidence;
+use crate::flow::reassembly::Chunk;
+use crate::flow::Direction;
+use crate::pg::{self, StartupFraming, StartupPacket};
+use crate::tls::{self, Alert, ClientHelloInfo, ServerHelloInfo, TlsEvent, TlsStream};
+
+/// Bytes of the startup phase kept per direction while waiting for the other
+/// side: a StartupMessage is at most 10000 bytes, a server answer is short.
+pub const MAX_STARTUP_BYTES: usize = 16 * 1024;
+/// Segments pgtls examines in a session first seen mid-stream before it
+/// gives up looking for a message boundary.
+pub const MAX_RESYNC_SEGMENTS: u32 = 16;
+
+/// How TLS was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiation {
+    /// SSLRequest, then `S`.
+    SslRequest,
+    /// A ClientHello with no SSLRequest (PostgreSQL 17 `sslnegotiation=direct`).
+    Direct,
+    /// The capture began after the handshake.
+    Midstream,
+}
+
+impl Negotiation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Negotiation::SslRequest => "sslrequest",
+            Negotiation::Direct => "direct",
+            Negotiation::Midstream => "midstream",
+        }
+    }
+}
+
+/// Which request is waiting for its one-byte answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Ssl,
+    Gss,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for the client's next startup-phase packet.
+    Startup,
+    /// SSLRequest or GSSENCRequest sent, answer not yet seen.
+    AwaitAnswer(Request),
+    /// The server answered a request with an ErrorResponse (very old servers).
+    AnswerError(Request),
+    Tls,
+    Gss,
+    /// StartupMessage sent in clear; typed messages follow.
+    Plain,
+    Cancel,
+    NotPostgres(String),
+    /// Mid-stream session whose first bytes were not yet recognised.
+    Unsynced,
+}
+
+/// An alert and who sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSeen {
+    pub alert: Alert,
+    pub from: Direction,
+    pub frame: u64,
+}
+
+/// What TLS showed.
+#[derive(Debug, Default)]
+pub struct TlsFacts {
+    pub negotiation: Option<Negotiation>,
+    pub client_hello: Option<Box<ClientHelloInfo>>,
+    pub client_hello_frame: u64,
+    pub server_hello: Option<Box<ServerHelloInfo>>,
+    pub server_hello_frame: u64,
+    pub hello_retry: bool,
+    /// First fatal readable alert, else the first readable alert.
+    pub alert: Option<AlertSeen>,
+    pub encrypted_alerts: u32,
+    /// Records after the ServerHello that are encrypted, per side.
+    pub client_encrypted: bool,
+    pub server_encrypted: bool,
+    pub certificate_bytes: usize,
+    pub malformed: Option<(Direction, &'static str, u64)>,
+}
+
+/// An ErrorResponse.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PgError {
+    pub severity: Option<String>,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub frame: u64,
+}
+
+/// What the PostgreSQL messages showed.
+#[derive(Debug, Default)]
+pub struct PgFacts {
+    pub protocol: Option<pg::ProtocolVersion>,
+    pub startup_frame: u64,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub application_name: Option<String>,
+    pub replication: Option<String>,
+    /// First message the server sent after the StartupMessage.
+    pub first_server_message: Option<(u8, u64)>,
+    pub auth_codes: Vec<pg::AuthCode>,
+    pub auth_frame: u64,
+    pub error: Option<PgError>,
+    pub server_version: Option<String>,
+    pub backend_pid: Option<u32>,
+    pub ready_frame: Option<u64>,
+    pub negotiate_protocol: Option<(u32, u32)>,
+    pub password_messages: u32,
+    pub queries: u32,
+    pub client_messages: u64,
+    pub server_messages: u64,
+    pub cancel_pid: Option<u32>,
+    pub cancel_key_len: usize,
+}
+
+/// A finding about bytes that should not be where they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anomaly {
+    pub frame: u64,
+    pub what: String,
+}
+
+#[derive(Debug)]
+pub struct Conversation {
+    pub phase: Phase,
+    /// The stream began without a SYN (set by the session before bytes arrive).
+    pub midstream: bool,
+    pending_client: Vec<u8>,
+    pending_client_frame: u64,
+    pending_server: Vec<u8>,
+    pending_server_frame: u64,
+    pub ssl_request_frame: Option<u64>,
+    pub gss_request_frame: Option<u64>,
+    /// Answers to SSLRequest/GSSENCRequest in order: `S`, `N`, `G`, `E`.
+    pub answers: Vec<(Request, u8, u64)>,
+    client_tls: TlsStream,
+    server_tls: TlsStream,
+    client_msgs: MessageStream,
+    server_msgs: MessageStream,
+    pub tls: TlsFacts,
+    pub pg: PgFacts,
+    pub gss_client_bytes: u64,
+    pub gss_server_bytes: u64,
+    pub anomalies: Vec<Anomaly>,
+    pub evidence: Vec<Evidence>,
+    pub client_closed: Option<u64>,
+    pub server_closed: Option<u64>,
+    pub reset_by: Option<(Direction, u64)>,
+    pub client_bytes_seen: bool,
+    pub server_bytes_seen: bool,
+    resync_segments: u32,
+    /// The verdict can no longer change: stop looking at bytes.
+    settled: bool,
+    events: Vec<TlsEvent>,
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Conversation {
+            phase: Phase::Startup,
+            midstream: false,
+            pending_client: Vec::new(),
+            pending_client_frame: 0,
+            pending_server: Vec::new(),
+            pending_server_frame: 0,
+            ssl_request_frame: None,
+            gss_request_frame: None,
+            answers: Vec::new(),
+            client_tls: TlsStream::default(),
+            server_tls: TlsStream::default(),
+            client_msgs: MessageStream::default(),
+            server_msgs: MessageStream::default(),
+            tls: TlsFacts::default(),
+            pg: PgFacts::default(),
+            gss_client_bytes: 0,
+            gss_server_bytes: 0,
+            anomalies: Vec::new(),
+            evidence: Vec::new(),
+            client_closed: None,
+            server_closed: None,
+            reset_by: None,
+            client_bytes_seen: false,
+            server_bytes_seen: false,
+            resync_segments: 0,
+            settled: false,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Bound on anomalies kept per session.
+const MAX_ANOMALIES: usize = 16;
+
+impl Conversation {
+    /// False once the verdict is settled: the session keeps only counters.
+    pub fn wants_bytes(&self) -> bool {
+        !self.settled
+    }
+
+    pub fn is_settled(&self) -> bool {
+        self.settled
+    }
+
+    fn evidence(&mut self, frame: u64, what: impl Into<String>) {
+        if self.evidence.len() < 32 {
+            self.evidence.push(Evidence {
+                frame,
+                what: what.into(),
+            });
+        }
+    }
+
+    fn anomaly(&mut self, frame: u64, what: impl Into<String>) {
+        if self.anomalies.len() < MAX_ANOMALIES {
+            self.anomalies.push(Anomaly {
+                frame,
+                what: what.into(),
+            });
+        }
+    }
+
+    /// Bytes (or a hole) of one direction, in stream order.
+    pub fn chunk(&mut self, dir: Direction, chunk: Chunk<'_>) {
+        if self.settled {
+            return;
+        }
+        match chunk {
+            Chunk::Data { bytes, frame } => self.data(dir, bytes, frame),
+            Chunk::Gap { len, frame } => self.gap(dir, len, frame),
+        }
+    }
+
+    /// One side closed (FIN) or reset (RST) the connection.
+    pub fn closed(&mut self, dir: Direction, frame: u64, reset: bool) {
+        match dir {
+            Direction::ToServer => {
+                self.client_closed.get_or_insert(frame);
+            }
+            Direction::ToClient => {
+                self.server_closed.get_or_insert(frame);
+            }
+        }
+        if reset && self.reset_by.is_none() {
+            self.reset_by = Some((dir, frame));
+        }
+    }
+
+    fn gap(&mut self, dir: Direction, len: u64, frame: u64) {
+        match self.phase {
+            Phase::Tls => match dir {
+                Direction::ToServer => self.client_tls.gap(len),
+                Direction::ToClient => self.server_tls.gap(len),
+            },
+            Phase::Plain => match dir {
+                Direction::ToServer => self.client_msgs.gap(len),
+                Direction::ToClient => self.server_msgs.gap(len),
+            },
+            Phase::Gss | Phase::Cancel | Phase::NotPostgres(_) => {}
+            Phase::Startup | Phase::AwaitAnswer(_) | Phase::AnswerError(_) | Phase::Unsynced => {
+                // The startup exchange lost bytes: whatever follows can only
+                // be judged the way a mid-stream session is.
+                self.pending_client.clear();
+                self.pending_server.clear();
+                self.anomaly(
+                    frame,
+                    format!("{len} bytes missing from the capture during the startup phase"),
+                );
+                self.phase = Phase::Unsynced;
+            }
+        }
+    }
+
+    fn data(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        match dir {
+            Direction::ToServer => self.client_bytes_seen = true,
+            Direction::ToClient => self.server_bytes_seen = true,
+        }
+        match self.phase {
+            Phase::Tls => self.tls_bytes(dir, bytes, frame),
+            Phase::Plain => self.plain_bytes(dir, bytes, frame),
+            Phase::Gss => match dir {
+                Direction::ToServer => self.gss_client_bytes += bytes.len() as u64,
+                Direction::ToClient => self.gss_server_bytes += bytes.len() as u64,
+            },
+            Phase::Cancel | Phase::NotPostgres(_) => {}
+            Phase::Unsynced => self.unsynced_bytes(dir, bytes, frame),
+            Phase::Startup | Phase::AwaitAnswer(_) | Phase::AnswerError(_) => {
+                let (buf, f) = match dir {
+                    Direction::ToServer => (&mut self.pending_client, &mut self.pending_client_frame),
+                    Direction::ToClient => (&mut self.pending_server, &mut self.pending_server_frame),
+                };
+                if buf.len() + bytes.len() > MAX_STARTUP_BYTES {
+                    let who = match dir {
+                        Direction::ToServer => "client",
+                        Direction::ToClient => "server",
+                    };
+                    self.phase = Phase::NotPostgres(format!(
+                        "{who} sent more than {MAX_STARTUP_BYTES} bytes without a complete startup exchange"
+                    ));
+                    self.settled = true;
+                    return;
+                }
+                buf.extend_from_slice(bytes);
+                *f = frame;
+                if self.midstream && self.phase == Phase::Startup && !self.startup_plausible() {
+                    // The capture began inside the session: judge what it carries.
+                    self.phase = Phase::Unsynced;
+                    let client = std::mem::take(&mut self.pending_client);
+                    let server = std::mem::take(&mut self.pending_server);
+                    if !client.is_empty() {
+                        self.unsynced_bytes(Direction::ToServer, &client, self.pending_client_frame);
+                    }
+                    if !server.is_empty() && self.phase == Phase::Unsynced {
+                        self.unsynced_bytes(Direction::ToClient, &server, self.pending_server_frame);
+                    }
+                    return;
+                }
+                self.advance();
+            }
+        }
+    }
+
+    /// In a session first seen mid-stream, does the pending client data
+    /// begin like a startup packet (the capture caught the connection's start
+    /// without its SYN)?
+    fn startup_plausible(&self) -> bool {
+        if !self.pending_server.is_empty() && self.pending_client.is_empty() {
+            return false;
+        }
+        match pg::frame_pg_startup(&self.pending_client) {
+            StartupFraming::NeedHeader => self.pending_client.len() < 8,
+            StartupFraming::Implausible { .. } => false,
+            StartupFraming::Packet { code, .. } => matches!(
+                code,
+                pg::SSL_REQUEST_CODE | pg::GSSENC_REQUEST_CODE | pg::CANCEL_REQUEST_CODE
+            ) || code >> 16 == 3,
+        }
+    }
+
+    /// Mid-stream: find out from one segment whether this is TLS or
+    /// PostgreSQL in clear.
+    fn unsynced_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        let plausible_pg = match dir {
+            Direction::ToServer => pg::is_frontend_tag,
+            Direction::ToClient => pg::is_backend_tag,
+        };
+        if tls::looks_like_tls_record(bytes) {
+            self.tls.negotiation.get_or_insert(Negotiation::Midstream);
+            self.evidence(frame, "TLS record on a session first seen mid-stream");
+            self.phase = Phase::Tls;
+            self.tls_bytes(dir, bytes, frame);
+        } else if messages_plausible(bytes, plausible_pg) {
+            self.evidence(
+                frame,
+                format!(
+                    "PostgreSQL message '{}' in clear on a session first seen mid-stream",
+                    printable_tag(bytes[0])
+                ),
+            );
+            self.phase = Phase::Plain;
+            self.plain_bytes(dir, bytes, frame);
+        } else {
+            self.resync_segments += 1;
+            if self.resync_segments >= MAX_RESYNC_SEGMENTS {
+                self.settled = true;
+            }
+        }
+    }
+
+    /// Runs the startup-phase machine as far as the pending bytes allow.
+    fn advance(&mut self) {
+        loop {
+            match self.phase.clone() {
+                Phase::Startup => {
+                    if self.pending_client.is_empty() {
+                        if !self.pending_server.is_empty() {
+                            let why = describe_server_first(&self.pending_server);
+                            self.phase = Phase::NotPostgres(why);
+                            self.settled = true;
+                        }
+                        return;
+                    }
+                    if !self.startup_packet() {
+                        return;
+                    }
+                }
+                Phase::AwaitAnswer(req) => {
+                    if !self.pending_client.is_empty() && self.pending_server.is_empty() {
+                        // A client must wait for the answer; bytes now are either
+                        // pipelining or an injection (CVE-2021-23214 style).
+                        let n = self.pending_client.len();
+                        let what = format!(
+                            "{n} bytes from the client after {} before the server answered",
+                            request_name(req)
+                        );
+                        if !self.anomalies.iter().any(|a| a.what == what) {
+                            let f = self.pending_client_frame;
+                            self.anomaly(f, what);
+                        }
+                    }
+                    if self.pending_server.is_empty() {
+                        return;
+                    }
+                    self.answer(req);
+                }
+                Phase::AnswerError(req) => {
+                    let f = self.pending_server_frame;
+                    if let Some(e) = take_message(&mut self.pending_server, b'E') {
+                        let fields = pg::parse_pg_error_fields(&e);
+                        self.pg.error = Some(pg_error(&fields, f));
+                        self.evidence(
+                            f,
+                            format!("ErrorResponse to {}", request_name(req)),
+                        );
+                        self.settled = true;
+                    }
+                    return;
+                }
+                Phase::Tls => {
+                    let c = std::mem::take(&mut self.pending_client);
+                    let s = std::mem::take(&mut self.pending_server);
+                    let (cf, sf) = (self.pending_client_frame, self.pending_server_frame);
+                    if !c.is_empty() {
+                        self.tls_bytes(Direction::ToServer, &c, cf);
+                    }
+                    if !s.is_empty() {
+                        self.tls_bytes(Direction::ToClient, &s, sf);
+                    }
+                    return;
+                }
+                Phase::Plain => {
+                    let c = std::mem::take(&mut self.pending_client);
+                    let s = std::mem::take(&mut self.pending_server);
+                    let (cf, sf) = (self.pending_client_frame, self.pending_server_frame);
+                    if !c.is_empty() {
+                        self.plain_bytes(Direction::ToServer, &c, cf);
+                    }
+                    if !s.is_empty() {
+                        self.plain_bytes(Direction::ToClient, &s, sf);
+                    }
+                    return;
+                }
+                Phase::Gss => {
+                    self.gss_client_bytes += self.pending_client.len() as u64;
+                    self.gss_server_bytes += self.pending_server.len() as u64;
+                    self.pending_client.clear();
+                    self.pending_server.clear();
+                    return;
+                }
+                Phase::Cancel | Phase::NotPostgres(_) | Phase::Unsynced => {
+                    self.pending_client.clear();
+                    self.pending_server.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads one startup-phase packet from the client; false when more bytes
+    /// are needed or the phase ended.
+    fn startup_packet(&mut self) -> bool {
+        let frame = self.pending_client_frame;
+        let c = &self.pending_client;
+        if c[0] == tls::CONTENT_HANDSHAKE && tls::looks_like_tls_record(c) {
+            self.tls.negotiation = Some(Negotiation::Direct);
+            self.evidence(frame, "TLS ClientHello with no SSLRequest (direct TLS)");
+            self.phase = Phase::Tls;
+            return true;
+        }
+        if tls::looks_like_sslv2_client_hello(c) {
+            self.tls.negotiation = Some(Negotiation::Direct);
+            self.phase = Phase::Tls;
+            return true;
+        }
+        let len = match pg::frame_pg_startup(c) {
+            StartupFraming::NeedHeader => return false,
+            StartupFraming::Implausible { .. } => {
+                self.phase = Phase::NotPostgres(describe_client_first(c));
+                self.settled = true;
+                return false;
+            }
+            StartupFraming::Packet { len, .. } => len as usize,
+        };
+        if c.len() < len {
+            return false;
+        }
+        let packet: Vec<u8> = self.pending_client.drain(..len).collect();
+        match pg::parse_pg_startup_packet(&packet) {
+            Ok((_, StartupPacket::SslRequest)) => {
+                self.ssl_request_frame.get_or_insert(frame);
+                self.evidence(frame, "SSLRequest");
+                self.phase = Phase::AwaitAnswer(Request::Ssl);
+            }
+            Ok((_, StartupPacket::GssEncRequest)) => {
+                self.gss_request_frame.get_or_insert(frame);
+                self.evidence(frame, "GSSENCRequest");
+                self.phase = Phase::AwaitAnswer(Request::Gss);
+            }
+            Ok((_, StartupPacket::Cancel { pid, key })) => {
+                self.pg.cancel_pid = Some(pid);
+                self.pg.cancel_key_len = key.len();
+                self.evidence(frame, format!("CancelRequest for backend {pid} in clear"));
+                self.phase = Phase::Cancel;
+                self.settled = true;
+            }
+            Ok((_, StartupPacket::Startup { version, params })) => {
+                self.pg.protocol = Some(version);
+                self.pg.startup_frame = frame;
+                for (name, value) in pg::startup_params(params) {
+                    let v = Some(String::from_utf8_lossy(value).into_owned());
+                    match name {
+                        b"user" => self.pg.user = v,
+                        b"database" => self.pg.database = v,
+                        b"application_name" => self.pg.application_name = v,
+                        b"replication" => self.pg.replication = v,
+                        _ => {}
+                    }
+                }
+                self.evidence(frame, format!("StartupMessage {version} in clear"));
+                self.phase = Phase::Plain;
+            }
+            Ok((_, StartupPacket::Unknown { code })) => {
+                self.phase = Phase::NotPostgres(format!(
+                    "startup packet with unknown code {code} (0x{code:08x})"
+                ));
+                self.settled = true;
+                return false;
+            }
+            Err(_) => {
+                self.phase = Phase::NotPostgres("malformed startup packet".into());
+                self.settled = true;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The server's one-byte answer to SSLRequest or GSSENCRequest.
+    fn answer(&mut self, req: Request) {
+        let frame = self.pending_server_frame;
+        let b = self.pending_server[0];
+        match (req, b) {
+            (Request::Ssl, b'S') | (Request::Gss, b'G') | (_, b'N') => {
+                self.pending_server.remove(0);
+                self.answers.push((req, b, frame));
+                self.evidence(
+                    frame,
+                    format!("server answered '{}' to {}", b as char, request_name(req)),
+                );
+                if b != b'N' && !self.pending_server.is_empty() {
+                    // CVE-2021-23222 style: bytes that arrived with the answer
+                    // would be read as if they came through the encrypted channel.
+                    let n = self.pending_server.len();
+                    self.anomaly(
+                        frame,
+                        format!("{n} bytes from the server after '{}' before the handshake", b as char),
+                    );
+                }
+                self.phase = match b {
+                    b'S' => Phase::Tls,
+                    b'G' => Phase::Gss,
+                    _ => Phase::Startup,
+                };
+                if b == b'S' {
+                    self.tls.negotiation = Some(Negotiation::SslRequest);
+                }
+            }
+            (_, b'E') => {
+                self.answers.push((req, b'E', frame));
+                self.phase = Phase::AnswerError(req);
+            }
+            _ => {
+                self.phase = Phase::NotPostgres(format!(
+                    "server answered {} with byte 0x{b:02x}, which is not S, N, G or E",
+                    request_name(req)
+                ));
+                self.settled = true;
+            }
+        }
+    }
+
+    fn tls_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        let stream = match dir {
+            Direction::ToServer => &mut self.client_tls,
+            Direction::ToClient => &mut self.server_tls,
+        };
+        if stream.records == 0 && dir == Direction::ToServer && tls::looks_like_sslv2_client_hello(bytes)
+        {
+            if let Some((ch, _)) = tls::parse_sslv2_client_hello(bytes) {
+                events.push(TlsEvent::ClientHello(Box::new(ch)));
+            }
+            stream.broken = true;
+        } else {
+            stream.feed(bytes, &mut events);
+        }
+        for ev in events.drain(..) {
+            self.tls_event(dir, ev, frame);
+        }
+        self.events = events;
+    }
+
+    fn tls_event(&mut self, dir: Direction, ev: TlsEvent, frame: u64) {
+        let after_hello = self.tls.server_hello.is_some();
+        match ev {
+            TlsEvent::ClientHello(ch) if dir == Direction::ToServer => {
+                if self.tls.client_hello.is_none() {
+                    let max = ch.max_version();
+                    self.evidence(
+                        frame,
+                        format!(
+                            "ClientHello{} offering up to {}",
+                            if ch.sslv2_format { " (SSLv2 format)" } else { "" },
+                            max.name()
+                        ),
+                    );
+                    self.tls.client_hello = Some(ch);
+                    self.tls.client_hello_frame = frame;
+                }
+            }
+            TlsEvent::ServerHello(sh) if dir == Direction::ToClient => {
+                if sh.hello_retry_request {
+                    self.tls.hello_retry = true;
+                    self.evidence(frame, "HelloRetryRequest");
+                } else if self.tls.server_hello.is_none() {
+                    self.evidence(
+                        frame,
+                        format!(
+                            "ServerHello selecting {}",
+                            tls::TlsVersion(sh.selected_version).name()
+                        ),
+                    );
+                    if sh.selected_version == tls::TlsVersion::TLS_1_3.0 {
+                        // Everything after a TLS 1.3 ServerHello is encrypted.
+                        self.server_tls.cipher_changed = true;
+                    }
+                    self.tls.server_hello = Some(sh);
+                    self.tls.server_hello_frame = frame;
+                }
+            }
+            TlsEvent::Certificate { chain_len } => self.tls.certificate_bytes += chain_len,
+            TlsEvent::Alert(alert) => {
+                let keep = match self.tls.alert {
+                    None => true,
+                    Some(a) => !a.alert.is_fatal() && alert.is_fatal(),
+                };
+                if keep {
+                    self.tls.alert = Some(AlertSeen {
+                        alert,
+                        from: dir,
+                        frame,
+                    });
+                    self.evidence(
+                        frame,
+                        format!(
+                            "{} alert {} from the {}",
+                            if alert.is_fatal() { "fatal" } else { "warning" },
+                            alert_label(alert.description),
+                            side_name(dir)
+                        ),
+                    );
+                }
+                if alert.is_fatal() {
+                    self.settled = true;
+                }
+            }
+            TlsEvent::EncryptedAlert => self.tls.encrypted_alerts += 1,
+            TlsEvent::ChangeCipherSpec | TlsEvent::ApplicationData if after_hello => match dir {
+                Direction::ToServer => self.tls.client_encrypted = true,
+                Direction::ToClient => self.tls.server_encrypted = true,
+            },
+            TlsEvent::ApplicationData if self.tls.negotiation == Some(Negotiation::Midstream) => {
+                match dir {
+                    Direction::ToServer => self.tls.client_encrypted = true,
+                    Direction::ToClient => self.tls.server_encrypted = true,
+                }
+            }
+            TlsEvent::Malformed { what } => {
+                if self.tls.malformed.is_none() {
+                    self.tls.malformed = Some((dir, what, frame));
+                    self.anomaly(frame, format!("{} sent {what}", side_name(dir)));
+                }
+            }
+            _ => {}
+        }
+        // Settled once both sides speak encrypted records after a real
+        // ServerHello: a readable alert can no longer come.
+        if self.tls.client_encrypted && self.tls.server_encrypted {
+            self.settled = true;
+        }
+    }
+
+    fn plain_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        match dir {
+            Direction::ToServer => {
+                let mut stream = std::mem::take(&mut self.client_msgs);
+                stream.feed(bytes, pg::is_frontend_tag, |m| self.client_message(m, frame));
+                self.client_msgs = stream;
+            }
+            Direction::ToClient => {
+                let mut stream = std::mem::take(&mut self.server_msgs);
+                stream.feed(bytes, pg::is_backend_tag, |m| self.server_message(m, frame));
+                self.server_msgs = stream;
+            }
+        }
+    }
+
+    fn client_message(&mut self, m: Message<'_>, _frame: u64) {
+        self.pg.client_messages += 1;
+        match m.tag {
+            b'p' => self.pg.password_messages += 1,
+            b'Q' | b'P' => self.pg.queries += 1,
+            _ => {}
+        }
+    }
+
+    fn server_message(&mut self, m: Message<'_>, frame: u64) {
+        self.pg.server_messages += 1;
+        if self.pg.first_server_message.is_none() {
+            self.pg.first_server_message = Some((m.tag, frame));
+        }
+        match m.tag {
+            b'R' => {
+                if let Ok((_, code)) = pg::parse_pg_authentication(m.body) {
+                    if self.pg.auth_codes.is_empty() {
+                        self.pg.auth_frame = frame;
+                        self.evidence(
+                            frame,
+                            format!(
+                                "Authentication request ({}) in clear",
+                                code.name().unwrap_or("unknown")
+                            ),
+                        );
+                    }
+                    if self.pg.auth_codes.len() < 8 {
+                        self.pg.auth_codes.push(code);
+                    }
+                }
+            }
+            b'E' => {
+                if self.pg.error.is_none() {
+                    let fields = pg::parse_pg_error_fields(m.body);
+                    let e = pg_error(&fields, frame);
+                    self.evidence(
+                        frame,
+                        format!(
+                            "ErrorResponse {} {}",
+                            e.code.as_deref().unwrap_or("?"),
+                            e.message.as_deref().unwrap_or("")
+                        ),
+                    );
+                    self.pg.error = Some(e);
+                }
+            }
+            b'S' => {
+                if let Ok((_, (name, value))) = pg::parse_pg_parameter_status(m.body) {
+                    if name == b"server_version" {
+                        self.pg.server_version = Some(String::from_utf8_lossy(value).into_owned());
+                    }
+                }
+            }
+            b'K' => {
+                if let Ok((_, (pid, _))) = pg::parse_pg_backend_key_data(m.body) {
+                    self.pg.backend_pid = Some(pid);
+                }
+            }
+            b'Z' => {
+                if self.pg.ready_frame.is_none() {
+                    self.pg.ready_frame = Some(frame);
+                    self.evidence(frame, "ReadyForQuery in clear");
+                }
+            }
+            b'v' => {
+                if let Ok((_, v)) = pg::parse_pg_negotiate_protocol_version(m.body) {
+                    self.pg.negotiate_protocol = Some(v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The client-side TLS stream, for the handshake's record count.
+    pub fn client_tls_records(&self) -> u32 {
+        self.client_tls.records
+    }
+
+    pub fn server_tls_records(&self) -> u32 {
+        self.server_tls.records
+    }
+}
+
+fn pg_error(f: &pg::ErrorFields<'_>, frame: u64) -> PgError {
+    let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    PgError {
+        severity: s(f.severity_nonlocalized.or(f.severity)),
+        code: s(f.code),
+        message: s(f.message),
+        frame,
+    }
+}
+
+/// Takes one whole typed message with `tag` from the front of `buf`.
+fn take_message(buf: &mut Vec<u8>, tag: u8) -> Option<Vec<u8>> {
+    let h = pg::parse_pg_message_header(buf)?;
+    if h.tag != tag || buf.len() < 5 + h.body_len as usize {
+        return None;
+    }
+    let body = buf[5..5 + h.body_len as usize].to_vec();
+    buf.drain(..5 + h.body_len as usize);
+    Some(body)
+}
+
+/// Do these bytes start with typed messages that parse back to back?
+fn messages_plausible(mut b: &[u8], tag_ok: fn(u8) -> bool) -> bool {
+    let mut seen = 0;
+    while let Some(h) = pg::parse_pg_message_header(b) {
+        if !tag_ok(h.tag) || h.body_len > 64 * 1024 * 1024 {
+            return false;
+        }
+        seen += 1;
+        let end = 5 + h.body_len as usize;
+        if end >= b.len() {
+            // The last message may continue in the next segment.
+            return true;
+        }
+        b = &b[end..];
+        if seen > 64 {
+            return true;
+        }
+    }
+    seen > 0 && b.is_empty()
+}
+
+pub fn side_name(dir: Direction) -> &'static str {
+    match dir {
+        Direction::ToServer => "client",
+        Direction::ToClient => "server",
+    }
+}
+
+pub fn request_name(req: Request) -> &'static str {
+    match req {
+        Request::Ssl => "SSLRequest",
+        Request::Gss => "GSSENCRequest",
+    }
+}
+
+pub fn alert_label(desc: u8) -> String {
+    match tls::alert_name(desc) {
+        Some(n) => format!("{n} ({desc})"),
+        None => format!("{desc}"),
+    }
+}
+
+fn printable_tag(b: u8) -> char {
+    if b.is_ascii_graphic() {
+        b as char
+    } else {
+        '?'
+    }
+}
+
+/// What the client's first bytes look like when they are not PostgreSQL.
+fn describe_client_first(b: &[u8]) -> String {
+    const HTTP: [&[u8]; 8] = [
+        b"GET ", b"POST", b"HEAD", b"PUT ", b"OPTI", b"DELE", b"CONN", b"PATC",
+    ];
+    if HTTP.iter().any(|m| b.starts_with(m)) {
+        return "client sent an HTTP request".into();
+    }
+    if b.starts_with(b"SSH-") {
+        return "client sent an SSH banner".into();
+    }
+    format!(
+        "client's first bytes ({}) are not a PostgreSQL startup packet",
+        hex_prefix(b)
+    )
+}
+
+/// What a server that speaks first is, when known.
+fn describe_server_first(b: &[u8]) -> String {
+    if b.len() > 5 && b[3] == 0 && b[4] == 0x0a {
+        return "server spoke first with a MySQL greeting".into();
+    }
+    if b.starts_with(b"SSH-") {
+        return "server spoke first with an SSH banner".into();
+    }
+    if b.starts_with(b"HTTP/") {
+        return "server spoke first with an HTTP response".into();
+    }
+    format!(
+        "server spoke first ({}); a PostgreSQL server waits for the client",
+        hex_prefix(b)
+    )
+}
+
+fn hex_prefix(b: &[u8]) -> String {
+    b.iter()
+        .take(8)
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

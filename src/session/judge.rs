@@ -1,0 +1,314 @@
+//! From what a session showed to its verdict and a reason a person can read.
+
+use super::conversation::{alert_label, request_name, side_name, Phase, Request};
+use super::{Session, Verdict};
+use crate::flow::Direction;
+use crate::tls::{self, TlsVersion};
+
+/// A verdict with its short reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub reason: String,
+}
+
+fn j(verdict: Verdict, reason: impl Into<String>) -> Judgement {
+    Judgement {
+        verdict,
+        reason: reason.into(),
+    }
+}
+
+pub fn judge(s: &Session) -> Judgement {
+    let c = &s.conv;
+    match &c.phase {
+        Phase::NotPostgres(why) => j(Verdict::NotPostgresql, why.clone()),
+        Phase::Cancel => j(
+            Verdict::CancelRequest,
+            format!(
+                "CancelRequest in clear for backend {}: its secret key crossed the wire",
+                c.pg.cancel_pid.unwrap_or(0)
+            ),
+        ),
+        Phase::Tls => judge_tls(s),
+        Phase::Gss => {
+            if c.gss_client_bytes > 0 || c.gss_server_bytes > 0 {
+                j(
+                    Verdict::GssEncrypted,
+                    "server answered G to GSSENCRequest; GSSAPI-wrapped traffic followed",
+                )
+            } else {
+                j(
+                    Verdict::Incomplete,
+                    "server answered G to GSSENCRequest but no GSSAPI traffic was captured",
+                )
+            }
+        }
+        Phase::Plain => judge_plain(s),
+        Phase::AnswerError(req) => {
+            let e = c.pg.error.as_ref();
+            j(
+                Verdict::SslRefused,
+                format!(
+                    "server answered {} with an ErrorResponse{}",
+                    request_name(*req),
+                    e.and_then(|e| e.message.as_ref())
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ),
+            )
+        }
+        Phase::AwaitAnswer(req) => j(
+            Verdict::Incomplete,
+            format!("{} sent; no answer was captured", request_name(*req)),
+        ),
+        Phase::Startup => {
+            let refused_ssl = c
+                .answers
+                .iter()
+                .rev()
+                .find(|(r, _, _)| *r == Request::Ssl)
+                .is_some_and(|(_, a, _)| *a == b'N');
+            if refused_ssl {
+                return j(
+                    Verdict::SslRefused,
+                    "server answered N to SSLRequest (no TLS); the client gave up",
+                );
+            }
+            if c.answers.iter().any(|(r, a, _)| *r == Request::Gss && *a == b'N') {
+                return j(
+                    Verdict::Incomplete,
+                    "server answered N to GSSENCRequest; the client sent nothing more",
+                );
+            }
+            if !c.client_bytes_seen && !c.server_bytes_seen {
+                let how = if s.rst {
+                    " (reset)"
+                } else if s.syn_seen {
+                    ""
+                } else {
+                    " (no SYN)"
+                };
+                return j(
+                    Verdict::Incomplete,
+                    format!("connection with no payload captured{how}"),
+                );
+            }
+            j(
+                Verdict::Incomplete,
+                "startup packet cut short: the capture ends inside it",
+            )
+        }
+        Phase::Unsynced => j(
+            Verdict::Incomplete,
+            if s.midstream() {
+                "session first seen mid-stream; no message boundary was found"
+            } else {
+                "bytes missing from the capture during the startup phase"
+            },
+        ),
+    }
+}
+
+fn judge_tls(s: &Session) -> Judgement {
+    let c = &s.conv;
+    let t = &c.tls;
+    let client_max = t.client_hello.as_ref().map(|h| h.max_version());
+    let below_12 = client_max.is_some_and(|v| v.rank() < TlsVersion::TLS_1_2.rank());
+    let direct = t.negotiation == Some(super::Negotiation::Direct);
+    let offered = client_max
+        .map(|v| format!("client offered at most {}", v.name()))
+        .unwrap_or_else(|| "no ClientHello captured".into());
+
+    if let Some(a) = t.alert.filter(|a| a.alert.is_fatal() || a.alert.description == tls::ALERT_PROTOCOL_VERSION) {
+        let d = a.alert.description;
+        let who = side_name(a.from);
+        if d == tls::ALERT_PROTOCOL_VERSION {
+            let detail = match (a.from, &t.server_hello) {
+                (Direction::ToServer, Some(sh)) => format!(
+                    "client refused the server's choice of {}",
+                    TlsVersion(sh.selected_version).name()
+                ),
+                _ => offered.clone(),
+            };
+            return j(
+                Verdict::RejectedTlsVersion,
+                format!("{who} sent alert protocol_version (70): {detail}"),
+            );
+        }
+        if d == tls::ALERT_HANDSHAKE_FAILURE && t.server_hello.is_none() && below_12 {
+            return j(
+                Verdict::RejectedTlsVersion,
+                format!("{who} sent alert handshake_failure (40) with no ServerHello: {offered}"),
+            );
+        }
+        if d == tls::ALERT_CLOSE_NOTIFY {
+            // close_notify is orderly; fall through to the handshake state.
+        } else {
+            let hint = if d == 120 {
+                " (the server wants ALPN \"postgresql\")"
+            } else {
+                ""
+            };
+            return j(
+                Verdict::TlsFailed,
+                format!(
+                    "{who} sent fatal alert {}{}{hint}",
+                    alert_label(d),
+                    if t.server_hello.is_some() {
+                        " after the ServerHello"
+                    } else {
+                        " before any ServerHello"
+                    }
+                ),
+            );
+        }
+    }
+
+    if let Some(sh) = &t.server_hello {
+        let v = TlsVersion(sh.selected_version);
+        let cipher = tls_parser::TlsCipherSuite::from_id(sh.cipher)
+            .map(|c| c.name.to_string())
+            .unwrap_or_else(|| format!("0x{:04x}", sh.cipher));
+        let how = match t.negotiation {
+            Some(super::Negotiation::Direct) => "direct TLS",
+            _ => "after SSLRequest",
+        };
+        return j(
+            Verdict::Encrypted,
+            format!("{} negotiated {how} ({cipher})", v.name()),
+        );
+    }
+
+    if t.negotiation == Some(super::Negotiation::Midstream) {
+        return j(
+            Verdict::Encrypted,
+            "session first seen mid-stream; it carries only TLS records",
+        );
+    }
+
+    // No ServerHello.
+    let server_closed = c.server_closed.is_some()
+        || c.reset_by.is_some_and(|(d, _)| d == Direction::ToClient);
+    if let Some((dir, what, _)) = t.malformed {
+        if dir == Direction::ToClient && t.client_hello.is_some() {
+            return j(
+                Verdict::TlsFailed,
+                format!("server answered the ClientHello with {what}"),
+            );
+        }
+    }
+    if server_closed && t.client_hello.is_some() {
+        if below_12 {
+            return j(
+                Verdict::RejectedTlsVersion,
+                format!("server closed without a ServerHello: {offered}"),
+            );
+        }
+        if direct {
+            return j(
+                Verdict::TlsFailed,
+                "server closed without a ServerHello: direct TLS (no SSLRequest) to a server that does not support it",
+            );
+        }
+        return j(
+            Verdict::TlsFailed,
+            format!("server closed without a ServerHello ({offered})"),
+        );
+    }
+    if t.client_hello.is_some() {
+        if c.client_closed.is_some() && below_12 {
+            return j(
+                Verdict::Incomplete,
+                format!("client closed before any ServerHello was captured; {offered}"),
+            );
+        }
+        return j(
+            Verdict::Incomplete,
+            "ClientHello sent; no ServerHello was captured",
+        );
+    }
+    if c.server_closed.is_some() || c.client_closed.is_some() {
+        return j(
+            Verdict::TlsFailed,
+            "server accepted SSLRequest (S) but the connection closed before a ClientHello",
+        );
+    }
+    j(
+        Verdict::Incomplete,
+        "server accepted SSLRequest (S); no ClientHello was captured",
+    )
+}
+
+fn judge_plain(s: &Session) -> Judgement {
+    let c = &s.conv;
+    let p = &c.pg;
+    let after_n = c.answers.iter().any(|(r, a, _)| *r == Request::Ssl && *a == b'N');
+    let tls_note = if after_n {
+        " after the server refused SSL (N)"
+    } else if c.ssl_request_frame.is_none() && !s.midstream() {
+        " (no SSLRequest)"
+    } else {
+        ""
+    };
+    if p.startup_frame == 0 {
+        // Mid-stream session recognised by its typed messages.
+        return j(
+            Verdict::Plaintext,
+            "session first seen mid-stream; PostgreSQL messages cross in clear",
+        );
+    }
+    match p.first_server_message {
+        Some((b'E', _)) => {
+            let e = p.error.as_ref();
+            j(
+                Verdict::RejectedPlaintext,
+                format!(
+                    "server refused the plaintext StartupMessage{tls_note}: {} {}",
+                    e.and_then(|e| e.code.as_deref()).unwrap_or("?"),
+                    e.and_then(|e| e.message.as_deref()).unwrap_or("")
+                ),
+            )
+        }
+        Some((b'R', _)) | Some((b'S', _)) | Some((b'Z', _)) | Some((b'K', _)) | Some((b'v', _))
+        | Some((b'N', _)) => {
+            let auth = p
+                .auth_codes
+                .iter()
+                .find(|a| a.0 != 0)
+                .or(p.auth_codes.first())
+                .and_then(|a| a.name())
+                .map(|n| format!(", authentication {n}"))
+                .unwrap_or_default();
+            let outcome = if p.ready_frame.is_some() {
+                ", session ready for queries"
+            } else if p.error.is_some() {
+                ", then refused"
+            } else {
+                ""
+            };
+            j(
+                Verdict::Plaintext,
+                format!("server accepted a plaintext StartupMessage{tls_note}{auth}{outcome}"),
+            )
+        }
+        Some((tag, _)) => j(
+            Verdict::Plaintext,
+            format!(
+                "server answered the plaintext StartupMessage with message '{}'",
+                tag as char
+            ),
+        ),
+        None => j(
+            Verdict::Incomplete,
+            format!(
+                "StartupMessage sent in clear{tls_note}; no answer was captured{}",
+                if c.server_closed.is_some() {
+                    " before the server closed"
+                } else {
+                    ""
+                }
+            ),
+        ),
+    }
+}

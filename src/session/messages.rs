@@ -1,0 +1,100 @@
+//! Framing of typed PostgreSQL messages in one direction, with bounded
+//! buffering: bodies pgtls inspects are kept up to [`MAX_INSPECTED_BODY`],
+//! everything else is skipped by count.
+
+use crate::pg::parse_pg_message_header;
+
+/// Largest message body pgtls keeps to read fields from.
+pub const MAX_INSPECTED_BODY: usize = 16 * 1024;
+
+/// A whole message, or the start of one too large to keep.
+#[derive(Debug)]
+pub struct Message<'a> {
+    pub tag: u8,
+    pub body: &'a [u8],
+    /// The body was longer than [`MAX_INSPECTED_BODY`] and is cut.
+    pub cut: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct MessageStream {
+    buf: Vec<u8>,
+    skip: u64,
+    /// Lost sync (a gap): wait for a segment that starts with a plausible header.
+    pub resync: bool,
+    pub messages: u64,
+}
+
+impl MessageStream {
+    /// Feeds bytes; `inspect(tag)` says whether a message's body is wanted.
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        plausible: fn(u8) -> bool,
+        mut on_message: impl FnMut(Message<'_>),
+    ) {
+        if self.resync {
+            match parse_pg_message_header(data) {
+                Some(h) if plausible(h.tag) => self.resync = false,
+                _ => return,
+            }
+        }
+        let n = (self.skip.min(data.len() as u64)) as usize;
+        self.skip -= n as u64;
+        data = &data[n..];
+        while !data.is_empty() {
+            if self.buf.len() < 5 {
+                let take = (5 - self.buf.len()).min(data.len());
+                self.buf.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if self.buf.len() < 5 {
+                    return;
+                }
+            }
+            let Some(h) = parse_pg_message_header(&self.buf) else {
+                // An impossible length: this is not a message stream any more.
+                self.buf.clear();
+                self.resync = true;
+                return;
+            };
+            if !plausible(h.tag) {
+                self.buf.clear();
+                self.resync = true;
+                return;
+            }
+            let body_len = h.body_len as usize;
+            let keep = body_len.min(MAX_INSPECTED_BODY);
+            let have = self.buf.len() - 5;
+            let take = keep.saturating_sub(have).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() - 5 < keep {
+                return;
+            }
+            self.messages += 1;
+            on_message(Message {
+                tag: h.tag,
+                body: &self.buf[5..],
+                cut: keep < body_len,
+            });
+            self.buf.clear();
+            let rest = (body_len - keep) as u64;
+            let n = rest.min(data.len() as u64) as usize;
+            data = &data[n..];
+            self.skip = rest - n as u64;
+        }
+    }
+
+    /// The stream lost `len` bytes. Inside a body being skipped that costs
+    /// nothing; otherwise the partial message is dropped and the stream
+    /// resyncs on the next segment that starts with a plausible header.
+    pub fn gap(&mut self, len: u64) {
+        if self.buf.is_empty() && self.skip >= len && !self.resync {
+            self.skip -= len;
+            return;
+        }
+        self.buf.clear();
+        self.skip = 0;
+        self.resync = true;
+    }
+}

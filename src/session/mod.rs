@@ -1,0 +1,175 @@
+//! The per-session state machine: it reads both reassembled byte streams of
+//! one TCP connection through the PostgreSQL startup phase and the TLS
+//! handshake, records what it saw (with frame numbers), and derives the
+//! [`Verdict`].
+//!
+//! Malformed traffic is recorded on the session, never an error. The state
+//! machine does no I/O and reads no clock.
+
+mod conversation;
+mod judge;
+mod messages;
+pub mod verdict;
+
+pub use conversation::{Conversation, Negotiation};
+pub use verdict::Verdict;
+
+use crate::flow::reassembly::{Chunk, Reassembler};
+use crate::flow::{Direction, FlowKey};
+
+/// A piece of evidence: which message, which packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    pub frame: u64,
+    pub what: String,
+}
+
+/// One TCP connection to a followed port.
+#[derive(Debug)]
+pub struct Session {
+    pub key: FlowKey,
+    /// Order of first appearance in the input.
+    pub index: u64,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub packets: u64,
+    pub bytes_to_server: u64,
+    pub bytes_to_client: u64,
+    pub syn_seen: bool,
+    pub client_fin: bool,
+    pub server_fin: bool,
+    pub rst: bool,
+    /// Initial sequence number of the client's SYN.
+    pub client_isn: Option<u32>,
+    to_server: Reassembler,
+    to_client: Reassembler,
+    pub conv: Conversation,
+}
+
+impl Session {
+    pub fn new(key: FlowKey, index: u64, ts: i64, frame: u64) -> Self {
+        Session {
+            key,
+            index,
+            start_ns: ts,
+            end_ns: ts,
+            first_frame: frame,
+            last_frame: frame,
+            packets: 0,
+            bytes_to_server: 0,
+            bytes_to_client: 0,
+            syn_seen: false,
+            client_fin: false,
+            server_fin: false,
+            rst: false,
+            client_isn: None,
+            to_server: Reassembler::default(),
+            to_client: Reassembler::default(),
+            conv: Conversation::default(),
+        }
+    }
+
+    /// Feeds one segment of this connection.
+    #[allow(clippy::too_many_arguments)]
+    pub fn segment(
+        &mut self,
+        dir: Direction,
+        ts: i64,
+        frame: u64,
+        seq: u32,
+        flags: crate::decode::TcpFlags,
+        payload: &[u8],
+        wire_len: u32,
+    ) {
+        self.packets += 1;
+        self.end_ns = self.end_ns.max(ts);
+        self.last_frame = frame;
+        if flags.syn {
+            self.syn_seen = true;
+            if !flags.ack && dir == Direction::ToServer {
+                self.client_isn.get_or_insert(seq);
+            }
+        }
+        if self.packets == 1 {
+            self.conv.midstream = !flags.syn;
+        }
+        match dir {
+            Direction::ToServer => self.bytes_to_server += u64::from(wire_len),
+            Direction::ToClient => self.bytes_to_client += u64::from(wire_len),
+        }
+        if self.conv.wants_bytes() {
+            let conv = &mut self.conv;
+            let r = match dir {
+                Direction::ToServer => &mut self.to_server,
+                Direction::ToClient => &mut self.to_client,
+            };
+            r.segment(seq, flags.syn, payload, wire_len, frame, &mut |c| {
+                conv.chunk(dir, c)
+            });
+        }
+        if flags.rst {
+            self.rst = true;
+            self.finish_streams();
+            self.conv.closed(dir, frame, true);
+        } else if flags.fin {
+            match dir {
+                Direction::ToServer => self.client_fin = true,
+                Direction::ToClient => self.server_fin = true,
+            }
+            self.flush(dir);
+            self.conv.closed(dir, frame, false);
+        }
+    }
+
+    fn flush(&mut self, dir: Direction) {
+        let conv = &mut self.conv;
+        let r = match dir {
+            Direction::ToServer => &mut self.to_server,
+            Direction::ToClient => &mut self.to_client,
+        };
+        r.flush(&mut |c: Chunk<'_>| conv.chunk(dir, c));
+    }
+
+    /// Delivers whatever waits in the reassembly queues (end of capture).
+    pub fn finish_streams(&mut self) {
+        self.flush(Direction::ToServer);
+        self.flush(Direction::ToClient);
+    }
+
+    /// Both ends closed, or one reset.
+    pub fn is_closed(&self) -> bool {
+        self.rst || (self.client_fin && self.server_fin)
+    }
+
+    /// Gaps the capture left in the two streams.
+    pub fn gaps(&self) -> (u32, u64) {
+        (
+            self.to_server.gaps + self.to_client.gaps,
+            self.to_server.gap_bytes + self.to_client.gap_bytes,
+        )
+    }
+
+    pub fn midstream(&self) -> bool {
+        !self.syn_seen
+    }
+
+    /// The verdict, its reason and the evidence, from what was seen so far.
+    pub fn judge(&self) -> judge::Judgement {
+        judge::judge(self)
+    }
+}
+
+pub use judge::Judgement;
+
+impl Session {
+    /// Does a SYN with this sequence number start a new connection on the
+    /// same 4-tuple (rather than retransmit this one's SYN)?
+    pub fn is_new_connection(&self, syn_seq: u32) -> bool {
+        match self.client_isn {
+            Some(isn) => isn != syn_seq,
+            None => self.is_closed() || self.packets > 0,
+        }
+    }
+}

@@ -1,0 +1,582 @@
+//! TLS as a passive observer sees it: the record layer, handshake messages
+//! reassembled across records and segments, ClientHello/ServerHello summaries
+//! and alerts.
+//!
+//! Record framing and handshake reassembly are done here; the hello bodies and
+//! their extensions are decoded with tls-parser.
+
+use tls_parser::{
+    parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
+    parse_tls_server_hello_extension, TlsExtension,
+};
+
+/// Largest record a peer may send: 2^14 plaintext + 2048 expansion (RFC 5246 §6.2.3).
+pub const MAX_RECORD_LEN: usize = (1 << 14) + 2048;
+/// Largest handshake message pgtls reassembles. A ClientHello is a few KB;
+/// certificate chains stay far below this.
+pub const MAX_HANDSHAKE_MSG_LEN: usize = 256 * 1024;
+
+pub const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
+pub const CONTENT_ALERT: u8 = 21;
+pub const CONTENT_HANDSHAKE: u8 = 22;
+pub const CONTENT_APPLICATION_DATA: u8 = 23;
+pub const CONTENT_HEARTBEAT: u8 = 24;
+
+pub const HS_CLIENT_HELLO: u8 = 1;
+pub const HS_SERVER_HELLO: u8 = 2;
+pub const HS_CERTIFICATE: u8 = 11;
+
+pub const EXT_SERVER_NAME: u16 = 0;
+pub const EXT_SUPPORTED_GROUPS: u16 = 10;
+pub const EXT_EC_POINT_FORMATS: u16 = 11;
+pub const EXT_SIGNATURE_ALGORITHMS: u16 = 13;
+pub const EXT_ALPN: u16 = 16;
+pub const EXT_SUPPORTED_VERSIONS: u16 = 43;
+pub const EXT_KEY_SHARE: u16 = 51;
+
+/// SHA-256 of "HelloRetryRequest" (RFC 8446 §4.1.3): the random of an HRR.
+pub const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+/// A protocol version as on the wire. Open: an unknown code is a value to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TlsVersion(pub u16);
+
+impl TlsVersion {
+    pub const SSL_2_0: TlsVersion = TlsVersion(0x0002);
+    pub const SSL_3_0: TlsVersion = TlsVersion(0x0300);
+    pub const TLS_1_0: TlsVersion = TlsVersion(0x0301);
+    pub const TLS_1_1: TlsVersion = TlsVersion(0x0302);
+    pub const TLS_1_2: TlsVersion = TlsVersion(0x0303);
+    pub const TLS_1_3: TlsVersion = TlsVersion(0x0304);
+
+    /// GREASE values (RFC 8701) look like 0x?a?a.
+    pub fn is_grease(self) -> bool {
+        is_grease(self.0)
+    }
+
+    /// Orders versions by age; SSLv2's code 0x0002 sorts below SSLv3.
+    pub fn rank(self) -> u32 {
+        match self.0 {
+            0x0002 => 0x0200,
+            v => u32::from(v),
+        }
+    }
+
+    /// The name PostgreSQL's `ssl_min_protocol_version` uses, with SSL versions added.
+    pub fn name(self) -> String {
+        match self.0 {
+            0x0002 => "SSLv2".into(),
+            0x0300 => "SSLv3".into(),
+            0x0301 => "TLSv1.0".into(),
+            0x0302 => "TLSv1.1".into(),
+            0x0303 => "TLSv1.2".into(),
+            0x0304 => "TLSv1.3".into(),
+            0x7f00..=0x7fff => format!("TLSv1.3-draft{}", self.0 & 0xff),
+            v => format!("0x{v:04x}"),
+        }
+    }
+}
+
+pub fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
+}
+
+/// What a ClientHello offered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientHelloInfo {
+    /// Record-layer version of the record that carried the hello.
+    pub record_version: u16,
+    pub legacy_version: u16,
+    /// supported_versions in order, GREASE included (for fingerprints).
+    pub supported_versions: Vec<u16>,
+    pub ciphers: Vec<u16>,
+    /// Extension types in the order sent, GREASE included.
+    pub extensions: Vec<u16>,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub groups: Vec<u16>,
+    pub ec_point_formats: Vec<u8>,
+    pub signature_algorithms: Vec<u16>,
+    /// Sent in the SSLv2 record format (scanners, very old clients).
+    pub sslv2_format: bool,
+}
+
+impl ClientHelloInfo {
+    /// Versions offered, newest first, GREASE removed.
+    pub fn offered_versions(&self) -> Vec<TlsVersion> {
+        let mut v: Vec<TlsVersion> = if self.supported_versions.is_empty() {
+            // Without supported_versions a client offers everything from its
+            // legacy_version down to what it accepts; the range's floor is not
+            // on the wire, so only the top is reported.
+            vec![TlsVersion(self.legacy_version)]
+        } else {
+            self.supported_versions
+                .iter()
+                .copied()
+                .filter(|v| !is_grease(*v))
+                .map(TlsVersion)
+                .collect()
+        };
+        v.sort_by_key(|v| std::cmp::Reverse(v.rank()));
+        v.dedup();
+        v
+    }
+
+    /// The highest version offered: max of supported_versions without GREASE
+    /// when present, else legacy_version.
+    pub fn max_version(&self) -> TlsVersion {
+        self.offered_versions()
+            .into_iter()
+            .next()
+            .unwrap_or(TlsVersion(self.legacy_version))
+    }
+}
+
+/// What a ServerHello selected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerHelloInfo {
+    pub legacy_version: u16,
+    /// supported_versions when present, else legacy_version.
+    pub selected_version: u16,
+    pub cipher: u16,
+    pub extensions: Vec<u16>,
+    pub alpn: Option<String>,
+    pub key_share_group: Option<u16>,
+    pub session_id_len: u8,
+    pub hello_retry_request: bool,
+}
+
+/// An alert as seen on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alert {
+    pub level: u8,
+    pub description: u8,
+}
+
+impl Alert {
+    pub fn is_fatal(self) -> bool {
+        self.level == 2
+    }
+}
+
+/// Name of an alert description (RFC 8446 §6, RFC 5246 §7.2).
+pub fn alert_name(desc: u8) -> Option<&'static str> {
+    Some(match desc {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        21 => "decryption_failed",
+        22 => "record_overflow",
+        30 => "decompression_failure",
+        40 => "handshake_failure",
+        41 => "no_certificate",
+        42 => "bad_certificate",
+        43 => "unsupported_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
+        47 => "illegal_parameter",
+        48 => "unknown_ca",
+        49 => "access_denied",
+        50 => "decode_error",
+        51 => "decrypt_error",
+        60 => "export_restriction",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        100 => "no_renegotiation",
+        109 => "missing_extension",
+        110 => "unsupported_extension",
+        111 => "certificate_unobtainable",
+        112 => "unrecognized_name",
+        113 => "bad_certificate_status_response",
+        114 => "bad_certificate_hash_value",
+        115 => "unknown_psk_identity",
+        116 => "certificate_required",
+        120 => "no_application_protocol",
+        _ => return None,
+    })
+}
+
+pub const ALERT_HANDSHAKE_FAILURE: u8 = 40;
+pub const ALERT_PROTOCOL_VERSION: u8 = 70;
+pub const ALERT_CLOSE_NOTIFY: u8 = 0;
+
+/// Something the record layer found, in stream order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsEvent {
+    ClientHello(Box<ClientHelloInfo>),
+    ServerHello(Box<ServerHelloInfo>),
+    /// A Certificate message sent in clear (TLS 1.2 and older): the raw
+    /// message body, kept for certificate summaries.
+    Certificate { chain_len: usize },
+    /// Another handshake message in clear.
+    Handshake { msg_type: u8 },
+    ChangeCipherSpec,
+    /// An alert record readable on the wire.
+    Alert(Alert),
+    /// An alert record that is already encrypted (its length is not 2).
+    EncryptedAlert,
+    /// Encrypted handshake data or application data.
+    ApplicationData,
+    /// Bytes that are not a TLS record: `what` says why.
+    Malformed { what: &'static str },
+}
+
+/// Header of a TLS record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordHeader {
+    pub content_type: u8,
+    pub version: u16,
+    pub len: u16,
+}
+
+/// Reads a record header; `None` with fewer than 5 bytes.
+pub fn parse_tls_record_header(i: &[u8]) -> Option<RecordHeader> {
+    if i.len() < 5 {
+        return None;
+    }
+    Some(RecordHeader {
+        content_type: i[0],
+        version: u16::from_be_bytes([i[1], i[2]]),
+        len: u16::from_be_bytes([i[3], i[4]]),
+    })
+}
+
+/// Does this look like the start of a TLS record (used to recognise direct
+/// TLS and sessions first seen mid-stream)?
+pub fn looks_like_tls_record(i: &[u8]) -> bool {
+    match parse_tls_record_header(i) {
+        Some(h) => {
+            (CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_HEARTBEAT).contains(&h.content_type)
+                && (h.version >> 8) == 3
+                && (h.version & 0xff) <= 4
+                && h.len as usize <= MAX_RECORD_LEN
+                && h.len > 0
+        }
+        None => false,
+    }
+}
+
+/// Does this look like an SSLv2-format ClientHello (2-byte header with the
+/// high bit set, message type 1)?
+pub fn looks_like_sslv2_client_hello(i: &[u8]) -> bool {
+    i.len() >= 5 && i[0] & 0x80 != 0 && i[2] == 1 && (i[3] == 0x00 || i[3] == 0x03)
+}
+
+/// Parses an SSLv2-format ClientHello record (header included). Returns the
+/// hello and the record length consumed.
+pub fn parse_sslv2_client_hello(i: &[u8]) -> Option<(ClientHelloInfo, usize)> {
+    if i.len() < 2 || i[0] & 0x80 == 0 {
+        return None;
+    }
+    let len = (usize::from(i[0] & 0x7f) << 8) | usize::from(i[1]);
+    let body = i.get(2..2 + len)?;
+    if body.len() < 9 || body[0] != 1 {
+        return None;
+    }
+    let version = u16::from_be_bytes([body[1], body[2]]);
+    let spec_len = usize::from(u16::from_be_bytes([body[3], body[4]]));
+    let specs = body.get(9..9 + spec_len)?;
+    let ciphers = specs
+        .chunks_exact(3)
+        .map(|c| {
+            // SSLv2 specs are 3 bytes; TLS suites appear as 00 XX YY.
+            if c[0] == 0 {
+                u16::from_be_bytes([c[1], c[2]])
+            } else {
+                (u16::from(c[0]) << 8) | u16::from(c[2])
+            }
+        })
+        .collect();
+    Some((
+        ClientHelloInfo {
+            record_version: 0x0002,
+            legacy_version: version,
+            ciphers,
+            sslv2_format: true,
+            ..Default::default()
+        },
+        2 + len,
+    ))
+}
+
+/// Decodes a ClientHello body (after the 4-byte handshake header).
+pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHelloInfo> {
+    let (_, ch) = parse_tls_handshake_client_hello(body).ok()?;
+    let mut info = ClientHelloInfo {
+        record_version,
+        legacy_version: ch.version.0,
+        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        ..Default::default()
+    };
+    for (ext_type, raw) in raw_extensions(ch.ext.unwrap_or(&[])) {
+        info.extensions.push(ext_type);
+        match parse_tls_client_hello_extension(raw) {
+            Ok((_, TlsExtension::SNI(names))) => {
+                info.sni = names
+                    .first()
+                    .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
+            }
+            Ok((_, TlsExtension::ALPN(protos))) => {
+                info.alpn = protos
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+            }
+            Ok((_, TlsExtension::SupportedVersions(v))) => {
+                info.supported_versions = v.iter().map(|v| v.0).collect();
+            }
+            Ok((_, TlsExtension::EllipticCurves(g))) => {
+                info.groups = g.iter().map(|g| g.0).collect();
+            }
+            Ok((_, TlsExtension::EcPointFormats(f))) => info.ec_point_formats = f.to_vec(),
+            Ok((_, TlsExtension::SignatureAlgorithms(s))) => info.signature_algorithms = s,
+            _ => {}
+        }
+    }
+    Some(info)
+}
+
+/// Decodes a ServerHello body (after the 4-byte handshake header). Parsed by
+/// hand: tls-parser refuses legacy versions it does not know, and an observer
+/// must report whatever the server picked.
+pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
+    let legacy_version = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
+    let random = body.get(2..34)?;
+    let sid_len = *body.get(34)?;
+    let mut p = 35 + usize::from(sid_len);
+    let cipher = u16::from_be_bytes([*body.get(p)?, *body.get(p + 1)?]);
+    p += 3; // cipher + compression method
+    let mut info = ServerHelloInfo {
+        legacy_version,
+        selected_version: legacy_version,
+        cipher,
+        session_id_len: sid_len,
+        hello_retry_request: random == HRR_RANDOM,
+        ..Default::default()
+    };
+    if let Some(len) = body.get(p..p + 2) {
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        let exts = body.get(p + 2..p + 2 + len).unwrap_or(&body[p + 2..]);
+        for (ext_type, raw) in raw_extensions(exts) {
+            info.extensions.push(ext_type);
+            let data = &raw[4..];
+            match ext_type {
+                EXT_SUPPORTED_VERSIONS if data.len() == 2 => {
+                    info.selected_version = u16::from_be_bytes([data[0], data[1]]);
+                }
+                EXT_KEY_SHARE if data.len() >= 2 => {
+                    info.key_share_group = Some(u16::from_be_bytes([data[0], data[1]]));
+                }
+                EXT_ALPN => {
+                    if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(raw) {
+                        info.alpn = p
+                            .first()
+                            .map(|p| String::from_utf8_lossy(p).into_owned());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(info)
+}
+
+/// Splits an extensions block into (type, whole extension with its 4-byte
+/// header). Stops at the first extension that runs past the block.
+pub fn raw_extensions(mut exts: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        if exts.len() < 4 {
+            return None;
+        }
+        let ext_type = u16::from_be_bytes([exts[0], exts[1]]);
+        let len = usize::from(u16::from_be_bytes([exts[2], exts[3]]));
+        let whole = exts.get(..4 + len)?;
+        exts = &exts[4 + len..];
+        Some((ext_type, whole))
+    })
+}
+
+/// One direction of a TLS conversation: frames records, reassembles handshake
+/// messages, and reports [`TlsEvent`]s. Application data is skipped without
+/// being buffered.
+#[derive(Debug, Default)]
+pub struct TlsStream {
+    /// Bytes of a record header or of a record body still incomplete.
+    pending: Vec<u8>,
+    /// Bytes of a record body to skip (application data).
+    skip: usize,
+    /// Handshake bytes across records, until a whole message is present.
+    handshake: Vec<u8>,
+    /// This direction sent ChangeCipherSpec: later handshake records are encrypted.
+    pub cipher_changed: bool,
+    /// The stream stopped being TLS; nothing more is parsed.
+    pub broken: bool,
+    /// Lost sync after a gap: wait for a segment that starts with a record header.
+    pub resync: bool,
+    pub records: u32,
+}
+
+impl TlsStream {
+    /// The stream lost `len` bytes. Inside application data being skipped
+    /// that costs nothing; otherwise partial records are dropped and the
+    /// stream resyncs on the next segment that starts with a record header.
+    pub fn gap(&mut self, len: u64) {
+        if self.pending.is_empty() && self.skip as u64 >= len && !self.resync {
+            self.skip -= len as usize;
+            return;
+        }
+        self.pending.clear();
+        self.handshake.clear();
+        self.skip = 0;
+        self.resync = true;
+    }
+
+    /// Feeds the next bytes of this direction; events are appended to `out`.
+    pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<TlsEvent>) {
+        if self.broken {
+            return;
+        }
+        if self.resync {
+            if !looks_like_tls_record(data) {
+                return;
+            }
+            self.resync = false;
+        }
+        let n = self.skip.min(data.len());
+        self.skip -= n;
+        data = &data[n..];
+        if data.is_empty() {
+            return;
+        }
+        let mut buf = std::mem::take(&mut self.pending);
+        if buf.is_empty() {
+            let used = self.records_in(data, out);
+            buf.extend_from_slice(&data[used..]);
+        } else {
+            buf.extend_from_slice(data);
+            let used = self.records_in(&buf, out);
+            buf.drain(..used);
+        }
+        if !self.broken && self.skip == 0 {
+            // At most one partial record (bounded by MAX_RECORD_LEN) is kept.
+            self.pending = buf;
+        }
+    }
+
+    /// Parses whole records from `data`; returns the bytes used. A trailing
+    /// partial record is left to the caller, except application data whose
+    /// remainder is turned into a skip count.
+    fn records_in(&mut self, data: &[u8], out: &mut Vec<TlsEvent>) -> usize {
+        let mut p = 0;
+        while let Some(h) = parse_tls_record_header(&data[p..]) {
+            if !(CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_HEARTBEAT).contains(&h.content_type)
+                || h.version >> 8 != 3
+                || usize::from(h.len) > MAX_RECORD_LEN
+            {
+                self.broken = true;
+                out.push(TlsEvent::Malformed {
+                    what: "bytes that are not a TLS record",
+                });
+                return data.len();
+            }
+            let end = p + 5 + usize::from(h.len);
+            if end > data.len() {
+                if h.content_type == CONTENT_APPLICATION_DATA {
+                    self.records += 1;
+                    out.push(TlsEvent::ApplicationData);
+                    self.skip = end - data.len();
+                    return data.len();
+                }
+                break;
+            }
+            self.records += 1;
+            self.record(h, &data[p + 5..end], out);
+            p = end;
+            if self.broken {
+                return data.len();
+            }
+        }
+        p
+    }
+
+    fn record(&mut self, h: RecordHeader, body: &[u8], out: &mut Vec<TlsEvent>) {
+        match h.content_type {
+            CONTENT_CHANGE_CIPHER_SPEC => {
+                self.cipher_changed = true;
+                out.push(TlsEvent::ChangeCipherSpec);
+            }
+            CONTENT_ALERT => {
+                if body.len() == 2 && !self.cipher_changed {
+                    out.push(TlsEvent::Alert(Alert {
+                        level: body[0],
+                        description: body[1],
+                    }));
+                } else {
+                    out.push(TlsEvent::EncryptedAlert);
+                }
+            }
+            CONTENT_HANDSHAKE if !self.cipher_changed => {
+                if self.handshake.len() + body.len() > MAX_HANDSHAKE_MSG_LEN + 4 {
+                    self.broken = true;
+                    out.push(TlsEvent::Malformed {
+                        what: "handshake message larger than pgtls reassembles",
+                    });
+                    return;
+                }
+                self.handshake.extend_from_slice(body);
+                self.handshake_messages(h.version, out);
+            }
+            _ => out.push(TlsEvent::ApplicationData),
+        }
+    }
+
+    fn handshake_messages(&mut self, record_version: u16, out: &mut Vec<TlsEvent>) {
+        let mut p = 0;
+        loop {
+            let hs = &self.handshake[p..];
+            if hs.len() < 4 {
+                break;
+            }
+            let len = (usize::from(hs[1]) << 16) | (usize::from(hs[2]) << 8) | usize::from(hs[3]);
+            if len > MAX_HANDSHAKE_MSG_LEN {
+                self.broken = true;
+                out.push(TlsEvent::Malformed {
+                    what: "handshake message larger than pgtls reassembles",
+                });
+                return;
+            }
+            if hs.len() < 4 + len {
+                break;
+            }
+            let body = &hs[4..4 + len];
+            out.push(match hs[0] {
+                HS_CLIENT_HELLO => match parse_client_hello(body, record_version) {
+                    Some(ch) => TlsEvent::ClientHello(Box::new(ch)),
+                    None => TlsEvent::Malformed {
+                        what: "malformed ClientHello",
+                    },
+                },
+                HS_SERVER_HELLO => match parse_server_hello(body) {
+                    Some(sh) => TlsEvent::ServerHello(Box::new(sh)),
+                    None => TlsEvent::Malformed {
+                        what: "malformed ServerHello",
+                    },
+                },
+                HS_CERTIFICATE => TlsEvent::Certificate { chain_len: len },
+                t => TlsEvent::Handshake { msg_type: t },
+            });
+            p += 4 + len;
+        }
+        self.handshake.drain(..p);
+    }
+}
+
+#[cfg(test)]
+mod tests;
