@@ -593,6 +593,28 @@ impl Conversation {
     fn tls_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
+        if dir == Direction::ToClient
+            && self.server_tls.records == 0
+            && !self.server_tls.broken
+            && bytes.first() == Some(&b'E')
+        {
+            // A server without direct TLS reads the ClientHello as a startup
+            // packet and answers with an ErrorResponse in clear.
+            let mut buf = bytes.to_vec();
+            if let Some(body) = take_message(&mut buf, b'E') {
+                let e = pg_error(&pg::parse_pg_error_fields(&body), frame);
+                self.evidence(
+                    frame,
+                    format!(
+                        "server answered the ClientHello with a PostgreSQL ErrorResponse {}",
+                        e.code.as_deref().unwrap_or("?")
+                    ),
+                );
+                self.pg.error = Some(e);
+                self.server_tls.broken = true;
+                return;
+            }
+        }
         let stream = match dir {
             Direction::ToServer => &mut self.client_tls,
             Direction::ToClient => &mut self.server_tls,
@@ -631,6 +653,10 @@ impl Conversation {
                 }
             }
             TlsEvent::ServerHello(sh) if dir == Direction::ToClient => {
+                if sh.hello_retry_request || sh.selected_version == tls::TlsVersion::TLS_1_3.0 {
+                    self.client_tls.tls13 = true;
+                    self.server_tls.tls13 = true;
+                }
                 if sh.hello_retry_request {
                     self.tls.hello_retry = true;
                     self.evidence(frame, "HelloRetryRequest");
@@ -642,10 +668,6 @@ impl Conversation {
                             tls::TlsVersion(sh.selected_version).name()
                         ),
                     );
-                    if sh.selected_version == tls::TlsVersion::TLS_1_3.0 {
-                        // Everything after a TLS 1.3 ServerHello is encrypted.
-                        self.server_tls.cipher_changed = true;
-                    }
                     self.tls.server_hello = Some(sh);
                     self.tls.server_hello_frame = frame;
                 }

@@ -120,6 +120,40 @@ fn judge_tls(s: &Session) -> Judgement {
         .map(|v| format!("client offered at most {}", v.name()))
         .unwrap_or_else(|| "no ClientHello captured".into());
 
+    if t.server_hello.is_none() {
+        if let Some(e) = &c.pg.error {
+            return j(
+                Verdict::TlsFailed,
+                format!(
+                    "server answered the {}ClientHello with a PostgreSQL ErrorResponse ({} {}){}",
+                    if direct { "direct-TLS " } else { "" },
+                    e.code.as_deref().unwrap_or("?"),
+                    e.message.as_deref().unwrap_or(""),
+                    if direct {
+                        ": the server does not support direct TLS"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+        }
+    }
+    let server_silent = c.server_tls_records() == 0 && c.pg.error.is_none();
+    let server_gone = c.server_closed.is_some() || c.reset_by.is_some();
+    if direct && t.server_hello.is_none() && server_silent && server_gone && t.client_hello.is_some() {
+        return j(
+            Verdict::TlsFailed,
+            "direct TLS (no SSLRequest) to a server that does not support it: the connection closed without a ServerHello",
+        );
+    }
+    if t.hello_retry && t.server_hello.is_none() && t.alert.is_none() {
+        return j(
+            Verdict::TlsFailed,
+            format!(
+                "server asked for another key share (HelloRetryRequest); the client did not complete the handshake ({offered})"
+            ),
+        );
+    }
     if let Some(a) = t.alert.filter(|a| a.alert.is_fatal() || a.alert.description == tls::ALERT_PROTOCOL_VERSION) {
         let d = a.alert.description;
         let who = side_name(a.from);

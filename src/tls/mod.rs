@@ -418,6 +418,9 @@ pub struct TlsStream {
     pub cipher_changed: bool,
     /// The stream stopped being TLS; nothing more is parsed.
     pub broken: bool,
+    /// TLS 1.3 was chosen (ServerHello or HelloRetryRequest): ChangeCipherSpec
+    /// is a compatibility no-op and type-22/21 records stay in clear.
+    pub tls13: bool,
     /// Lost sync after a gap: wait for a segment that starts with a record header.
     pub resync: bool,
     pub records: u32,
@@ -513,7 +516,7 @@ impl TlsStream {
                 out.push(TlsEvent::ChangeCipherSpec);
             }
             CONTENT_ALERT => {
-                if body.len() == 2 && !self.cipher_changed {
+                if body.len() == 2 && (!self.cipher_changed || self.tls13) {
                     out.push(TlsEvent::Alert(Alert {
                         level: body[0],
                         description: body[1],
@@ -522,7 +525,7 @@ impl TlsStream {
                     out.push(TlsEvent::EncryptedAlert);
                 }
             }
-            CONTENT_HANDSHAKE if !self.cipher_changed => {
+            CONTENT_HANDSHAKE if !self.cipher_changed || self.tls13 => {
                 if self.handshake.len() + body.len() > MAX_HANDSHAKE_MSG_LEN + 4 {
                     self.broken = true;
                     out.push(TlsEvent::Malformed {
