@@ -235,7 +235,10 @@ expect_fail() {
     if out=$("$@" 2>&1); then
         warn "  client succeeded but should have failed: ${out//$'\n'/ | }"
     else
-        log "  client failed as expected: $(printf '%s' "$out" | grep -v '^$' | tail -n 2 | tr '\n' '|')"
+        local msg
+        msg=$(printf '%s\n' "$out" | grep -iE 'error|fatal|alert' | tail -n 2 | tr '\n' '|')
+        [[ -n $msg ]] || msg=$(printf '%s\n' "$out" | grep -v '^$' | tail -n 2 | tr '\n' '|')
+        log "  client failed as expected: $msg"
     fi
 }
 V4="host=localhost hostaddr=127.0.0.1 port=$PORT user=app dbname=appdb"

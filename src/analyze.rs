@@ -15,6 +15,9 @@ pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
 pub struct AnalyzerConfig {
     pub ports: PortSet,
     pub max_flows: usize,
+    /// Report each session as soon as its verdict is final (live capture),
+    /// through [`Analyzer::take_final`].
+    pub report_early: bool,
 }
 
 /// Counters about the input, for the summary and warnings.
@@ -36,6 +39,7 @@ pub struct Analyzer {
     flows: HashMap<FlowKey, Box<Session>>,
     next_index: u64,
     done: Vec<SessionReport>,
+    early: Vec<SessionReport>,
     pub stats: InputStats,
 }
 
@@ -47,6 +51,7 @@ impl Analyzer {
             flows: HashMap::new(),
             next_index: 0,
             done: Vec::new(),
+            early: Vec::new(),
             stats: InputStats::default(),
         }
     }
@@ -101,6 +106,38 @@ impl Analyzer {
             seg.payload,
             seg.wire_len,
         );
+        if self.cfg.report_early && !session.reported && session.verdict_is_final() {
+            session.reported = true;
+            let r = SessionReport::from_session(session, &self.file);
+            self.early.push(r);
+        }
+    }
+
+    /// Sessions whose verdict became final since the last call (only with
+    /// `report_early`). Each session appears here at most once.
+    pub fn take_final(&mut self) -> Vec<SessionReport> {
+        std::mem::take(&mut self.early)
+    }
+
+    /// Closes sessions with no packet for `idle_ns` before `now_ns` (packet
+    /// time), judging them on what they showed.
+    pub fn expire_idle(&mut self, now_ns: i64, idle_ns: i64) {
+        let idle: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, s)| now_ns.saturating_sub(s.end_ns) > idle_ns)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in idle {
+            if let Some(s) = self.flows.remove(&k) {
+                self.retire(s);
+            }
+        }
+    }
+
+    /// Sessions tracked now.
+    pub fn open_sessions(&self) -> usize {
+        self.flows.len()
     }
 
     fn evict_oldest(&mut self) {
@@ -119,7 +156,9 @@ impl Analyzer {
 
     fn retire(&mut self, mut s: Box<Session>) {
         s.finish_streams();
-        self.done.push(SessionReport::from_session(&s, &self.file));
+        let mut r = SessionReport::from_session(&s, &self.file);
+        r.reported_early = s.reported;
+        self.done.push(r);
     }
 
     /// Ends the current input: every open session is judged on what it has.

@@ -52,6 +52,7 @@ pub fn analyze_files(
     let mut analyzer = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(cfg.ports.clone()),
         max_flows: cfg.max_flows,
+        report_early: false,
     });
     for path in &cfg.files {
         let name = path.display().to_string();

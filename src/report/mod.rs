@@ -18,6 +18,9 @@ pub struct SessionReport {
     pub file: String,
     #[serde(skip)]
     pub index: u64,
+    /// Already printed when its verdict became final (live capture).
+    #[serde(skip)]
+    pub reported_early: bool,
     pub verdict: Verdict,
     pub reason: String,
     pub client: String,
@@ -169,6 +172,7 @@ impl SessionReport {
         SessionReport {
             file: file.to_string(),
             index: s.index,
+            reported_early: false,
             verdict: judgement.verdict,
             reason: judgement.reason,
             client: s.key.client.to_string(),

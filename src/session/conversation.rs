@@ -212,6 +212,36 @@ impl Conversation {
         self.settled
     }
 
+    /// The server answered a plaintext StartupMessage: the verdict is
+    /// plaintext or rejected-plaintext from here on.
+    pub fn plaintext_answered(&self) -> bool {
+        self.phase == Phase::Plain && self.pg.first_server_message.is_some()
+    }
+
+    /// Frees the parsing buffers once the verdict is settled.
+    pub fn release_buffers(&mut self) {
+        self.pending_client = Vec::new();
+        self.pending_server = Vec::new();
+        // Counters that the verdict reads survive; buffers go.
+        self.client_tls = TlsStream {
+            records: self.client_tls.records,
+            ..TlsStream::default()
+        };
+        self.server_tls = TlsStream {
+            records: self.server_tls.records,
+            ..TlsStream::default()
+        };
+        self.client_msgs = MessageStream {
+            malformed: self.client_msgs.malformed,
+            ..MessageStream::default()
+        };
+        self.server_msgs = MessageStream {
+            malformed: self.server_msgs.malformed,
+            ..MessageStream::default()
+        };
+        self.events = Vec::new();
+    }
+
     fn evidence(&mut self, frame: u64, what: impl Into<String>) {
         if self.evidence.len() < 32 {
             self.evidence.push(Evidence {
@@ -725,18 +755,37 @@ impl Conversation {
     }
 
     fn plain_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        let mut stream = match dir {
+            Direction::ToServer => std::mem::take(&mut self.client_msgs),
+            Direction::ToClient => std::mem::take(&mut self.server_msgs),
+        };
+        let was_malformed = stream.malformed.is_some();
         match dir {
             Direction::ToServer => {
-                let mut stream = std::mem::take(&mut self.client_msgs);
-                stream.feed(bytes, pg::is_frontend_tag, |m| self.client_message(m, frame));
-                self.client_msgs = stream;
+                stream.feed(bytes, pg::is_frontend_tag, |m| self.client_message(m, frame))
             }
             Direction::ToClient => {
-                let mut stream = std::mem::take(&mut self.server_msgs);
-                stream.feed(bytes, pg::is_backend_tag, |m| self.server_message(m, frame));
-                self.server_msgs = stream;
+                stream.feed(bytes, pg::is_backend_tag, |m| self.server_message(m, frame))
             }
         }
+        if let (false, Some((tag, len))) = (was_malformed, stream.malformed) {
+            let what = format!(
+                "{} sent bytes that are not a PostgreSQL message (type 0x{tag:02x} '{}', length {len})",
+                side_name(dir),
+                printable_tag(tag)
+            );
+            self.anomaly(frame, what.clone());
+            self.evidence(frame, what);
+        }
+        match dir {
+            Direction::ToServer => self.client_msgs = stream,
+            Direction::ToClient => self.server_msgs = stream,
+        }
+    }
+
+    /// The first malformed message header the server sent, if any.
+    pub fn server_malformed(&self) -> Option<(u8, u32)> {
+        self.server_msgs.malformed
     }
 
     fn client_message(&mut self, m: Message<'_>, _frame: u64) {

@@ -333,6 +333,15 @@ fn judge_plain(s: &Session) -> Judgement {
                 tag as char
             ),
         ),
+        None if c.server_malformed().is_some() => {
+            let (tag, len) = c.server_malformed().unwrap_or_default();
+            j(
+                Verdict::NotPostgresql,
+                format!(
+                    "the server's answer to the StartupMessage is not a PostgreSQL message (type 0x{tag:02x}, length {len})"
+                ),
+            )
+        }
         None => j(
             Verdict::Incomplete,
             format!(

@@ -23,6 +23,8 @@ pub struct MessageStream {
     /// Lost sync (a gap): wait for a segment that starts with a plausible header.
     pub resync: bool,
     pub messages: u64,
+    /// The first header that could not be a message: (type byte, length field).
+    pub malformed: Option<(u8, u32)>,
 }
 
 impl MessageStream {
@@ -51,17 +53,20 @@ impl MessageStream {
                     return;
                 }
             }
-            let Some(h) = parse_pg_message_header(&self.buf) else {
-                // An impossible length: this is not a message stream any more.
-                self.buf.clear();
-                self.resync = true;
-                return;
+            let h = match parse_pg_message_header(&self.buf) {
+                Some(h) if plausible(h.tag) => h,
+                _ => {
+                    // Not a message this side may send: stop trusting the framing.
+                    let b = &self.buf;
+                    self.malformed.get_or_insert((
+                        b[0],
+                        u32::from_be_bytes([b[1], b[2], b[3], b[4]]),
+                    ));
+                    self.buf.clear();
+                    self.resync = true;
+                    return;
+                }
             };
-            if !plausible(h.tag) {
-                self.buf.clear();
-                self.resync = true;
-                return;
-            }
             let body_len = h.body_len as usize;
             let keep = body_len.min(MAX_INSPECTED_BODY);
             let have = self.buf.len() - 5;

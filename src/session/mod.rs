@@ -43,6 +43,9 @@ pub struct Session {
     pub rst: bool,
     /// Initial sequence number of the client's SYN.
     pub client_isn: Option<u32>,
+    /// Reported early (live capture) when its verdict became final.
+    pub reported: bool,
+    released: bool,
     to_server: Reassembler,
     to_client: Reassembler,
     pub conv: Conversation,
@@ -65,6 +68,8 @@ impl Session {
             server_fin: false,
             rst: false,
             client_isn: None,
+            reported: false,
+            released: false,
             to_server: Reassembler::default(),
             to_client: Reassembler::default(),
             conv: Conversation::default(),
@@ -109,6 +114,13 @@ impl Session {
                 conv.chunk(dir, c)
             });
         }
+        if self.conv.is_settled() && !self.released {
+            // Verdict final: keep counters only.
+            self.to_server = Reassembler::default();
+            self.to_client = Reassembler::default();
+            self.conv.release_buffers();
+            self.released = true;
+        }
         if flags.rst {
             self.rst = true;
             self.finish_streams();
@@ -136,6 +148,11 @@ impl Session {
     pub fn finish_streams(&mut self) {
         self.flush(Direction::ToServer);
         self.flush(Direction::ToClient);
+    }
+
+    /// The verdict can no longer change (cheap; called per packet in live mode).
+    pub fn verdict_is_final(&self) -> bool {
+        self.conv.is_settled() || self.conv.plaintext_answered() || self.is_closed()
     }
 
     /// Both ends closed, or one reset.

@@ -1,0 +1,91 @@
+//! End-to-end: `pgtls read --format jsonl` over every bundled capture must
+//! print exactly the output checked in under `tests/expected/`.
+//!
+//! After a deliberate change of output, regenerate with
+//! `PGTLS_BLESS=1 cargo test --test expected_output` and review the diff.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn pgtls_jsonl(file: &Path, ports: &[u16]) -> (String, String, i32) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgtls"));
+    cmd.arg("read").arg(file).args(["--format", "jsonl"]);
+    for p in ports {
+        cmd.args(["--port", &p.to_string()]);
+    }
+    let out = cmd.output().expect("run pgtls");
+    (
+        String::from_utf8(out.stdout).expect("utf-8 output"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn captures_in(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("capture directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap") | Some("pcapng")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn check_dir(dir: &str, ports: &[u16]) {
+    let bless = std::env::var_os("PGTLS_BLESS").is_some();
+    let mut failures = Vec::new();
+    let files = captures_in(dir);
+    assert!(!files.is_empty(), "no captures in {dir}");
+    for file in files {
+        let rel = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&file);
+        let (out, err, code) = pgtls_jsonl(rel, ports);
+        assert_eq!(code, 0, "{}: exit {code}, stderr: {err}", rel.display());
+        for line in out.lines() {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", rel.display()));
+        }
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let expected_path = Path::new("tests/expected").join(format!("{name}.jsonl"));
+        if bless {
+            std::fs::write(&expected_path, &out).expect("write expected output");
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
+            panic!(
+                "missing {}: run PGTLS_BLESS=1 cargo test --test expected_output",
+                expected_path.display()
+            )
+        });
+        if expected != out {
+            let first_diff = expected
+                .lines()
+                .zip(out.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(expected.lines().count().min(out.lines().count()));
+            failures.push(format!(
+                "{}: output differs from {} at session {}\n  expected: {}\n  actual:   {}",
+                rel.display(),
+                expected_path.display(),
+                first_diff + 1,
+                expected.lines().nth(first_diff).unwrap_or("<none>"),
+                out.lines().nth(first_diff).unwrap_or("<none>")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn samples_match_expected_output() {
+    check_dir("samples", &[5432]);
+}
+
+#[test]
+fn public_captures_match_expected_output() {
+    check_dir("tests/data/public", &[5432, 15432, 8000]);
+}
