@@ -223,22 +223,10 @@ impl Conversation {
         self.pending_client = Vec::new();
         self.pending_server = Vec::new();
         // Counters that the verdict reads survive; buffers go.
-        self.client_tls = TlsStream {
-            records: self.client_tls.records,
-            ..TlsStream::default()
-        };
-        self.server_tls = TlsStream {
-            records: self.server_tls.records,
-            ..TlsStream::default()
-        };
-        self.client_msgs = MessageStream {
-            malformed: self.client_msgs.malformed,
-            ..MessageStream::default()
-        };
-        self.server_msgs = MessageStream {
-            malformed: self.server_msgs.malformed,
-            ..MessageStream::default()
-        };
+        self.client_tls.release();
+        self.server_tls.release();
+        self.client_msgs.release();
+        self.server_msgs.release();
         self.events = Vec::new();
     }
 

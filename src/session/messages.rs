@@ -90,6 +90,12 @@ impl MessageStream {
         }
     }
 
+    /// Frees the buffer; counters stay. Nothing more is parsed.
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+        self.skip = u64::MAX;
+    }
+
     /// The stream lost `len` bytes. Inside a body being skipped that costs
     /// nothing; otherwise the partial message is dropped and the stream
     /// resyncs on the next segment that starts with a plausible header.

@@ -427,6 +427,14 @@ pub struct TlsStream {
 }
 
 impl TlsStream {
+    /// Stops parsing and frees the buffers; counters stay.
+    pub fn release(&mut self) {
+        self.pending = Vec::new();
+        self.handshake = Vec::new();
+        self.skip = 0;
+        self.broken = true;
+    }
+
     /// The stream lost `len` bytes. Inside application data being skipped
     /// that costs nothing; otherwise partial records are dropped and the
     /// stream resyncs on the next segment that starts with a record header.
