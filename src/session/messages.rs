@@ -11,9 +11,8 @@ pub const MAX_INSPECTED_BODY: usize = 16 * 1024;
 #[derive(Debug)]
 pub struct Message<'a> {
     pub tag: u8,
+    /// The body, cut at [`MAX_INSPECTED_BODY`].
     pub body: &'a [u8],
-    /// The body was longer than [`MAX_INSPECTED_BODY`] and is cut.
-    pub cut: bool,
 }
 
 #[derive(Debug, Default)]
@@ -80,7 +79,6 @@ impl MessageStream {
             on_message(Message {
                 tag: h.tag,
                 body: &self.buf[5..],
-                cut: keep < body_len,
             });
             self.buf.clear();
             let rest = (body_len - keep) as u64;
