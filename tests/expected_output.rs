@@ -42,7 +42,9 @@ fn check_dir(dir: &str, ports: &[u16]) {
     let files = captures_in(dir);
     assert!(!files.is_empty(), "no captures in {dir}");
     for file in files {
-        let rel = file.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(&file);
+        let rel = file
+            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+            .unwrap_or(&file);
         let (out, err, code) = pgtls_jsonl(rel, ports);
         assert_eq!(code, 0, "{}: exit {code}, stderr: {err}", rel.display());
         for line in out.lines() {

@@ -57,11 +57,13 @@ impl TlsVersion {
         is_grease(self.0)
     }
 
-    /// Orders versions by age; SSLv2's code 0x0002 sorts below SSLv3.
+    /// Orders versions by age: SSLv2's code 0x0002 sorts below SSLv3, and
+    /// TLS 1.3 drafts (0x7fNN) between TLS 1.2 and TLS 1.3.
     pub fn rank(self) -> u32 {
         match self.0 {
-            0x0002 => 0x0200,
-            v => u32::from(v),
+            0x0002 => 0x0200 << 8,
+            v @ 0x7f00..=0x7fff => (0x0303 << 8) | 0x80 | u32::from(v & 0x7f),
+            v => u32::from(v) << 8,
         }
     }
 
