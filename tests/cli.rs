@@ -1,0 +1,170 @@
+//! The command line as a user meets it: errors, exit codes, output formats.
+
+use std::process::{Command, Output};
+
+fn pgtls(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pgtls"))
+        .args(args)
+        .output()
+        .expect("run pgtls")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn missing_file_is_one_line_naming_it_with_exit_2() {
+    let o = pgtls(&["read", "does/not/exist.pcap"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.contains("does/not/exist.pcap"), "{e}");
+    assert!(e.to_lowercase().contains("no such file"), "{e}");
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn a_file_that_is_not_a_capture_is_refused_with_exit_2() {
+    let o = pgtls(&["read", "README.md"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains("README.md") && e.contains("not a pcap or pcapng capture"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_empty_file_is_refused_with_exit_2() {
+    let dir = std::env::temp_dir().join(format!("pgtls-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let o = pgtls(&["read", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("empty"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_truncated_capture_reports_what_was_read_and_warns() {
+    let bytes = std::fs::read("samples/multi.pcap").unwrap();
+    let dir = std::env::temp_dir().join(format!("pgtls-cli-t-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    let o = pgtls(&["read", cut.to_str().unwrap(), "--format", "jsonl"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    assert_eq!(out.lines().count(), 8);
+    assert!(
+        stderr(&o).contains("ends in the middle of a packet"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn jsonl_is_one_object_per_session_and_nothing_else() {
+    let o = pgtls(&["read", "samples/multi.pcap", "--format", "jsonl"]);
+    assert!(o.status.success());
+    let out = String::from_utf8(o.stdout).unwrap();
+    let mut starts = Vec::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        for field in [
+            "file",
+            "verdict",
+            "reason",
+            "client",
+            "server",
+            "start",
+            "end",
+            "packets",
+            "bytes_to_server",
+            "bytes_to_client",
+            "ssl_request",
+            "ssl_response",
+            "tls",
+            "pg",
+        ] {
+            assert!(v.get(field).is_some(), "missing {field} in {line}");
+        }
+        for field in [
+            "client_versions",
+            "client_max_version",
+            "server_version",
+            "cipher",
+            "sni",
+            "alpn",
+            "alert",
+        ] {
+            assert!(v["tls"].get(field).is_some(), "missing tls.{field}");
+        }
+        for field in ["protocol", "user", "database", "application_name", "error"] {
+            assert!(v["pg"].get(field).is_some(), "missing pg.{field}");
+        }
+        starts.push(v["start"].as_str().unwrap().to_string());
+    }
+    assert_eq!(starts.len(), 8);
+    let mut sorted = starts.clone();
+    sorted.sort();
+    assert_eq!(starts, sorted, "sessions must come in order of start");
+}
+
+#[test]
+fn json_document_has_sessions_and_a_summary_that_adds_up() {
+    let o = pgtls(&[
+        "read",
+        "samples/multi.pcap",
+        "samples/tls12.pcap",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sessions = v["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 9);
+    assert_eq!(v["summary"]["sessions"], 9);
+    let total: u64 = v["summary"]["verdicts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(total, 9);
+    assert_eq!(v["summary"]["verdicts"]["encrypted"], 3);
+    assert_eq!(sessions[8]["file"], "samples/tls12.pcap");
+}
+
+#[test]
+fn table_lists_sessions_and_the_summary() {
+    let o = pgtls(&["read", "samples/multi.pcap"]);
+    assert!(o.status.success());
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("rejected-tls-version"));
+    assert!(out.contains("(TLSv1.1)"));
+    assert!(out
+        .lines()
+        .last()
+        .unwrap()
+        .starts_with("8 sessions: cancel-request: 1, encrypted: 2, plaintext: 3"));
+}
+
+#[test]
+fn port_flag_selects_the_server_port() {
+    let file = "tests/data/public/zeek__psql-aws-ssl-require-15432.pcap";
+    let none = pgtls(&["read", file, "--format", "jsonl"]);
+    assert!(none.stdout.is_empty());
+    let some = pgtls(&["read", file, "--port", "15432", "--format", "jsonl"]);
+    let out = String::from_utf8(some.stdout).unwrap();
+    assert_eq!(out.lines().count(), 1);
+    assert!(out.contains("\"server\":\"52.200.36.167:15432\""));
+}
+
+#[test]
+fn port_zero_is_a_usage_error() {
+    let o = pgtls(&["read", "samples/multi.pcap", "--port", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}
