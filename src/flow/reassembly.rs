@@ -88,8 +88,11 @@ impl Reassembler {
             self.retransmitted_bytes += u64::from(wire_len);
             return;
         }
-        if seq > next {
+        if seq > next || !self.queue.is_empty() {
+            // Out of order, or in order but overlapping what waits in the
+            // queue: the queue keeps the first copy of every byte.
             self.enqueue(seq, payload, wire_len, frame, sink);
+            self.drain_queue(sink);
             return;
         }
         // Trim what was already delivered.
@@ -133,33 +136,65 @@ impl Reassembler {
         frame: u64,
         sink: &mut dyn FnMut(Chunk<'_>),
     ) {
-        if self.queue.iter().any(|q| q.seq == seq && q.end() >= seq.add(wire_len)) {
-            self.retransmitted_bytes += u64::from(wire_len);
-            return;
+        // First copy wins: keep only the parts of this segment that no queued
+        // segment covers already.
+        let end = seq.add(wire_len);
+        let mut pieces = vec![(seq, end)];
+        for q in &self.queue {
+            let (qs, qe) = (q.seq, q.end());
+            pieces = pieces
+                .into_iter()
+                .flat_map(|(a, b)| {
+                    let mut out = Vec::with_capacity(2);
+                    if qe <= a || b <= qs {
+                        out.push((a, b));
+                    } else {
+                        if a < qs {
+                            out.push((a, qs));
+                        }
+                        if qe < b {
+                            out.push((qe, b));
+                        }
+                    }
+                    out
+                })
+                .collect();
         }
-        while self.queue.len() >= MAX_QUEUED_SEGMENTS
-            || self.queued_bytes + payload.len() > MAX_QUEUED_BYTES
-        {
-            if self.queue.is_empty() {
-                break;
+        let covered = u64::from(wire_len)
+            - pieces
+                .iter()
+                .map(|(a, b)| a.distance_to(*b) as u64)
+                .sum::<u64>();
+        self.retransmitted_bytes += covered;
+        for (a, b) in pieces {
+            while self.queue.len() >= MAX_QUEUED_SEGMENTS
+                || self.queued_bytes + payload.len() > MAX_QUEUED_BYTES
+            {
+                if self.queue.is_empty() {
+                    break;
+                }
+                self.skip_to_first_queued(sink);
             }
-            self.skip_to_first_queued(sink);
+            let from = seq.distance_to(a) as usize;
+            let to = seq.distance_to(b) as usize;
+            let data = payload.get(from..to.min(payload.len())).unwrap_or(&[]);
+            let missing_tail = (to - from - data.len()) as u32;
+            self.queued_bytes += data.len();
+            let pos = self
+                .queue
+                .iter()
+                .position(|q| q.seq > a)
+                .unwrap_or(self.queue.len());
+            self.queue.insert(
+                pos,
+                Queued {
+                    seq: a,
+                    data: data.to_vec(),
+                    missing_tail,
+                    frame,
+                },
+            );
         }
-        self.queued_bytes += payload.len();
-        let pos = self
-            .queue
-            .iter()
-            .position(|q| q.seq > seq)
-            .unwrap_or(self.queue.len());
-        self.queue.insert(
-            pos,
-            Queued {
-                seq,
-                data: payload.to_vec(),
-                missing_tail: wire_len - payload.len() as u32,
-                frame,
-            },
-        );
         if let Some(next) = self.next {
             if self.queue.first().is_some_and(|q| q.seq <= next) {
                 self.drain_queue(sink);
@@ -207,6 +242,12 @@ impl Reassembler {
         while !self.queue.is_empty() {
             self.skip_to_first_queued(sink);
         }
+    }
+
+    /// Drops what waits in the queue; counters stay.
+    pub fn release(&mut self) {
+        self.queue = Vec::new();
+        self.queued_bytes = 0;
     }
 
     /// Segments waiting for a hole to fill.

@@ -7,7 +7,7 @@
 //! never read past their input.
 
 use nom::bytes::complete::{take, take_till};
-use nom::number::complete::{be_i32, be_u16, be_u32, be_u8};
+use nom::number::complete::{be_i32, be_u32, be_u8};
 use nom::IResult;
 
 /// SSLRequest code: 1234 << 16 | 5679.
@@ -20,8 +20,10 @@ pub const CANCEL_REQUEST_CODE: u32 = 80_877_102;
 pub const PROTOCOL_3_0: u32 = 196_608;
 /// Protocol 3.2 (PostgreSQL 18).
 pub const PROTOCOL_3_2: u32 = 196_610;
-/// The server refuses startup packets longer than this (`MAX_STARTUP_PACKET_LENGTH`).
-pub const MAX_STARTUP_PACKET_LEN: u32 = 10_000;
+/// The server refuses startup packets whose body (length word excluded) is
+/// longer than `MAX_STARTUP_PACKET_LENGTH` (10000): the largest total length
+/// it accepts is 10004.
+pub const MAX_STARTUP_PACKET_LEN: u32 = 10_004;
 /// Largest cancel key of protocol 3.2 (256 bytes) plus the 12-byte header.
 pub const MAX_CANCEL_REQUEST_LEN: u32 = 12 + 256;
 
@@ -322,11 +324,6 @@ pub fn parse_pg_negotiate_protocol_version(body: &[u8]) -> IResult<&[u8], (u32, 
 /// A GSSAPI token after the `G` answer: int32 length and payload.
 pub fn parse_pg_gss_token_len(i: &[u8]) -> IResult<&[u8], u32> {
     be_u32(i)
-}
-
-/// Two-byte field helper kept for protocol 3.2 key lengths.
-pub fn parse_u16(i: &[u8]) -> IResult<&[u8], u16> {
-    be_u16(i)
 }
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub struct TlsFacts {
     /// Records after the ServerHello that are encrypted, per side.
     pub client_encrypted: bool,
     pub server_encrypted: bool,
+    /// Application-data records seen per side at any point.
+    pub client_app_records: u32,
+    pub server_app_records: u32,
     pub certificate_bytes: usize,
     pub malformed: Option<(Direction, &'static str, u64)>,
 }
@@ -281,8 +284,16 @@ impl Conversation {
                 Direction::ToClient => self.server_tls.gap(len),
             },
             Phase::Plain => match dir {
-                Direction::ToServer => self.client_msgs.gap(len),
-                Direction::ToClient => self.server_msgs.gap(len),
+                Direction::ToServer => {
+                    if let Some((tag, body)) = self.client_msgs.gap(len) {
+                        self.client_message(Message { tag, body: &body }, frame);
+                    }
+                }
+                Direction::ToClient => {
+                    if let Some((tag, body)) = self.server_msgs.gap(len) {
+                        self.server_message(Message { tag, body: &body }, frame);
+                    }
+                }
             },
             Phase::Gss | Phase::Cancel | Phase::NotPostgres(_) => {}
             Phase::Startup | Phase::AwaitAnswer(_) | Phase::AnswerError(_) | Phase::Unsynced => {
@@ -654,6 +665,12 @@ impl Conversation {
 
     fn tls_event(&mut self, dir: Direction, ev: TlsEvent, frame: u64) {
         let after_hello = self.tls.server_hello.is_some();
+        if ev == TlsEvent::ApplicationData {
+            match dir {
+                Direction::ToServer => self.tls.client_app_records += 1,
+                Direction::ToClient => self.tls.server_app_records += 1,
+            }
+        }
         match ev {
             TlsEvent::ClientHello(ch) if dir == Direction::ToServer => {
                 if self.tls.client_hello.is_none() {

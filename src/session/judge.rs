@@ -138,6 +138,16 @@ fn judge_tls(s: &Session) -> Judgement {
             );
         }
     }
+    if t.server_hello.is_none()
+        && t.client_app_records > 0
+        && t.server_app_records > 0
+        && s.gaps().0 > 0
+    {
+        return j(
+            Verdict::Encrypted,
+            "the ServerHello is missing from the capture, but encrypted TLS records flowed both ways",
+        );
+    }
     let server_silent = c.server_tls_records() == 0 && c.pg.error.is_none();
     let server_gone = c.server_closed.is_some() || c.reset_by.is_some();
     if direct && t.server_hello.is_none() && server_silent && server_gone && t.client_hello.is_some() {

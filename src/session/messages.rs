@@ -97,13 +97,24 @@ impl MessageStream {
     /// The stream lost `len` bytes. Inside a body being skipped that costs
     /// nothing; otherwise the partial message is dropped and the stream
     /// resyncs on the next segment that starts with a plausible header.
-    pub fn gap(&mut self, len: u64) {
+    ///
+    /// A message whose header and part of whose body were captured is
+    /// returned cut short, so that what was seen of it (an ErrorResponse's
+    /// SQLSTATE, say) is not lost.
+    pub fn gap(&mut self, len: u64) -> Option<(u8, Vec<u8>)> {
         if self.buf.is_empty() && self.skip >= len && !self.resync {
             self.skip -= len;
-            return;
+            return None;
         }
+        let partial = if self.buf.len() > 5 && !self.resync {
+            self.messages += 1;
+            Some((self.buf[0], self.buf[5..].to_vec()))
+        } else {
+            None
+        };
         self.buf.clear();
         self.skip = 0;
         self.resync = true;
+        partial
     }
 }

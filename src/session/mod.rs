@@ -116,21 +116,22 @@ impl Session {
         }
         if self.conv.is_settled() && !self.released {
             // Verdict final: keep counters only.
-            self.to_server = Reassembler::default();
-            self.to_client = Reassembler::default();
+            self.to_server.release();
+            self.to_client.release();
             self.conv.release_buffers();
             self.released = true;
         }
+        // Segments still waiting behind a hole are not declared lost at a
+        // FIN or RST: a reordered capture can bring them later. They are
+        // delivered when the hole fills or when the session is retired.
         if flags.rst {
             self.rst = true;
-            self.finish_streams();
             self.conv.closed(dir, frame, true);
         } else if flags.fin {
             match dir {
                 Direction::ToServer => self.client_fin = true,
                 Direction::ToClient => self.server_fin = true,
             }
-            self.flush(dir);
             self.conv.closed(dir, frame, false);
         }
     }

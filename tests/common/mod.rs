@@ -40,6 +40,7 @@ pub fn analyze(bytes: &[u8], name: &str) -> Result<Analysis, CaptureError> {
     let mut a = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(vec![5432]),
         max_flows: 100_000,
+        report_early: false,
     });
     let mut warnings = Vec::new();
     pgtls::read::read_capture(&mut a, std::io::Cursor::new(bytes), name, &mut |w| {

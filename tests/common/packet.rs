@@ -38,7 +38,9 @@ pub enum Link {
     Raw,
     /// BSD loopback: 4-byte address family in little-endian host order,
     /// with this value for IPv6 (24 NetBSD/OpenBSD, 28 FreeBSD, 30 macOS).
-    Null { ipv6_family: u32 },
+    Null {
+        ipv6_family: u32,
+    },
     /// OpenBSD loopback: the family in network byte order.
     Loop,
 }
@@ -262,7 +264,8 @@ impl TcpPacket {
         if self.is_ipv6() {
             ip[4..6].copy_from_slice(&(l4_len as u16).to_be_bytes());
         } else {
-            ip[2..4].copy_from_slice(&((ip.len() + l4_len) as u16).to_be_bytes());
+            let total = (ip.len() + l4_len) as u16;
+            ip[2..4].copy_from_slice(&total.to_be_bytes());
             ip[10..12].copy_from_slice(&[0, 0]);
             let c = checksum(0, &ip);
             ip[10..12].copy_from_slice(&c.to_be_bytes());

@@ -64,8 +64,12 @@ pub fn read_pcap(b: &[u8]) -> Result<Capture, String> {
         if off + 16 > b.len() {
             return Err(format!("record header cut at byte {off}"));
         }
-        let (ts_sec, ts_frac, caplen, orig_len) =
-            (u32_at(off), u32_at(off + 4), u32_at(off + 8) as usize, u32_at(off + 12));
+        let (ts_sec, ts_frac, caplen, orig_len) = (
+            u32_at(off),
+            u32_at(off + 4),
+            u32_at(off + 8) as usize,
+            u32_at(off + 12),
+        );
         let start = off + 16;
         if start + caplen > b.len() {
             return Err(format!("record data cut at byte {start}"));
@@ -119,7 +123,7 @@ impl Out {
         self.buf.extend_from_slice(b);
     }
     fn pad4(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -213,7 +217,9 @@ pub fn write_pcapng(cap: &Capture, opts: PcapngOptions) -> Vec<u8> {
     let mut o = Out::new(opts.big_endian);
     section_start(&mut o, cap.link, opts.nanos);
     if opts.unknown_block {
-        block(&mut o, UNKNOWN_BLOCK_TYPE, |o| o.bytes(b"not a packet, skip me"));
+        block(&mut o, UNKNOWN_BLOCK_TYPE, |o| {
+            o.bytes(b"not a packet, skip me")
+        });
     }
     let half = cap.records.len() / 2;
     let mut all = Vec::new();

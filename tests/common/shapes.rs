@@ -250,3 +250,43 @@ pub fn start_at(cap: &Capture, mut start: impl FnMut(&TcpPacket) -> bool) -> Opt
         ..cap.clone()
     })
 }
+
+/// Moves each FIN that travels alone onto the data segment before it in the
+/// same direction, when that segment ends where the FIN is (the usual
+/// "last data + FIN" segment). Returns the capture and the number merged.
+pub fn fin_on_last_data(cap: &Capture) -> (Capture, usize) {
+    let mut records: Vec<Record> = cap.records.clone();
+    let mut remove = Vec::new();
+    for i in 0..records.len() {
+        let Some(fin) = TcpPacket::parse(cap.link, &records[i].data) else {
+            continue;
+        };
+        if fin.flags() & TCP_FIN == 0 || !fin.payload.is_empty() {
+            continue;
+        }
+        let dir = fin.direction();
+        let prev = (0..i).rev().find_map(|j| {
+            TcpPacket::parse(cap.link, &records[j].data)
+                .filter(|p| p.direction() == dir && !p.payload.is_empty())
+                .map(|p| (j, p))
+        });
+        if let Some((j, mut p)) = prev {
+            if p.data_seq().wrapping_add(p.payload.len() as u32) == fin.seq() {
+                p.set_flags(p.flags() | TCP_FIN);
+                records[j] = record_of(&records[j], &p);
+                remove.push(i);
+            }
+        }
+    }
+    let n = remove.len();
+    for i in remove.into_iter().rev() {
+        records.remove(i);
+    }
+    (
+        Capture {
+            records,
+            ..cap.clone()
+        },
+        n,
+    )
+}
