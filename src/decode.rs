@@ -58,7 +58,10 @@ pub fn decode_packet<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
         LinkType::ETHERNET => {
             LaxSlicedPacket::from_ethernet(p.data).map_err(|_| Skip::TruncatedHeaders)?
         }
-        LinkType::RAW | LinkType::RAW_ALT12 | LinkType::RAW_ALT14 | LinkType::IPV4
+        LinkType::RAW
+        | LinkType::RAW_ALT12
+        | LinkType::RAW_ALT14
+        | LinkType::IPV4
         | LinkType::IPV6 => LaxSlicedPacket::from_ip(p.data).map_err(|_| Skip::NotIp)?,
         LinkType::NULL | LinkType::LOOP => {
             // 4-byte address family: host byte order for NULL, network for LOOP.
@@ -112,8 +115,8 @@ fn segment_of<'a>(s: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         }
         LaxNetSlice::Ipv6(v6) => {
             let h = v6.header();
-            let wire = usize::from(h.payload_length())
-                .saturating_sub(v6.extensions().slice().len());
+            let wire =
+                usize::from(h.payload_length()).saturating_sub(v6.extensions().slice().len());
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
@@ -138,7 +141,9 @@ fn segment_of<'a>(s: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
     // A zero IP length (segmentation offload seen on the capturing host) means
     // "as long as captured".
     let wire_len = if ip_payload.incomplete {
-        ip_payload_wire.saturating_sub(header_len).max(payload.len())
+        ip_payload_wire
+            .saturating_sub(header_len)
+            .max(payload.len())
     } else {
         payload.len()
     };

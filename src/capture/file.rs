@@ -230,8 +230,7 @@ impl<R: Read> CaptureReader<R> {
             self.truncated(avail, hdr_len + caplen, "a packet");
             return Ok(None);
         }
-        let ts = i64::from(sec) * 1_000_000_000
-            + i64::from(frac) * if nanos { 1 } else { 1_000 };
+        let ts = i64::from(sec) * 1_000_000_000 + i64::from(frac) * if nanos { 1 } else { 1_000 };
         let data_start = self.start + hdr_len;
         self.consume(hdr_len + caplen);
         self.frame += 1;
@@ -275,7 +274,7 @@ impl<R: Read> CaptureReader<R> {
             } else {
                 u32::from_le_bytes(len_bytes)
             } as usize;
-            if block_len < 12 || block_len % 4 != 0 || block_len > MAX_PCAPNG_BLOCK {
+            if block_len < 12 || !block_len.is_multiple_of(4) || block_len > MAX_PCAPNG_BLOCK {
                 self.corrupt(format!(
                     "pcapng block at byte {} has an impossible length {block_len}",
                     self.offset

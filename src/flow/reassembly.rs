@@ -17,9 +17,15 @@ pub const MAX_QUEUED_BYTES: usize = 256 * 1024;
 /// Bytes delivered to the consumer, in stream order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Chunk<'a> {
-    Data { bytes: &'a [u8], frame: u64 },
+    Data {
+        bytes: &'a [u8],
+        frame: u64,
+    },
     /// `len` bytes of the stream are missing from the capture.
-    Gap { len: u64, frame: u64 },
+    Gap {
+        len: u64,
+        frame: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -34,8 +40,8 @@ struct Queued {
 impl Queued {
     fn end(&self) -> Seq {
         self.seq
-            .add(self.data.len() as u32)
-            .add(self.missing_tail)
+            .plus(self.data.len() as u32)
+            .plus(self.missing_tail)
     }
 }
 
@@ -66,7 +72,7 @@ impl Reassembler {
     ) {
         let mut seq = Seq(seq);
         if syn {
-            seq = seq.add(1);
+            seq = seq.plus(1);
             if self.next.is_none() {
                 self.next = Some(seq);
             }
@@ -83,7 +89,7 @@ impl Reassembler {
                 seq
             }
         };
-        let end = seq.add(wire_len);
+        let end = seq.plus(wire_len);
         if end <= next {
             self.retransmitted_bytes += u64::from(wire_len);
             return;
@@ -118,7 +124,7 @@ impl Reassembler {
             self.gap(u64::from(missing_tail), frame, sink);
         }
         if let Some(n) = self.next.as_mut() {
-            *n = n.add(bytes.len() as u32).add(missing_tail);
+            *n = n.plus(bytes.len() as u32).plus(missing_tail);
         }
     }
 
@@ -138,7 +144,7 @@ impl Reassembler {
     ) {
         // First copy wins: keep only the parts of this segment that no queued
         // segment covers already.
-        let end = seq.add(wire_len);
+        let end = seq.plus(wire_len);
         let mut pieces = vec![(seq, end)];
         for q in &self.queue {
             let (qs, qe) = (q.seq, q.end());

@@ -12,7 +12,7 @@ impl Seq {
         i64::from(other.0.wrapping_sub(self.0) as i32)
     }
 
-    pub fn add(self, n: u32) -> Seq {
+    pub fn plus(self, n: u32) -> Seq {
         Seq(self.0.wrapping_add(n))
     }
 }
@@ -37,7 +37,7 @@ mod tests {
     fn wraps_around() {
         assert!(Seq(u32::MAX) < Seq(0));
         assert!(Seq(0xffff_fff0) < Seq(0x10));
-        assert_eq!(Seq(u32::MAX - 1).add(4), Seq(2));
+        assert_eq!(Seq(u32::MAX - 1).plus(4), Seq(2));
         assert_eq!(Seq(u32::MAX - 1).distance_to(Seq(2)), 4);
         assert_eq!(Seq(2).distance_to(Seq(u32::MAX - 1)), -4);
     }

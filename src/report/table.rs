@@ -24,7 +24,9 @@ pub fn render_table(reports: &[SessionReport], width: Option<u16>) -> String {
     if let Some(w) = width {
         t.set_width(w);
     }
-    t.set_header(vec!["start", "client", "server", "verdict", "tls", "reason"]);
+    t.set_header(vec![
+        "start", "client", "server", "verdict", "tls", "reason",
+    ]);
     for r in reports {
         t.add_row(vec![
             r.start.replace('T', " ").trim_end_matches('Z').to_string(),

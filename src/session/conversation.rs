@@ -326,8 +326,12 @@ impl Conversation {
             Phase::Unsynced => self.unsynced_bytes(dir, bytes, frame),
             Phase::Startup | Phase::AwaitAnswer(_) | Phase::AnswerError(_) => {
                 let (buf, f) = match dir {
-                    Direction::ToServer => (&mut self.pending_client, &mut self.pending_client_frame),
-                    Direction::ToClient => (&mut self.pending_server, &mut self.pending_server_frame),
+                    Direction::ToServer => {
+                        (&mut self.pending_client, &mut self.pending_client_frame)
+                    }
+                    Direction::ToClient => {
+                        (&mut self.pending_server, &mut self.pending_server_frame)
+                    }
                 };
                 if buf.len() + bytes.len() > MAX_STARTUP_BYTES {
                     let who = match dir {
@@ -348,10 +352,18 @@ impl Conversation {
                     let client = std::mem::take(&mut self.pending_client);
                     let server = std::mem::take(&mut self.pending_server);
                     if !client.is_empty() {
-                        self.unsynced_bytes(Direction::ToServer, &client, self.pending_client_frame);
+                        self.unsynced_bytes(
+                            Direction::ToServer,
+                            &client,
+                            self.pending_client_frame,
+                        );
                     }
                     if !server.is_empty() && self.phase == Phase::Unsynced {
-                        self.unsynced_bytes(Direction::ToClient, &server, self.pending_server_frame);
+                        self.unsynced_bytes(
+                            Direction::ToClient,
+                            &server,
+                            self.pending_server_frame,
+                        );
                     }
                     return;
                 }
@@ -370,10 +382,12 @@ impl Conversation {
         match pg::frame_pg_startup(&self.pending_client) {
             StartupFraming::NeedHeader => self.pending_client.len() < 8,
             StartupFraming::Implausible { .. } => false,
-            StartupFraming::Packet { code, .. } => matches!(
-                code,
-                pg::SSL_REQUEST_CODE | pg::GSSENC_REQUEST_CODE | pg::CANCEL_REQUEST_CODE
-            ) || code >> 16 == 3,
+            StartupFraming::Packet { code, .. } => {
+                matches!(
+                    code,
+                    pg::SSL_REQUEST_CODE | pg::GSSENC_REQUEST_CODE | pg::CANCEL_REQUEST_CODE
+                ) || code >> 16 == 3
+            }
         }
     }
 
@@ -448,10 +462,7 @@ impl Conversation {
                     if let Some(e) = take_message(&mut self.pending_server, b'E') {
                         let fields = pg::parse_pg_error_fields(&e);
                         self.pg.error = Some(pg_error(&fields, f));
-                        self.evidence(
-                            f,
-                            format!("ErrorResponse to {}", request_name(req)),
-                        );
+                        self.evidence(f, format!("ErrorResponse to {}", request_name(req)));
                         self.settled = true;
                     }
                     return;
@@ -593,7 +604,10 @@ impl Conversation {
                     let n = self.pending_server.len();
                     self.anomaly(
                         frame,
-                        format!("{n} bytes from the server after '{}' before the handshake", b as char),
+                        format!(
+                            "{n} bytes from the server after '{}' before the handshake",
+                            b as char
+                        ),
                     );
                 }
                 self.phase = match b {
@@ -648,7 +662,9 @@ impl Conversation {
             Direction::ToServer => &mut self.client_tls,
             Direction::ToClient => &mut self.server_tls,
         };
-        if stream.records == 0 && dir == Direction::ToServer && tls::looks_like_sslv2_client_hello(bytes)
+        if stream.records == 0
+            && dir == Direction::ToServer
+            && tls::looks_like_sslv2_client_hello(bytes)
         {
             if let Some((ch, _)) = tls::parse_sslv2_client_hello(bytes) {
                 events.push(TlsEvent::ClientHello(Box::new(ch)));
@@ -672,20 +688,24 @@ impl Conversation {
             }
         }
         match ev {
-            TlsEvent::ClientHello(ch) if dir == Direction::ToServer => {
-                if self.tls.client_hello.is_none() {
-                    let max = ch.max_version();
-                    self.evidence(
-                        frame,
-                        format!(
-                            "ClientHello{} offering up to {}",
-                            if ch.sslv2_format { " (SSLv2 format)" } else { "" },
-                            max.name()
-                        ),
-                    );
-                    self.tls.client_hello = Some(ch);
-                    self.tls.client_hello_frame = frame;
-                }
+            TlsEvent::ClientHello(ch)
+                if dir == Direction::ToServer && self.tls.client_hello.is_none() =>
+            {
+                let max = ch.max_version();
+                self.evidence(
+                    frame,
+                    format!(
+                        "ClientHello{} offering up to {}",
+                        if ch.sslv2_format {
+                            " (SSLv2 format)"
+                        } else {
+                            ""
+                        },
+                        max.name()
+                    ),
+                );
+                self.tls.client_hello = Some(ch);
+                self.tls.client_hello_frame = frame;
             }
             TlsEvent::ServerHello(sh) if dir == Direction::ToClient => {
                 if sh.hello_retry_request || sh.selected_version == tls::TlsVersion::TLS_1_3.0 {
@@ -744,11 +764,9 @@ impl Conversation {
                     Direction::ToClient => self.tls.server_encrypted = true,
                 }
             }
-            TlsEvent::Malformed { what } => {
-                if self.tls.malformed.is_none() {
-                    self.tls.malformed = Some((dir, what, frame));
-                    self.anomaly(frame, format!("{} sent {what}", side_name(dir)));
-                }
+            TlsEvent::Malformed { what } if self.tls.malformed.is_none() => {
+                self.tls.malformed = Some((dir, what, frame));
+                self.anomaly(frame, format!("{} sent {what}", side_name(dir)));
             }
             _ => {}
         }
@@ -766,9 +784,9 @@ impl Conversation {
         };
         let was_malformed = stream.malformed.is_some();
         match dir {
-            Direction::ToServer => {
-                stream.feed(bytes, pg::is_frontend_tag, |m| self.client_message(m, frame))
-            }
+            Direction::ToServer => stream.feed(bytes, pg::is_frontend_tag, |m| {
+                self.client_message(m, frame)
+            }),
             Direction::ToClient => {
                 stream.feed(bytes, pg::is_backend_tag, |m| self.server_message(m, frame))
             }
@@ -825,20 +843,18 @@ impl Conversation {
                     }
                 }
             }
-            b'E' => {
-                if self.pg.error.is_none() {
-                    let fields = pg::parse_pg_error_fields(m.body);
-                    let e = pg_error(&fields, frame);
-                    self.evidence(
-                        frame,
-                        format!(
-                            "ErrorResponse {} {}",
-                            e.code.as_deref().unwrap_or("?"),
-                            e.message.as_deref().unwrap_or("")
-                        ),
-                    );
-                    self.pg.error = Some(e);
-                }
+            b'E' if self.pg.error.is_none() => {
+                let fields = pg::parse_pg_error_fields(m.body);
+                let e = pg_error(&fields, frame);
+                self.evidence(
+                    frame,
+                    format!(
+                        "ErrorResponse {} {}",
+                        e.code.as_deref().unwrap_or("?"),
+                        e.message.as_deref().unwrap_or("")
+                    ),
+                );
+                self.pg.error = Some(e);
             }
             b'S' => {
                 if let Ok((_, (name, value))) = pg::parse_pg_parameter_status(m.body) {
@@ -852,11 +868,9 @@ impl Conversation {
                     self.pg.backend_pid = Some(pid);
                 }
             }
-            b'Z' => {
-                if self.pg.ready_frame.is_none() {
-                    self.pg.ready_frame = Some(frame);
-                    self.evidence(frame, "ReadyForQuery in clear");
-                }
+            b'Z' if self.pg.ready_frame.is_none() => {
+                self.pg.ready_frame = Some(frame);
+                self.evidence(frame, "ReadyForQuery in clear");
             }
             b'v' => {
                 if let Ok((_, v)) = pg::parse_pg_negotiate_protocol_version(m.body) {

@@ -75,7 +75,10 @@ pub fn judge(s: &Session) -> Judgement {
                     "server answered N to SSLRequest (no TLS); the client gave up",
                 );
             }
-            if c.answers.iter().any(|(r, a, _)| *r == Request::Gss && *a == b'N') {
+            if c.answers
+                .iter()
+                .any(|(r, a, _)| *r == Request::Gss && *a == b'N')
+            {
                 return j(
                     Verdict::Incomplete,
                     "server answered N to GSSENCRequest; the client sent nothing more",
@@ -150,7 +153,12 @@ fn judge_tls(s: &Session) -> Judgement {
     }
     let server_silent = c.server_tls_records() == 0 && c.pg.error.is_none();
     let server_gone = c.server_closed.is_some() || c.reset_by.is_some();
-    if direct && t.server_hello.is_none() && server_silent && server_gone && t.client_hello.is_some() {
+    if direct
+        && t.server_hello.is_none()
+        && server_silent
+        && server_gone
+        && t.client_hello.is_some()
+    {
         return j(
             Verdict::TlsFailed,
             "direct TLS (no SSLRequest) to a server that does not support it: the connection closed without a ServerHello",
@@ -164,7 +172,10 @@ fn judge_tls(s: &Session) -> Judgement {
             ),
         );
     }
-    if let Some(a) = t.alert.filter(|a| a.alert.is_fatal() || a.alert.description == tls::ALERT_PROTOCOL_VERSION) {
+    if let Some(a) = t
+        .alert
+        .filter(|a| a.alert.is_fatal() || a.alert.description == tls::ALERT_PROTOCOL_VERSION)
+    {
         let d = a.alert.description;
         let who = side_name(a.from);
         if d == tls::ALERT_PROTOCOL_VERSION {
@@ -232,8 +243,8 @@ fn judge_tls(s: &Session) -> Judgement {
     }
 
     // No ServerHello.
-    let server_closed = c.server_closed.is_some()
-        || c.reset_by.is_some_and(|(d, _)| d == Direction::ToClient);
+    let server_closed =
+        c.server_closed.is_some() || c.reset_by.is_some_and(|(d, _)| d == Direction::ToClient);
     if let Some((dir, what, _)) = t.malformed {
         if dir == Direction::ToClient && t.client_hello.is_some() {
             return j(
@@ -287,7 +298,10 @@ fn judge_tls(s: &Session) -> Judgement {
 fn judge_plain(s: &Session) -> Judgement {
     let c = &s.conv;
     let p = &c.pg;
-    let after_n = c.answers.iter().any(|(r, a, _)| *r == Request::Ssl && *a == b'N');
+    let after_n = c
+        .answers
+        .iter()
+        .any(|(r, a, _)| *r == Request::Ssl && *a == b'N');
     let tls_note = if after_n {
         " after the server refused SSL (N)"
     } else if c.ssl_request_frame.is_none() && !s.midstream() {

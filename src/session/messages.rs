@@ -57,10 +57,8 @@ impl MessageStream {
                 _ => {
                     // Not a message this side may send: stop trusting the framing.
                     let b = &self.buf;
-                    self.malformed.get_or_insert((
-                        b[0],
-                        u32::from_be_bytes([b[1], b[2], b[3], b[4]]),
-                    ));
+                    self.malformed
+                        .get_or_insert((b[0], u32::from_be_bytes([b[1], b[2], b[3], b[4]])));
                     self.buf.clear();
                     self.resync = true;
                     return;

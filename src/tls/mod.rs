@@ -216,9 +216,13 @@ pub enum TlsEvent {
     ServerHello(Box<ServerHelloInfo>),
     /// A Certificate message sent in clear (TLS 1.2 and older): the raw
     /// message body, kept for certificate summaries.
-    Certificate { chain_len: usize },
+    Certificate {
+        chain_len: usize,
+    },
     /// Another handshake message in clear.
-    Handshake { msg_type: u8 },
+    Handshake {
+        msg_type: u8,
+    },
     ChangeCipherSpec,
     /// An alert record readable on the wire.
     Alert(Alert),
@@ -227,7 +231,9 @@ pub enum TlsEvent {
     /// Encrypted handshake data or application data.
     ApplicationData,
     /// Bytes that are not a TLS record: `what` says why.
-    Malformed { what: &'static str },
+    Malformed {
+        what: &'static str,
+    },
 }
 
 /// Header of a TLS record.
@@ -378,9 +384,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
                 }
                 EXT_ALPN => {
                     if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(raw) {
-                        info.alpn = p
-                            .first()
-                            .map(|p| String::from_utf8_lossy(p).into_owned());
+                        info.alpn = p.first().map(|p| String::from_utf8_lossy(p).into_owned());
                     }
                 }
                 _ => {}
