@@ -173,8 +173,12 @@ impl Reassembler {
                 .sum::<u64>();
         self.retransmitted_bytes += covered;
         for (a, b) in pieces {
-            while self.queue.len() >= MAX_QUEUED_SEGMENTS
-                || self.queued_bytes + payload.len() > MAX_QUEUED_BYTES
+            // A piece that starts at or before the next expected byte is
+            // delivered right after insertion: it never counts against the bounds.
+            let deliverable = self.next.is_some_and(|n| a <= n);
+            while !deliverable
+                && (self.queue.len() >= MAX_QUEUED_SEGMENTS
+                    || self.queued_bytes + payload.len() > MAX_QUEUED_BYTES)
             {
                 if self.queue.is_empty() {
                     break;

@@ -8,7 +8,10 @@ use super::*;
 /// Hex to bytes; spaces and newlines are ignored.
 fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits in {s:?}");
+    assert!(
+        digits.len().is_multiple_of(2),
+        "odd number of hex digits in {s:?}"
+    );
     digits
         .chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
@@ -38,7 +41,7 @@ fn cancel_with_key(key_len: usize) -> Vec<u8> {
     v.extend_from_slice(&(12 + key_len as u32).to_be_bytes());
     v.extend_from_slice(&CANCEL_REQUEST_CODE.to_be_bytes());
     v.extend_from_slice(&0x1234u32.to_be_bytes());
-    v.extend(std::iter::repeat(0x5a).take(key_len));
+    v.extend(std::iter::repeat_n(0x5a, key_len));
     v
 }
 
@@ -566,7 +569,7 @@ fn authentication_sasl_with_mechanisms() {
 #[test]
 fn authentication_codes_and_names() {
     let named = [
-        (0, "ok"),
+        (0u32, "ok"),
         (2, "kerberos_v5"),
         (3, "cleartext_password"),
         (5, "md5_password"),
@@ -578,7 +581,7 @@ fn authentication_codes_and_names() {
         (12, "sasl_final"),
     ];
     for (code, name) in named {
-        let body = (code as u32).to_be_bytes();
+        let body = code.to_be_bytes();
         let (_, c) = parse_pg_authentication(&body).unwrap();
         assert_eq!(c, AuthCode(code));
         assert_eq!(c.name(), Some(name));

@@ -686,3 +686,55 @@ fn in_order_segment_over_queued_data_first_copy_wins() {
     h.seg(6, b"fghijklmno", 4); // bytes 6..16, captured second
     assert_eq!(h.data(), b"abcdefghijKLMNO");
 }
+
+/// The queue holds exactly MAX_QUEUED_SEGMENTS segments behind a hole; the
+/// segment that fills the hole then arrives. Its bytes were captured, so the
+/// stream must come out whole, with no gap.
+#[test]
+fn hole_filled_when_the_queue_is_full_is_not_a_gap() {
+    let mut h = with_syn(0);
+    let mut expected = vec![b'h'; 10];
+    let mut later = Vec::new();
+    for i in 0..MAX_QUEUED_SEGMENTS {
+        later.extend_from_slice(&[i as u8; 10]);
+        h.seg(11 + 10 * i as u32, &[i as u8; 10], 3 + i as u64); // behind the hole 1..11
+    }
+    assert_eq!(h.r.queued(), MAX_QUEUED_SEGMENTS);
+    assert!(h.events.is_empty());
+    h.seg(1, &[b'h'; 10], 2); // the hole, retransmitted
+    expected.extend(later);
+    assert_eq!(h.gaps(), vec![]);
+    assert_eq!(h.data(), expected);
+}
+
+/// Same with the byte bound: the queue holds MAX_QUEUED_BYTES behind a hole.
+#[test]
+fn hole_filled_when_the_queue_is_byte_full_is_not_a_gap() {
+    let mut h = with_syn(0);
+    let size = 32 * 1024;
+    let n = MAX_QUEUED_BYTES / size;
+    for i in 0..n {
+        h.seg(101 + (i * size) as u32, &vec![i as u8; size], 3 + i as u64);
+    }
+    assert_eq!(h.r.queued_bytes, MAX_QUEUED_BYTES);
+    h.seg(1, &[b'h'; 100], 2); // the hole, 100 bytes
+    assert_eq!(h.gaps(), vec![]);
+    assert_eq!(h.data().len(), 100 + n * size);
+}
+
+#[test]
+fn release_drops_the_queue_and_keeps_counters() {
+    let mut h = with_syn(0);
+    h.seg(1, b"ab", 2);
+    h.seg(3, b"cd", 3);
+    h.seg(11, b"kl", 4);
+    h.seg(21, b"uv", 5);
+    assert_eq!(h.r.queued(), 2);
+    h.r.release();
+    assert_eq!(h.r.queued(), 0);
+    assert_eq!(h.r.queued_bytes, 0);
+    h.flush();
+    assert_eq!(h.data(), b"abcd");
+    assert!(h.gaps().is_empty());
+    assert_eq!(h.r.gaps, 0);
+}
