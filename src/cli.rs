@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,7 +14,8 @@ phase (SSLRequest, GSSENCRequest, StartupMessage, the server's S/N answer) and t
 handshake, and gives each session a verdict: encrypted, plaintext, rejected-tls-version, \
 rejected-plaintext, tls-failed, ssl-refused, gss-encrypted, cancel-request, not-postgresql \
 or incomplete.",
-    after_help = "Exit status: 0 success, 2 an input could not be read or a flag is wrong."
+    after_help = "Exit status: 0 success (for sniff also: stopped by Ctrl-C, --duration or --count), \
+2 an input could not be read, a capture could not be opened or written, or a flag is wrong."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -24,6 +26,18 @@ pub struct Cli {
 pub enum Command {
     /// Read pcap/pcapng files and give every PostgreSQL session a verdict.
     Read(ReadArgs),
+    /// Capture live from an interface and print each session as its verdict is
+    /// reached (needs the `live` build feature and capture permission).
+    #[command(
+        after_help = "Sessions are printed the moment their verdict is final. On Ctrl-C, at the \
+end of --duration or after --count sessions, sessions still open are reported with what is \
+known, then a summary with libpcap's counts of packets received and dropped (on stderr for \
+table and jsonl, in the document for json).\n\nCapturing needs root, or once: \
+sudo setcap cap_net_raw,cap_net_admin=eip $(which pgtls)"
+    )]
+    Sniff(SniffArgs),
+    /// List the interfaces libpcap can capture on (needs the `live` build feature).
+    Interfaces,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,6 +92,120 @@ impl ReadArgs {
             files: self.files,
             ports: self.ports,
             format: self.format,
+            max_flows: self.max_flows,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SniffArgs {
+    /// Interface to capture on (default: libpcap's default device; "any" for all on Linux).
+    #[arg(short, long, value_name = "NAME")]
+    pub interface: Option<String>,
+
+    /// Server port to follow (repeatable).
+    #[arg(short, long = "port", value_name = "PORT", default_values_t = [5432u16])]
+    pub ports: Vec<u16>,
+
+    /// A BPF expression (tcpdump syntax) to narrow the capture further; it is
+    /// combined with the port filter as `(tcp port P or ...) and (EXPR)`.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+
+    /// Stop once this many sessions have been reported (sessions still open
+    /// then are reported too).
+    #[arg(short, long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Bytes kept of each packet.
+    #[arg(short, long, value_name = "BYTES", default_value_t = 65535)]
+    pub snaplen: u32,
+
+    /// Also write the raw packets seen to FILE (pcap), for a later `pgtls read`;
+    /// frame numbers in the reports are the frame numbers in FILE.
+    #[arg(short, long = "write", value_name = "FILE")]
+    pub write: Option<PathBuf>,
+
+    /// Output format (jsonl: one line per session, flushed as it is printed).
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Close and report sessions with no packet for this long (packet time).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub idle_timeout: u64,
+
+    /// Sessions tracked at once; past it the longest-idle sessions are
+    /// judged on what they showed and closed, with a warning.
+    #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
+          value_parser = clap::value_parser!(usize))]
+    pub max_flows: usize,
+}
+
+/// Largest snapshot length libpcap accepts.
+pub const MAX_SNAPLEN: u32 = 262_144;
+
+/// A validated `sniff` configuration.
+#[derive(Debug, Clone)]
+pub struct SniffConfig {
+    pub interface: Option<String>,
+    pub ports: Vec<u16>,
+    pub filter: Option<String>,
+    pub duration: Option<Duration>,
+    pub count: Option<u64>,
+    pub snaplen: u32,
+    pub write: Option<PathBuf>,
+    pub format: Format,
+    pub idle_timeout: Duration,
+    pub max_flows: usize,
+}
+
+impl SniffArgs {
+    pub fn validate(self) -> Result<SniffConfig, String> {
+        if self.ports.contains(&0) {
+            return Err("--port 0 is not a TCP port a server listens on".into());
+        }
+        if self.max_flows == 0 {
+            return Err("--max-flows must be at least 1".into());
+        }
+        if self.duration == Some(0) {
+            return Err("--duration must be at least 1 second".into());
+        }
+        if self.count == Some(0) {
+            return Err("--count must be at least 1".into());
+        }
+        if self.idle_timeout == 0 {
+            return Err("--idle-timeout must be at least 1 second".into());
+        }
+        if !(1..=MAX_SNAPLEN).contains(&self.snaplen) {
+            return Err(format!("--snaplen must be 1 to {MAX_SNAPLEN}"));
+        }
+        if let Some(i) = &self.interface {
+            if i.is_empty() {
+                return Err("--interface is empty; `pgtls interfaces` lists the names".into());
+            }
+        }
+        let filter = match self.filter {
+            Some(f) if f.trim().is_empty() => None,
+            Some(f) => Some(f),
+            None => None,
+        };
+        let mut ports = self.ports;
+        ports.sort_unstable();
+        ports.dedup();
+        Ok(SniffConfig {
+            interface: self.interface,
+            ports,
+            filter,
+            duration: self.duration.map(Duration::from_secs),
+            count: self.count,
+            snaplen: self.snaplen,
+            write: self.write,
+            format: self.format,
+            idle_timeout: Duration::from_secs(self.idle_timeout),
             max_flows: self.max_flows,
         })
     }

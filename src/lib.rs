@@ -13,4 +13,5 @@ pub mod pg;
 pub mod read;
 pub mod report;
 pub mod session;
+pub mod sniff;
 pub mod tls;

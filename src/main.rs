@@ -29,7 +29,41 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("writing output: {e}"), 2),
             }
         }
+        Command::Sniff(args) => {
+            let cfg = match args.validate() {
+                Ok(c) => c,
+                Err(e) => return fail(&e, 2),
+            };
+            sniff(&cfg)
+        }
+        Command::Interfaces => interfaces(),
     }
+}
+
+#[cfg(feature = "live")]
+fn sniff(cfg: &pgtls::cli::SniffConfig) -> ExitCode {
+    match pgtls::sniff::sniff(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.message, e.exit_code),
+    }
+}
+
+#[cfg(feature = "live")]
+fn interfaces() -> ExitCode {
+    match pgtls::sniff::interfaces(&mut io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.message, e.exit_code),
+    }
+}
+
+#[cfg(not(feature = "live"))]
+fn sniff(_cfg: &pgtls::cli::SniffConfig) -> ExitCode {
+    fail(pgtls::sniff::LIVE_MISSING, 2)
+}
+
+#[cfg(not(feature = "live"))]
+fn interfaces() -> ExitCode {
+    fail(pgtls::sniff::LIVE_MISSING, 2)
 }
 
 fn fail(msg: &str, code: u8) -> ExitCode {

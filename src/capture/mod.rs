@@ -2,6 +2,8 @@
 //! so reading a file and sniffing an interface share one path to the verdict.
 
 pub mod file;
+#[cfg(feature = "live")]
+pub mod live;
 
 /// A link-layer header type, as numbered by tcpdump.org's LINKTYPE_ values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
