@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Make the large captures for throughput measurements (issue 6), outside the repo.
+#
+#   sudo scripts/make-bench-captures.sh [OUTDIR]     # default OUTDIR=/var/tmp/pgtls-bench
+#
+# Writes, in OUTDIR:
+#   pgbench-tls.pcap   a real capture (tcpdump on lo, full packets) of PostgreSQL 15
+#                      with TLS (ssl_min_protocol_version TLSv1.2, hostssl only,
+#                      scram-sha-256) while pgbench runs over sslmode=require:
+#                      first long sessions (pgbench -c 8 -j 2 -T $LONG_SECONDS), then
+#                      one new connection per transaction (pgbench -C -c 4 -j 2
+#                      -t $CONNECT_TXNS), so most bytes are TLS application data
+#                      and there are a few thousand sessions. Refused (and retried,
+#                      up to 3 times) if tcpdump reports packets dropped by kernel.
+#   short-sessions.pcap             >= $SESSIONS sessions: the real short sessions of
+#   short-sessions.expected.tsv     six samples replicated with distinct client
+#                      addresses and ports (scripts/replicate-sessions.py), and the
+#                      verdict each copied session must get (that of its source).
+# Then it checks that `pgtls read short-sessions.pcap --format jsonl` gives every
+# session its expected verdict (VERIFY=0 skips), and prints packets and sessions.
+#
+# Idempotent: a file that is already there is kept (files are written under a
+# temporary name and renamed once complete); FORCE=1 makes them again.
+#
+# Environment:
+#   LONG_SECONDS=75     pgbench -T for the long TLS sessions (sets the size, ~300 MB)
+#   CONNECT_TXNS=1150   pgbench -C -t per client (4 clients: 4600 short TLS sessions)
+#   SCALE=10            pgbench -i -s
+#   SESSIONS=1000000    sessions in short-sessions.pcap
+#   FORCE=1             remake files that exist
+#   VERIFY=0            skip the verdict check on short-sessions.pcap
+#   PGBIN=dir           PostgreSQL 15 server binaries (default /usr/lib/postgresql/15/bin)
+#   PGTLS=path          pgtls binary (default: <repo>/target/release/pgtls, built with
+#                       cargo build --release when missing)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${1:-/var/tmp/pgtls-bench}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+LONG_SECONDS=${LONG_SECONDS:-75}
+CONNECT_TXNS=${CONNECT_TXNS:-1150}
+SCALE=${SCALE:-10}
+SESSIONS=${SESSIONS:-1000000}
+FORCE=${FORCE:-0}
+VERIFY=${VERIFY:-1}
+PGTLS=${PGTLS:-$REPO/target/release/pgtls}
+PORT=5432
+PASSWORD=bench-secret
+SOURCES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-refused.pcap
+    plaintext-accepted.pcap cancel-plaintext.pcap)
+
+log() { printf '== %s\n' "$*" >&2; }
+warn() { printf '!! %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "run as root (tcpdump on lo, runuser -u postgres)"
+for t in python3 capinfos tshark; do
+    command -v "$t" >/dev/null || die "missing $t (apt-get install -y python3 tshark)"
+done
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+case $OUT/ in "$REPO"/*) die "OUTDIR must be outside the repository ($OUT)" ;; esac
+
+if [[ ! -x $PGTLS ]]; then
+    log "building pgtls (cargo build --release)"
+    (cd "$REPO" && cargo build --release --quiet)
+fi
+[[ -x $PGTLS ]] || die "no pgtls binary at $PGTLS"
+
+WORK=$(mktemp -d /tmp/pgtls-bench.XXXXXX)
+chmod 755 "$WORK"
+DATA=$WORK/data
+CAP_PID=
+BENCH_PID=
+SERVER_UP=0
+
+cleanup() {
+    local rc=$?
+    set +e
+    [[ -n $BENCH_PID ]] && kill "$BENCH_PID" 2>/dev/null && wait "$BENCH_PID" 2>/dev/null
+    if [[ -n $CAP_PID ]]; then
+        kill -INT "$CAP_PID" 2>/dev/null
+        wait "$CAP_PID" 2>/dev/null
+    fi
+    if [[ $SERVER_UP -eq 1 || -f $DATA/postmaster.pid ]]; then
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$DATA" -m immediate -w stop >/dev/null 2>&1
+    fi
+    if [[ $rc -ne 0 && -f $WORK/server.log ]]; then
+        warn "last server log lines:"
+        tail -n 20 "$WORK/server.log" >&2
+    fi
+    rm -rf "$WORK"
+    rm -f "$OUT"/*.tmp
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_pg() { runuser -u postgres -- "$@"; }
+
+# ================================================================ pgbench-tls.pcap
+make_pgbench_capture() {
+    for t in "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres"; do
+        [[ -x $t ]] || die "missing $t (apt-get install postgresql-15)"
+    done
+    for t in pgbench psql openssl tcpdump runuser ss; do
+        command -v "$t" >/dev/null || die "missing $t (apt-get install -y postgresql-client-15 openssl tcpdump iproute2)"
+    done
+    id postgres >/dev/null 2>&1 || die "no postgres user"
+    if [[ -n $(ss -Hltn "sport = :$PORT") ]]; then
+        ss -ltnp "sport = :$PORT" >&2 || true
+        die "something already listens on port $PORT; stop it first"
+    fi
+    chown postgres: "$WORK"
+
+    log "making a throwaway CA and a server certificate for localhost"
+    local pki=$WORK/pki
+    mkdir -p "$pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
+        -subj "/CN=pgtls bench throwaway root CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
+        -keyout "$pki/server.key" -out "$pki/server.csr" 2>/dev/null
+    cat >"$pki/server.ext" <<'EOF'
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
+EOF
+    openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+        -CAcreateserial -days 30 -sha256 -extfile "$pki/server.ext" \
+        -out "$pki/server.crt" 2>/dev/null
+    chown postgres: "$pki/server.key" "$pki/server.crt" "$pki/ca.key"
+    chmod 600 "$pki/server.key" "$pki/ca.key"
+    chmod 644 "$pki/server.crt" "$pki/ca.pem"
+
+    log "initdb $DATA"
+    as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \
+        || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+    cat >>"$DATA/postgresql.conf" <<EOF
+
+# --- pgtls make-bench-captures.sh
+port = $PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$WORK'
+max_connections = 50
+ssl = on
+ssl_min_protocol_version = 'TLSv1.2'
+ssl_cert_file = '$pki/server.crt'
+ssl_key_file = '$pki/server.key'
+password_encryption = 'scram-sha-256'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+EOF
+    cat >"$DATA/pg_hba.conf" <<'EOF'
+local   all all                 trust
+hostssl all all 127.0.0.1/32    scram-sha-256
+EOF
+    log "starting PostgreSQL 15 (TLS only) on 127.0.0.1:$PORT"
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
+    SERVER_UP=1
+    as_pg psql -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres \
+        -c "CREATE ROLE app LOGIN PASSWORD '$PASSWORD'" \
+        -c "CREATE DATABASE appdb OWNER app" >/dev/null
+
+    local home=$WORK/client-home
+    mkdir -p "$home"
+    local pqenv=(env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGUSER -u PGDATABASE -u PGSSLMODE
+        -u PGSERVICE -u PGSSLROOTCERT -u PGGSSENCMODE -u PGOPTIONS
+        HOME="$home" PGPASSWORD="$PASSWORD" PGCONNECT_TIMEOUT=10 PGAPPNAME=pgtls-bench)
+    local conn="host=localhost hostaddr=127.0.0.1 port=$PORT user=app dbname=appdb sslmode=require"
+
+    log "pgbench -i -s $SCALE (not captured)"
+    "${pqenv[@]}" pgbench -i -q -s "$SCALE" "$conn" >"$WORK/pgbench-init.log" 2>&1 \
+        || { cat "$WORK/pgbench-init.log" >&2; die "pgbench -i failed"; }
+    as_pg psql -X -q -h "$WORK" -p "$PORT" -U postgres -d appdb -c "CHECKPOINT" >/dev/null
+
+    local tmp=$OUT/pgbench-tls.pcap.tmp attempt dropped
+    for attempt in 1 2 3; do
+        rm -f "$tmp"
+        : >"$WORK/cap.err"
+        # -B 262144: a 256 MiB kernel buffer, as this sandbox delivers packets in batches.
+        tcpdump --immediate-mode -B 262144 -i lo -s 0 -n -Z root -w "$tmp" \
+            "tcp port $PORT" 2>"$WORK/cap.err" &
+        CAP_PID=$!
+        local i
+        for i in $(seq 1 100); do
+            grep -q 'listening on' "$WORK/cap.err" && break
+            kill -0 "$CAP_PID" 2>/dev/null || { cat "$WORK/cap.err" >&2; die "tcpdump did not start"; }
+            sleep 0.1
+        done
+        sleep 0.5
+        log "capture $attempt: pgbench -c 8 -j 2 -T $LONG_SECONDS (long TLS sessions)"
+        "${pqenv[@]}" pgbench -n -c 8 -j 2 -T "$LONG_SECONDS" "$conn" >"$WORK/pgbench-long.log" 2>&1 \
+            || { cat "$WORK/pgbench-long.log" >&2; die "pgbench (long sessions) failed"; }
+        grep -E '^(number of transactions actually processed|tps)' "$WORK/pgbench-long.log" | sed 's/^/   /' >&2
+        log "capture $attempt: pgbench -C -c 4 -j 2 -t $CONNECT_TXNS (a new TLS session per transaction)"
+        "${pqenv[@]}" pgbench -n -C -c 4 -j 2 -t "$CONNECT_TXNS" "$conn" >"$WORK/pgbench-connect.log" 2>&1 \
+            || { cat "$WORK/pgbench-connect.log" >&2; die "pgbench -C failed"; }
+        grep -E '^(number of transactions actually processed|tps)' "$WORK/pgbench-connect.log" | sed 's/^/   /' >&2
+        sleep 2
+        kill -INT "$CAP_PID"
+        wait "$CAP_PID" || true
+        CAP_PID=
+        log "  tcpdump: $(grep -E 'captured|received|dropped' "$WORK/cap.err" | tr '\n' ' ')"
+        dropped=$(awk '/dropped by kernel/{print $1}' "$WORK/cap.err")
+        [[ -n $dropped ]] || die "no 'dropped by kernel' line from tcpdump"
+        if [[ $dropped -eq 0 ]]; then
+            mv -f "$tmp" "$OUT/pgbench-tls.pcap"
+            chmod 644 "$OUT/pgbench-tls.pcap"
+            break
+        fi
+        warn "tcpdump dropped $dropped packets; capturing again"
+    done
+    [[ -f $OUT/pgbench-tls.pcap ]] || die "every capture dropped packets"
+    as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null
+    SERVER_UP=0
+}
+
+if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls.pcap ]]; then
+    make_pgbench_capture
+else
+    log "keeping $OUT/pgbench-tls.pcap (FORCE=1 remakes it)"
+fi
+
+# ================================================================ short-sessions.pcap
+if [[ $FORCE == 1 || ! -f $OUT/short-sessions.pcap || ! -f $OUT/short-sessions.expected.tsv ]]; then
+    srcs=()
+    for f in "${SOURCES[@]}"; do
+        [[ -f $REPO/samples/$f ]] || die "missing samples/$f (scripts/make-samples.sh)"
+        srcs+=("$REPO/samples/$f")
+    done
+    log "short-sessions.pcap: replicating ${SOURCES[*]} to $SESSIONS sessions"
+    python3 "$REPO/scripts/replicate-sessions.py" --pgtls "$PGTLS" --sessions "$SESSIONS" \
+        --out "$OUT/short-sessions.pcap" --expected "$OUT/short-sessions.expected.tsv" "${srcs[@]}"
+    chmod 644 "$OUT/short-sessions.pcap" "$OUT/short-sessions.expected.tsv"
+else
+    log "keeping $OUT/short-sessions.pcap (FORCE=1 remakes it)"
+fi
+
+# ================================================================ summary
+# Sessions of the pgbench capture: TCP connections (tshark's conv table; one line
+# per conversation between the '====' rules, less the two header lines).
+log "summary"
+for f in pgbench-tls.pcap short-sessions.pcap; do
+    p=$OUT/$f
+    pkts=$(capinfos -M -c "$p" | awk -F': *' '/Number of packets/{print $2}')
+    size=$(stat -c %s "$p")
+    if [[ $f == pgbench-tls.pcap ]]; then
+        sess=$(tshark -r "$p" -q -z conv,tcp 2>/dev/null | awk '/^====/{n++; next} n==1 && /<->/{c++} END{print c+0}')
+        syns=$(tshark -r "$p" -Y 'tcp.flags.syn==1 && tcp.flags.ack==0' 2>/dev/null | wc -l)
+        printf '%-22s %12d bytes %10d packets %9d TCP conversations (%d SYNs)\n' "$f" "$size" "$pkts" "$sess" "$syns"
+    else
+        sess=$(grep -vc '^#' "$OUT/short-sessions.expected.tsv")
+        printf '%-22s %12d bytes %10d packets %9d sessions (expected.tsv)\n' "$f" "$size" "$pkts" "$sess"
+    fi
+done
+
+# ================================================================ verdict check
+if [[ $VERIFY == 1 ]]; then
+    log "checking pgtls verdicts on short-sessions.pcap against short-sessions.expected.tsv"
+    "$PGTLS" read "$OUT/short-sessions.pcap" --format jsonl \
+        | python3 "$REPO/scripts/replicate-sessions.py" --check "$OUT/short-sessions.expected.tsv"
+fi
