@@ -1,15 +1,26 @@
 //! The pipeline from packet to session: decode, find the flow, feed the
 //! session. One path for every packet source.
+//!
+//! Sessions leave the flow table when they close (after a short linger that
+//! absorbs the last ACKs), when their 4-tuple is reused, when they are
+//! evicted to stay within `max_flows`, or at the end of the input. Reports
+//! come out in order of session start as soon as every earlier session has
+//! left, so output streams with bounded memory on long captures.
 
 use crate::capture::Packet;
 use crate::decode::{decode_packet, Skip};
 use crate::flow::{FlowKey, PortSet};
 use crate::report::SessionReport;
 use crate::session::Session;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Default bound on sessions tracked at once.
 pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
+
+/// Packet time a closed session stays in the table to absorb the final ACKs
+/// and retransmitted FINs before it is reported.
+pub const CLOSE_LINGER_NS: i64 = 2_000_000_000;
 
 #[derive(Debug, Clone)]
 pub struct AnalyzerConfig {
@@ -36,9 +47,15 @@ pub struct InputStats {
 pub struct Analyzer {
     cfg: AnalyzerConfig,
     file: String,
-    flows: HashMap<FlowKey, Box<Session>>,
+    flows: FxHashMap<FlowKey, Box<Session>>,
     next_index: u64,
-    done: Vec<SessionReport>,
+    /// Sessions in the table by start order (index → key): the oldest is
+    /// the first to evict, and the smallest index bounds what may be output.
+    live: BTreeMap<u64, FlowKey>,
+    /// Closed sessions waiting out [`CLOSE_LINGER_NS`]: (close time, key, index).
+    closing: VecDeque<(i64, FlowKey, u64)>,
+    /// Reports of sessions that left the table, waiting for earlier ones.
+    ready: BTreeMap<u64, SessionReport>,
     early: Vec<SessionReport>,
     pub stats: InputStats,
 }
@@ -48,9 +65,11 @@ impl Analyzer {
         Analyzer {
             cfg,
             file: String::new(),
-            flows: HashMap::new(),
+            flows: FxHashMap::default(),
             next_index: 0,
-            done: Vec::new(),
+            live: BTreeMap::new(),
+            closing: VecDeque::new(),
+            ready: BTreeMap::new(),
             early: Vec::new(),
             stats: InputStats::default(),
         }
@@ -64,6 +83,7 @@ impl Analyzer {
     pub fn packet(&mut self, p: &Packet<'_>) {
         self.stats.packets += 1;
         self.stats.bytes += p.data.len() as u64;
+        self.retire_closed(p.ts_nanos);
         let seg = match decode_packet(p) {
             Ok(s) => s,
             Err(skip) => {
@@ -79,24 +99,23 @@ impl Analyzer {
             return;
         };
         self.stats.followed_segments += 1;
-        if let Some(s) = self.flows.get(&key) {
+        if syn_only && self.flows.get(&key).is_some_and(|s| s.is_new_connection(seg.seq)) {
             // A new SYN on a 4-tuple whose session is over: port reuse.
-            if syn_only && s.is_new_connection(seg.seq) {
-                let old = self.flows.remove(&key).expect("present");
-                self.retire(old);
+            self.remove_and_retire(&key);
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.cfg.max_flows {
+                self.evict_oldest();
             }
+            let index = self.next_index;
+            self.next_index += 1;
+            self.live.insert(index, key);
+            self.flows
+                .insert(key, Box::new(Session::new(key, index, p.ts_nanos, p.frame)));
         }
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.cfg.max_flows {
-            self.evict_oldest();
-        }
-        let file = &self.file;
-        let next_index = &mut self.next_index;
-        let session = self.flows.entry(key).or_insert_with(|| {
-            let s = Session::new(key, *next_index, p.ts_nanos, p.frame);
-            *next_index += 1;
-            let _ = file;
-            Box::new(s)
-        });
+        let Some(session) = self.flows.get_mut(&key) else {
+            return;
+        };
         session.segment(
             dir,
             p.ts_nanos,
@@ -106,10 +125,27 @@ impl Analyzer {
             seg.payload,
             seg.wire_len,
         );
+        if session.is_closed() && !session.closing {
+            session.closing = true;
+            self.closing.push_back((p.ts_nanos, key, session.index));
+        }
         if self.cfg.report_early && !session.reported && session.verdict_is_final() {
             session.reported = true;
             let r = SessionReport::from_session(session, &self.file);
             self.early.push(r);
+        }
+    }
+
+    /// Retires sessions closed more than [`CLOSE_LINGER_NS`] before `now_ns`.
+    fn retire_closed(&mut self, now_ns: i64) {
+        while let Some(&(closed_at, key, index)) = self.closing.front() {
+            if now_ns.saturating_sub(closed_at) < CLOSE_LINGER_NS {
+                break;
+            }
+            self.closing.pop_front();
+            if self.flows.get(&key).is_some_and(|s| s.index == index) {
+                self.remove_and_retire(&key);
+            }
         }
     }
 
@@ -129,9 +165,7 @@ impl Analyzer {
             .map(|(k, _)| *k)
             .collect();
         for k in idle {
-            if let Some(s) = self.flows.remove(&k) {
-                self.retire(s);
-            }
+            self.remove_and_retire(&k);
         }
     }
 
@@ -140,39 +174,50 @@ impl Analyzer {
         self.flows.len()
     }
 
+    /// Closes the session that started first (the table is full).
     fn evict_oldest(&mut self) {
-        let oldest = self
-            .flows
-            .iter()
-            .min_by_key(|(_, s)| (s.is_closed() as u8 ^ 1, s.end_ns))
-            .map(|(k, _)| *k);
-        if let Some(k) = oldest {
-            if let Some(s) = self.flows.remove(&k) {
-                self.stats.evicted_flows += 1;
-                self.retire(s);
-            }
+        if let Some((_, key)) = self.live.first_key_value() {
+            let key = *key;
+            self.stats.evicted_flows += 1;
+            self.remove_and_retire(&key);
         }
     }
 
-    fn retire(&mut self, mut s: Box<Session>) {
-        s.finish_streams();
-        let mut r = SessionReport::from_session(&s, &self.file);
-        r.reported_early = s.reported;
-        self.done.push(r);
-    }
-
-    /// Ends the current input: every open session is judged on what it has.
-    pub fn end_source(&mut self) {
-        let flows: Vec<Box<Session>> = self.flows.drain().map(|(_, s)| s).collect();
-        for s in flows {
+    fn remove_and_retire(&mut self, key: &FlowKey) {
+        if let Some(s) = self.flows.remove(key) {
             self.retire(s);
         }
     }
 
-    /// All reports so far, in order of session start.
+    fn retire(&mut self, mut s: Box<Session>) {
+        self.live.remove(&s.index);
+        s.finish_streams();
+        let mut r = SessionReport::from_session(&s, &self.file);
+        r.reported_early = s.reported;
+        self.ready.insert(s.index, r);
+    }
+
+    /// Ends the current input: every open session is judged on what it has.
+    pub fn end_source(&mut self) {
+        let mut flows: Vec<Box<Session>> = self.flows.drain().map(|(_, s)| s).collect();
+        flows.sort_unstable_by_key(|s| s.index);
+        for s in flows {
+            self.retire(s);
+        }
+        self.closing.clear();
+    }
+
+    /// Reports ready for output, in order of session start: those of every
+    /// session that started before the oldest one still open.
     pub fn take_reports(&mut self) -> Vec<SessionReport> {
-        let mut r = std::mem::take(&mut self.done);
-        r.sort_by_key(|r| r.index);
-        r
+        let bound = self.live.first_key_value().map(|(i, _)| *i);
+        let mut out = Vec::new();
+        while let Some(entry) = self.ready.first_entry() {
+            if bound.is_some_and(|b| *entry.key() > b) {
+                break;
+            }
+            out.push(entry.remove());
+        }
+        out
     }
 }

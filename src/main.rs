@@ -12,21 +12,16 @@ fn main() -> ExitCode {
                 Err(e) => return fail(&e, 2),
             };
             let mut warn = |w: String| eprintln!("pgtls: warning: {w}");
-            let reports = match pgtls::read::analyze_files(&cfg, &mut warn) {
-                Ok(r) => r,
-                Err(e) => return fail(&e.message, e.exit_code),
-            };
             let stdout = io::stdout();
             let width = if stdout.is_terminal() {
                 None
             } else {
                 Some(200)
             };
-            let mut out = io::BufWriter::new(stdout.lock());
-            match pgtls::read::write_reports(&mut out, &reports, cfg.format, width) {
+            let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            match pgtls::read::run(&cfg, &mut out, width, &mut warn) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-                Err(e) => fail(&format!("writing output: {e}"), 2),
+                Err(e) => fail(&e.message, e.exit_code),
             }
         }
         Command::Sniff(args) => {

@@ -32,38 +32,59 @@ pub fn read_capture<R: Read>(
     name: &str,
     warn: &mut dyn FnMut(String),
 ) -> Result<(), crate::capture::file::CaptureError> {
-    let mut cap = CaptureReader::new(reader)?;
+    read_capture_streaming(analyzer, reader, name, warn, &mut |_| Ok(()))
+        .map_err(|e| match e {
+            StreamError::Capture(e) => e,
+            StreamError::Output(e) => crate::capture::file::CaptureError::Io(e),
+        })
+}
+
+/// Why streaming a capture stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    Capture(crate::capture::file::CaptureError),
+    Output(io::Error),
+}
+
+/// Packets between two looks at the reports ready for output.
+const DRAIN_EVERY: u64 = 4096;
+
+/// Reads one capture; every [`DRAIN_EVERY`] packets and at the end, hands
+/// the reports that are ready (in order of session start) to `emit`.
+pub fn read_capture_streaming<R: Read>(
+    analyzer: &mut Analyzer,
+    reader: R,
+    name: &str,
+    warn: &mut dyn FnMut(String),
+    emit: &mut dyn FnMut(&mut Analyzer) -> io::Result<()>,
+) -> Result<(), StreamError> {
+    let mut cap = CaptureReader::new(reader).map_err(StreamError::Capture)?;
     analyzer.set_source(name);
-    while let Some(p) = cap.next_packet()? {
+    let mut n: u64 = 0;
+    while let Some(p) = cap.next_packet().map_err(StreamError::Capture)? {
         analyzer.packet(&p);
+        n += 1;
+        if n % DRAIN_EVERY == 0 {
+            emit(analyzer).map_err(StreamError::Output)?;
+        }
     }
     for w in cap.take_warnings() {
         warn(format!("{name}: {w}"));
     }
     analyzer.end_source();
+    emit(analyzer).map_err(StreamError::Output)?;
     Ok(())
 }
 
-/// Analyzes every file of the configuration and returns the reports.
-pub fn analyze_files(
-    cfg: &ReadConfig,
-    warn: &mut dyn FnMut(String),
-) -> Result<Vec<SessionReport>, RunError> {
-    let mut analyzer = Analyzer::new(AnalyzerConfig {
+fn analyzer_for(cfg: &ReadConfig) -> Analyzer {
+    Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(cfg.ports.clone()),
         max_flows: cfg.max_flows,
         report_early: false,
-    });
-    for path in &cfg.files {
-        let name = path.display().to_string();
-        let result = if name == "-" {
-            read_capture(&mut analyzer, io::stdin().lock(), &name, warn)
-        } else {
-            let f = File::open(path).map_err(|e| RunError::input(path, e))?;
-            read_capture(&mut analyzer, f, &name, warn)
-        };
-        result.map_err(|e| RunError::input(path, e))?;
-    }
+    })
+}
+
+fn input_warnings(analyzer: &Analyzer, cfg: &ReadConfig, warn: &mut dyn FnMut(String)) {
     let skipped: u64 = analyzer.stats.skipped.values().sum();
     if skipped > 0 {
         let mut kinds: Vec<_> = analyzer.stats.skipped.iter().collect();
@@ -77,7 +98,150 @@ pub fn analyze_files(
             analyzer.stats.evicted_flows, cfg.max_flows
         ));
     }
-    Ok(analyzer.take_reports())
+}
+
+/// Analyzes every file of the configuration and returns the reports.
+pub fn analyze_files(
+    cfg: &ReadConfig,
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<SessionReport>, RunError> {
+    let mut analyzer = analyzer_for(cfg);
+    let mut all = Vec::new();
+    for path in &cfg.files {
+        let name = path.display().to_string();
+        let mut emit = |a: &mut Analyzer| {
+            all.extend(a.take_reports());
+            Ok(())
+        };
+        let result = if name == "-" {
+            read_capture_streaming(&mut analyzer, io::stdin().lock(), &name, warn, &mut emit)
+        } else {
+            let f = File::open(path).map_err(|e| RunError::input(path, e))?;
+            read_capture_streaming(&mut analyzer, f, &name, warn, &mut emit)
+        };
+        result.map_err(|e| match e {
+            StreamError::Capture(e) => RunError::input(path, e),
+            StreamError::Output(e) => RunError::input(path, e),
+        })?;
+    }
+    input_warnings(&analyzer, cfg, warn);
+    Ok(all)
+}
+
+/// Writes reports as they become ready: JSON Lines and the JSON document
+/// stream; the table is drawn at the end (its columns need every row).
+pub struct ReportWriter<'a> {
+    out: &'a mut dyn Write,
+    format: Format,
+    width: Option<u16>,
+    buf: Vec<u8>,
+    rows: Vec<SessionReport>,
+    summary: Summary,
+    /// `--format json`: sessions written so far.
+    written: u64,
+}
+
+impl<'a> ReportWriter<'a> {
+    pub fn new(out: &'a mut dyn Write, format: Format, width: Option<u16>) -> Self {
+        ReportWriter {
+            out,
+            format,
+            width,
+            buf: Vec::with_capacity(4096),
+            rows: Vec::new(),
+            summary: Summary::of(&[]),
+            written: 0,
+        }
+    }
+
+    pub fn write(&mut self, r: SessionReport) -> io::Result<()> {
+        self.summary.sessions += 1;
+        *self.summary.verdicts.entry(r.verdict.as_str()).or_default() += 1;
+        match self.format {
+            Format::Table => self.rows.push(r),
+            Format::Jsonl => {
+                self.buf.clear();
+                serde_json::to_writer(&mut self.buf, &r)?;
+                self.buf.push(b'\n');
+                self.out.write_all(&self.buf)?;
+            }
+            Format::Json => {
+                self.buf.clear();
+                self.buf.extend_from_slice(if self.written == 0 {
+                    b"{\n  \"sessions\": [\n    "
+                } else {
+                    b",\n    "
+                });
+                serde_json::to_writer(&mut self.buf, &r)?;
+                self.out.write_all(&self.buf)?;
+                self.written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> io::Result<()> {
+        match self.format {
+            Format::Table => write_reports(self.out, &self.rows, Format::Table, self.width)?,
+            Format::Jsonl => self.out.flush()?,
+            Format::Json => {
+                if self.written == 0 {
+                    self.out.write_all(b"{\n  \"sessions\": [")?;
+                } else {
+                    self.out.write_all(b"\n  ")?;
+                }
+                self.out.write_all(b"],\n  \"summary\": ")?;
+                serde_json::to_writer(&mut *self.out, &self.summary)?;
+                self.out.write_all(b"\n}\n")?;
+                self.out.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `pgtls read`: analyzes every file and streams the reports to `out`.
+pub fn run(
+    cfg: &ReadConfig,
+    out: &mut dyn Write,
+    width: Option<u16>,
+    warn: &mut dyn FnMut(String),
+) -> Result<(), RunError> {
+    let mut analyzer = analyzer_for(cfg);
+    let mut writer = ReportWriter::new(out, cfg.format, width);
+    // A reader that went away (`| head`) ends the run quietly.
+    let output_error = |e: io::Error| -> Result<(), RunError> {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Ok(())
+        } else {
+            Err(RunError {
+                message: format!("writing output: {e}"),
+                exit_code: 2,
+            })
+        }
+    };
+    for path in &cfg.files {
+        let name = path.display().to_string();
+        let mut emit = |a: &mut Analyzer| {
+            for r in a.take_reports() {
+                writer.write(r)?;
+            }
+            Ok(())
+        };
+        let result = if name == "-" {
+            read_capture_streaming(&mut analyzer, io::stdin().lock(), &name, warn, &mut emit)
+        } else {
+            let f = File::open(path).map_err(|e| RunError::input(path, e))?;
+            read_capture_streaming(&mut analyzer, f, &name, warn, &mut emit)
+        };
+        match result {
+            Ok(()) => {}
+            Err(StreamError::Capture(e)) => return Err(RunError::input(path, e)),
+            Err(StreamError::Output(e)) => return output_error(e),
+        }
+    }
+    input_warnings(&analyzer, cfg, warn);
+    writer.finish().or_else(output_error)
 }
 
 /// Writes the reports in the chosen format.

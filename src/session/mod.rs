@@ -11,7 +11,9 @@ mod judge;
 mod messages;
 pub mod verdict;
 
-pub use conversation::{Conversation, Negotiation};
+pub use conversation::{
+    negotiated_version, recognise_pg_start, Conversation, Negotiation, PgStart, MAX_PG_START_BYTES,
+};
 pub use verdict::Verdict;
 
 use crate::flow::reassembly::{Chunk, Reassembler};
@@ -45,6 +47,8 @@ pub struct Session {
     pub client_isn: Option<u32>,
     /// Reported early (live capture) when its verdict became final.
     pub reported: bool,
+    /// Queued for retirement after the close linger.
+    pub closing: bool,
     released: bool,
     to_server: Reassembler,
     to_client: Reassembler,
@@ -69,6 +73,7 @@ impl Session {
             rst: false,
             client_isn: None,
             reported: false,
+            closing: false,
             released: false,
             to_server: Reassembler::default(),
             to_client: Reassembler::default(),
