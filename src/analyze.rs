@@ -55,7 +55,7 @@ pub struct Analyzer {
     /// Closed sessions waiting out [`CLOSE_LINGER_NS`]: (close time, key, index).
     closing: VecDeque<(i64, FlowKey, u64)>,
     /// Reports of sessions that left the table, waiting for earlier ones.
-    ready: BTreeMap<u64, SessionReport>,
+    ready: BTreeMap<u64, Box<SessionReport>>,
     early: Vec<SessionReport>,
     pub stats: InputStats,
 }
@@ -194,7 +194,7 @@ impl Analyzer {
         s.finish_streams();
         let mut r = SessionReport::from_session(&s, &self.file);
         r.reported_early = s.reported;
-        self.ready.insert(s.index, r);
+        self.ready.insert(s.index, Box::new(r));
     }
 
     /// Ends the current input: every open session is judged on what it has.
@@ -216,7 +216,7 @@ impl Analyzer {
             if bound.is_some_and(|b| *entry.key() > b) {
                 break;
             }
-            out.push(entry.remove());
+            out.push(*entry.remove());
         }
         out
     }

@@ -54,6 +54,11 @@ impl Skip {
 
 /// Decodes a captured packet down to its TCP segment.
 pub fn decode_packet<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+    if p.link == LinkType::ETHERNET {
+        if let Some(seg) = fast_ethernet_tcp(p.data) {
+            return Ok(seg);
+        }
+    }
     let sliced = match p.link {
         LinkType::ETHERNET => {
             LaxSlicedPacket::from_ethernet(p.data).map_err(|_| Skip::TruncatedHeaders)?
@@ -161,4 +166,127 @@ fn segment_of<'a>(s: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         payload,
         wire_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
     })
+}
+
+/// The common case on the hot path, Ethernet II + IPv4 (no fragment) or
+/// IPv6 (no extension header) + TCP, read straight from the bytes. Anything
+/// else (VLAN tags, options that do not fit, fragments, cut headers) returns
+/// `None` and goes through etherparse's full lax decoding.
+fn fast_ethernet_tcp(d: &[u8]) -> Option<Segment<'_>> {
+    let ether_type = u16::from_be_bytes([*d.get(12)?, *d.get(13)?]);
+    let ip = d.get(14..)?;
+    let (src, dst, ip_hdr_len, ip_total) = match ether_type {
+        0x0800 => {
+            let h = ip.get(..20)?;
+            let ihl = usize::from(h[0] & 0x0f) * 4;
+            // Version 4, protocol TCP, no fragment (MF clear, offset 0).
+            if h[0] >> 4 != 4
+                || h[9] != 6
+                || ihl < 20
+                || u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0
+            {
+                return None;
+            }
+            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            if total < ihl {
+                return None;
+            }
+            (
+                IpAddr::from([h[12], h[13], h[14], h[15]]),
+                IpAddr::from([h[16], h[17], h[18], h[19]]),
+                ihl,
+                total,
+            )
+        }
+        0x86dd => {
+            let h = ip.get(..40)?;
+            if h[0] >> 4 != 6 || h[6] != 6 {
+                return None;
+            }
+            let payload = usize::from(u16::from_be_bytes([h[4], h[5]]));
+            let mut s = [0u8; 16];
+            let mut t = [0u8; 16];
+            s.copy_from_slice(&h[8..24]);
+            t.copy_from_slice(&h[24..40]);
+            (IpAddr::from(s), IpAddr::from(t), 40, 40 + payload)
+        }
+        _ => return None,
+    };
+    let tcp = ip.get(ip_hdr_len..)?;
+    let th = tcp.get(..20)?;
+    let tcp_hdr_len = usize::from(th[12] >> 4) * 4;
+    if tcp_hdr_len < 20 || tcp.len() < tcp_hdr_len || ip_total < ip_hdr_len + tcp_hdr_len {
+        return None;
+    }
+    // Bytes on the wire per the IP length; captured bytes may stop earlier
+    // (snapshot length) or run past it (Ethernet padding).
+    let wire_len = ip_total - ip_hdr_len - tcp_hdr_len;
+    let captured = &tcp[tcp_hdr_len..];
+    let payload = &captured[..captured.len().min(wire_len)];
+    let flags = th[13];
+    Some(Segment {
+        src: SocketAddr::new(src, u16::from_be_bytes([th[0], th[1]])),
+        dst: SocketAddr::new(dst, u16::from_be_bytes([th[2], th[3]])),
+        seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
+        ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
+        flags: TcpFlags {
+            syn: flags & 0x02 != 0,
+            ack: flags & 0x10 != 0,
+            fin: flags & 0x01 != 0,
+            rst: flags & 0x04 != 0,
+        },
+        payload,
+        wire_len: wire_len as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast path and etherparse's lax decoding agree on every packet of
+    /// the bundled samples, and on every cut of them.
+    #[test]
+    fn fast_path_agrees_with_etherparse() {
+        for name in [
+            "tls13-verify-full.pcap",
+            "tls13-ipv6.pcap",
+            "tls12.pcap",
+            "cancel-plaintext.pcap",
+        ] {
+            let bytes = std::fs::read(format!("samples/{name}")).unwrap();
+            let mut r = crate::capture::file::CaptureReader::new(&bytes[..]).unwrap();
+            let mut checked = 0;
+            while let Some(p) = r.next_packet().unwrap() {
+                for cut in [p.data.len(), 70, 54, 40, 20, 13] {
+                    let data = &p.data[..cut.min(p.data.len())];
+                    let fast = fast_ethernet_tcp(data);
+                    let slow = LaxSlicedPacket::from_ethernet(data)
+                        .map_err(|_| Skip::TruncatedHeaders)
+                        .and_then(|s| segment_of(&s));
+                    match (fast, slow) {
+                        (Some(f), Ok(s)) => {
+                            assert_eq!((f.src, f.dst, f.seq, f.ack), (s.src, s.dst, s.seq, s.ack));
+                            assert_eq!(f.flags, s.flags);
+                            assert_eq!(f.payload, s.payload, "{name} frame {}", p.frame);
+                            assert_eq!(
+                                f.wire_len, s.wire_len,
+                                "{name} frame {} cut {cut}",
+                                p.frame
+                            );
+                            checked += 1;
+                        }
+                        (Some(f), Err(e)) => {
+                            panic!("{name} frame {} cut {cut}: fast {f:?}, slow {e:?}", p.frame)
+                        }
+                        (None, _) => {}
+                    }
+                }
+            }
+            assert!(
+                checked > 20,
+                "{name}: only {checked} packets took the fast path"
+            );
+        }
+    }
 }
