@@ -8,7 +8,9 @@ pub use table::{render_summary, render_table};
 
 use crate::flow::Direction;
 use crate::session::{Session, Verdict};
-use crate::tls::{alert_name, TlsVersion};
+use crate::tls::cert::{check_name, CertInfo};
+use crate::tls::fingerprint;
+use crate::tls::{alert_name, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -60,6 +62,75 @@ pub struct TlsReport {
     pub sslv2_hello: bool,
     pub alert: Option<AlertReport>,
     pub encrypted_alerts: u32,
+    /// JA3 of the (first) ClientHello: MD5 hex.
+    pub ja3: Option<String>,
+    /// JA4 of the (first) ClientHello.
+    pub ja4: Option<String>,
+    /// Why a ClientHello has no JA3/JA4 (an SSLv2-format hello).
+    pub fingerprint_note: Option<String>,
+    /// JA3S of the ServerHello: MD5 hex.
+    pub ja3s: Option<String>,
+    /// Groups of the client's key shares (TLS 1.3), in order, GREASE left out.
+    pub client_key_shares: Vec<String>,
+    /// The key exchange the server chose: a group (`x25519`,
+    /// `X25519MLKEM768`, `secp256r1`…), `DHE <bits>-bit`, or RSA key transport.
+    pub key_exchange: Option<String>,
+    /// Ways the client offered to resume: `psk`, `ticket`, `session_id`.
+    pub resumption_offered: Vec<&'static str>,
+    /// How the server resumed, when it did: `psk`, `ticket`, `session_id`.
+    pub resumed: Option<&'static str>,
+    pub certificates: Option<CertificatesReport>,
+}
+
+/// The server's certificate chain as seen in clear, or why it is not visible.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CertificatesReport {
+    /// Set when there is nothing to show: "TLS 1.3 encrypts the certificate", …
+    pub hidden: Option<String>,
+    pub frame: Option<u64>,
+    /// Certificates in the message (the chain below holds at most 10).
+    pub count: Option<usize>,
+    /// In the order sent: leaf first.
+    pub chain: Vec<CertReport>,
+    /// What could not be decoded.
+    pub error: Option<String>,
+    /// The name a `verify-full` client checks: the SNI, or without one the
+    /// server's address (what libpq checks when `host` is an address).
+    pub name_checked: Option<String>,
+    /// `sni` or `server address`.
+    pub name_source: Option<&'static str>,
+    /// Does the leaf carry that name (subjectAltName, RFC 6125 wildcards)?
+    pub name_matches: Option<bool>,
+    pub matched_by: Option<String>,
+    /// Any certificate of the chain expired / not yet valid / expiring within
+    /// 30 days, at the session's capture time.
+    pub expired: Option<bool>,
+    pub not_yet_valid: Option<bool>,
+    pub expires_within_30_days: Option<bool>,
+    /// Every certificate is issued by the next one.
+    pub chain_in_order: Option<bool>,
+    /// The CA a client needs in `sslrootcert` for `verify-ca`/`verify-full`.
+    pub root_needed: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertReport {
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
+    /// `valid`, `expires-soon`, `expired`, `not-yet-valid` at capture time.
+    pub validity: &'static str,
+    /// Whole days from the capture to `not_after` (negative once expired).
+    pub days_left: i64,
+    pub key_type: String,
+    pub key_bits: Option<u32>,
+    pub signature_algorithm: String,
+    pub ca: bool,
+    pub self_signed: bool,
+    pub serial: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -83,6 +154,15 @@ pub struct PgReport {
     pub password_messages: u32,
     pub queries: u32,
     pub cancel_pid: Option<u32>,
+    /// The server's NegotiateProtocolVersion: the newest protocol it speaks
+    /// (a 3.2 client talking to an older server is answered with 3.0).
+    pub negotiated_protocol: Option<String>,
+    /// Startup options (`_pq_.*`) the server did not recognise.
+    pub unrecognized_options: Option<u32>,
+    /// Length of the BackendKeyData secret: 4 bytes in protocol 3.0, up to 256 in 3.2.
+    pub backend_key_bytes: Option<usize>,
+    /// Length of the secret key a CancelRequest carried in clear.
+    pub cancel_key_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -141,6 +221,25 @@ impl SessionReport {
                 frame: a.frame,
             }),
             encrypted_alerts: t.encrypted_alerts,
+            ja3: ch.and_then(|h| fingerprint::ja3(h).ok()),
+            ja4: ch.and_then(|h| fingerprint::ja4(h).ok()),
+            fingerprint_note: ch
+                .and_then(|h| fingerprint::ja4(h).err())
+                .map(str::to_string),
+            ja3s: sh.map(fingerprint::ja3s),
+            client_key_shares: ch
+                .map(|h| {
+                    h.key_share_groups
+                        .iter()
+                        .filter(|g| !crate::tls::is_grease(**g))
+                        .map(|g| group_label(*g))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            key_exchange: sh.and_then(|h| key_exchange(h, t.server_key_exchange.as_deref())),
+            resumption_offered: ch.map(resumption_offered).unwrap_or_default(),
+            resumed: sh.and_then(|h| resumed(ch, h, s)),
+            certificates: sh.and_then(|h| certificates(s, ch, h)),
         };
         let p = &c.pg;
         let pg = PgReport {
@@ -167,6 +266,12 @@ impl SessionReport {
             password_messages: p.password_messages,
             queries: p.queries,
             cancel_pid: p.cancel_pid,
+            negotiated_protocol: p
+                .negotiate_protocol
+                .map(|(v, _)| crate::session::negotiated_version(v).to_string()),
+            unrecognized_options: p.negotiate_protocol.map(|(_, n)| n),
+            backend_key_bytes: p.backend_pid.map(|_| p.backend_key_len),
+            cancel_key_bytes: p.cancel_pid.map(|_| p.cancel_key_len),
         };
         let (gaps, gap_bytes) = s.gaps();
         SessionReport {
@@ -218,6 +323,163 @@ impl SessionReport {
             },
         }
     }
+}
+
+/// The key exchange of the negotiated handshake.
+fn key_exchange(sh: &ServerHelloInfo, ske: Option<&[u8]>) -> Option<String> {
+    use tls_parser::TlsCipherKx as Kx;
+    if sh.selected_version == TlsVersion::TLS_1_3.0 {
+        return Some(match sh.key_share_group {
+            Some(g) => group_label(g),
+            None if sh.psk_accepted() => "psk_ke (no key share)".into(),
+            None => return None,
+        });
+    }
+    let kx = tls_parser::TlsCipherSuite::from_id(sh.cipher)?.kx;
+    match kx {
+        Kx::Ecdhe | Kx::Aecdh => match ske? {
+            // ECParameters: curve_type 3 (named_curve), then the group.
+            [3, hi, lo, ..] => Some(group_label(u16::from_be_bytes([*hi, *lo]))),
+            _ => Some("ECDHE (explicit curve)".into()),
+        },
+        Kx::Dhe => match ske? {
+            [hi, lo, ..] => Some(format!(
+                "DHE {}-bit",
+                usize::from(u16::from_be_bytes([*hi, *lo])) * 8
+            )),
+            _ => None,
+        },
+        Kx::Rsa => Some("RSA key transport (no forward secrecy)".into()),
+        Kx::Dh | Kx::Ecdh => Some("static (EC)DH (no forward secrecy)".into()),
+        Kx::Psk => Some("PSK".into()),
+        _ => None,
+    }
+}
+
+fn resumption_offered(ch: &ClientHelloInfo) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if ch.extensions.contains(&crate::tls::EXT_PRE_SHARED_KEY) {
+        v.push("psk");
+    }
+    if ch.session_ticket_len.is_some_and(|n| n > 0) {
+        v.push("ticket");
+    }
+    // A client that offers TLS 1.3 sends a random legacy_session_id for
+    // middlebox compatibility: it says nothing about resumption.
+    if !ch.session_id.is_empty() && ch.max_version().rank() < TlsVersion::TLS_1_3.rank() {
+        v.push("session_id");
+    }
+    v
+}
+
+/// TLS 1.3: the server accepted a PSK. TLS 1.2 and older: the server echoed
+/// the client's session id (with a ticket offered: RFC 5077 §3.4), or went
+/// to ChangeCipherSpec without a Certificate after a ticket.
+fn resumed(
+    ch: Option<&ClientHelloInfo>,
+    sh: &ServerHelloInfo,
+    s: &Session,
+) -> Option<&'static str> {
+    let t = &s.conv.tls;
+    if sh.selected_version == TlsVersion::TLS_1_3.0 {
+        return sh.psk_accepted().then_some("psk");
+    }
+    let ch = ch?;
+    let ticket = ch.session_ticket_len.is_some_and(|n| n > 0);
+    if !ch.session_id.is_empty() && ch.session_id == sh.session_id {
+        return Some(if ticket { "ticket" } else { "session_id" });
+    }
+    if ticket && t.server_ccs_frame.is_some() && t.certificates.is_none() {
+        return Some("ticket");
+    }
+    None
+}
+
+fn certificates(
+    s: &Session,
+    ch: Option<&ClientHelloInfo>,
+    sh: &ServerHelloInfo,
+) -> Option<CertificatesReport> {
+    let t = &s.conv.tls;
+    let hidden = |why: &str| {
+        Some(CertificatesReport {
+            hidden: Some(why.to_string()),
+            ..Default::default()
+        })
+    };
+    let Some(chain) = &t.certificates else {
+        if sh.selected_version == TlsVersion::TLS_1_3.0 {
+            return hidden("TLS 1.3 encrypts the certificate");
+        }
+        if resumed(ch, sh, s).is_some() {
+            return hidden("session resumed: the server sends no certificate");
+        }
+        let au = tls_parser::TlsCipherSuite::from_id(sh.cipher).map(|c| c.au);
+        if matches!(
+            au,
+            Some(tls_parser::TlsCipherAu::Null) | Some(tls_parser::TlsCipherAu::Psk)
+        ) {
+            return hidden("the cipher suite uses no certificate");
+        }
+        return hidden("no Certificate message was captured");
+    };
+    // The capture's time, in whole seconds.
+    let now = s.start_ns.div_euclid(1_000_000_000);
+    let (name, source) = match ch.and_then(|h| h.sni.clone()) {
+        Some(sni) => (sni, "sni"),
+        None => (s.key.server.ip().to_string(), "server address"),
+    };
+    let check = chain.certs.first().map(|leaf| check_name(leaf, &name));
+    let validity: Vec<_> = chain.certs.iter().map(|c| c.validity_at(now)).collect();
+    use crate::tls::cert::Validity;
+    Some(CertificatesReport {
+        hidden: None,
+        frame: Some(t.certificate_frame),
+        count: Some(chain.count),
+        chain: chain.certs.iter().map(|c| cert_report(c, now)).collect(),
+        error: chain.error.clone(),
+        name_checked: check.as_ref().map(|_| name.clone()),
+        name_source: check.as_ref().map(|_| source),
+        name_matches: check.as_ref().map(|c| c.matches),
+        matched_by: check.and_then(|c| c.matched_by),
+        expired: Some(validity.contains(&Validity::Expired)),
+        not_yet_valid: Some(validity.contains(&Validity::NotYetValid)),
+        expires_within_30_days: Some(validity.contains(&Validity::ExpiresSoon)),
+        chain_in_order: (!chain.certs.is_empty()).then(|| chain.in_order()),
+        root_needed: chain.root_needed().map(str::to_string),
+    })
+}
+
+fn cert_report(c: &CertInfo, now: i64) -> CertReport {
+    CertReport {
+        subject: c.subject.clone(),
+        issuer: c.issuer.clone(),
+        sans: c.sans(),
+        not_before: rfc3339_secs(c.not_before),
+        not_after: rfc3339_secs(c.not_after),
+        validity: c.validity_at(now).as_str(),
+        days_left: (c.not_after - now).div_euclid(86_400),
+        key_type: c.key_type.clone(),
+        key_bits: c.key_bits,
+        signature_algorithm: c.signature_algorithm.clone(),
+        ca: c.is_ca,
+        self_signed: c.self_issued(),
+        serial: c.serial.clone(),
+        sha256: c.sha256.clone(),
+    }
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`, for any year a
+/// certificate can name (9999-12-31 is common; nanoseconds would overflow).
+/// The Gregorian calendar repeats every 400 years (146097 days), so the
+/// instant is moved into range by whole cycles and the year moved back.
+pub fn rfc3339_secs(secs: i64) -> String {
+    const CYCLE_SECS: i64 = 146_097 * 86_400;
+    let cycles = secs.div_euclid(CYCLE_SECS);
+    let s = time::rfc3339(secs.rem_euclid(CYCLE_SECS) * 1_000_000_000);
+    let (year, rest) = s.split_at(4);
+    let year: i64 = year.parse().unwrap_or(1970) + 400 * cycles;
+    format!("{year:04}{}Z", &rest[..rest.len() - 8])
 }
 
 /// IANA name of a cipher suite, or its hex code.

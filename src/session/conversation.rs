@@ -89,6 +89,13 @@ pub struct TlsFacts {
     pub client_app_records: u32,
     pub server_app_records: u32,
     pub certificate_bytes: usize,
+    /// The first Certificate message the server sent in clear, decoded.
+    pub certificates: Option<tls::cert::CertChain>,
+    pub certificate_frame: u64,
+    /// First bytes of the server's ServerKeyExchange (TLS 1.2 and older).
+    pub server_key_exchange: Option<Vec<u8>>,
+    /// The server's ChangeCipherSpec after the ServerHello.
+    pub server_ccs_frame: Option<u64>,
     pub malformed: Option<(Direction, &'static str, u64)>,
 }
 
@@ -117,6 +124,8 @@ pub struct PgFacts {
     pub error: Option<PgError>,
     pub server_version: Option<String>,
     pub backend_pid: Option<u32>,
+    /// Length of the BackendKeyData secret (4 in protocol 3.0, up to 256 in 3.2).
+    pub backend_key_len: usize,
     pub ready_frame: Option<u64>,
     pub negotiate_protocol: Option<(u32, u32)>,
     pub password_messages: u32,
@@ -155,6 +164,9 @@ pub struct Conversation {
     pub pg: PgFacts,
     pub gss_client_bytes: u64,
     pub gss_server_bytes: u64,
+    /// GSSAPI-wrapped packets after `G`, per direction.
+    pub gss_client: GssFramer,
+    pub gss_server: GssFramer,
     pub anomalies: Vec<Anomaly>,
     pub evidence: Vec<Evidence>,
     pub client_closed: Option<u64>,
@@ -188,6 +200,8 @@ impl Default for Conversation {
             pg: PgFacts::default(),
             gss_client_bytes: 0,
             gss_server_bytes: 0,
+            gss_client: GssFramer::default(),
+            gss_server: GssFramer::default(),
             anomalies: Vec::new(),
             evidence: Vec::new(),
             client_closed: None,
@@ -198,6 +212,52 @@ impl Default for Conversation {
             resync_segments: 0,
             settled: false,
             events: Vec::new(),
+        }
+    }
+}
+
+/// Largest GSSAPI-wrapped packet taken as plausible. PostgreSQL sends at most
+/// 16 KB (PQ_GSS_MAX_PACKET_SIZE); the bound leaves room for other builds.
+pub const MAX_PLAUSIBLE_GSS_PACKET: u32 = 1 << 20;
+
+/// Frames one direction of GSSAPI-encrypted traffic: int32 length, payload.
+#[derive(Debug, Default, Clone)]
+pub struct GssFramer {
+    header: Vec<u8>,
+    remaining: u64,
+    /// Packets whose length word was read.
+    pub packets: u32,
+    /// The first implausible length word; framing stops there.
+    pub bad: Option<u32>,
+}
+
+impl GssFramer {
+    pub fn feed(&mut self, mut b: &[u8]) {
+        while !b.is_empty() && self.bad.is_none() {
+            if self.remaining > 0 {
+                let n = (self.remaining.min(b.len() as u64)) as usize;
+                self.remaining -= n as u64;
+                b = &b[n..];
+                continue;
+            }
+            let n = (4 - self.header.len()).min(b.len());
+            self.header.extend_from_slice(&b[..n]);
+            b = &b[n..];
+            if self.header.len() == 4 {
+                let len = u32::from_be_bytes([
+                    self.header[0],
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                ]);
+                self.header.clear();
+                if len == 0 || len > MAX_PLAUSIBLE_GSS_PACKET {
+                    self.bad = Some(len);
+                } else {
+                    self.packets += 1;
+                    self.remaining = u64::from(len);
+                }
+            }
         }
     }
 }
@@ -318,10 +378,7 @@ impl Conversation {
         match self.phase {
             Phase::Tls => self.tls_bytes(dir, bytes, frame),
             Phase::Plain => self.plain_bytes(dir, bytes, frame),
-            Phase::Gss => match dir {
-                Direction::ToServer => self.gss_client_bytes += bytes.len() as u64,
-                Direction::ToClient => self.gss_server_bytes += bytes.len() as u64,
-            },
+            Phase::Gss => self.gss_bytes(dir, bytes, frame),
             Phase::Cancel | Phase::NotPostgres(_) => {}
             Phase::Unsynced => self.unsynced_bytes(dir, bytes, frame),
             Phase::Startup | Phase::AwaitAnswer(_) | Phase::AnswerError(_) => {
@@ -492,10 +549,15 @@ impl Conversation {
                     return;
                 }
                 Phase::Gss => {
-                    self.gss_client_bytes += self.pending_client.len() as u64;
-                    self.gss_server_bytes += self.pending_server.len() as u64;
-                    self.pending_client.clear();
-                    self.pending_server.clear();
+                    let c = std::mem::take(&mut self.pending_client);
+                    let s = std::mem::take(&mut self.pending_server);
+                    let (cf, sf) = (self.pending_client_frame, self.pending_server_frame);
+                    if !c.is_empty() {
+                        self.gss_bytes(Direction::ToServer, &c, cf);
+                    }
+                    if !s.is_empty() {
+                        self.gss_bytes(Direction::ToClient, &s, sf);
+                    }
                     return;
                 }
                 Phase::Cancel | Phase::NotPostgres(_) | Phase::Unsynced => {
@@ -633,6 +695,35 @@ impl Conversation {
         }
     }
 
+    /// Bytes after `G`: GSSAPI-wrapped packets, each an int32 length and a
+    /// gss_wrap() payload. Counted and checked for framing, never buffered.
+    fn gss_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        let (count, framer) = match dir {
+            Direction::ToServer => (&mut self.gss_client_bytes, &mut self.gss_client),
+            Direction::ToClient => (&mut self.gss_server_bytes, &mut self.gss_server),
+        };
+        *count += bytes.len() as u64;
+        let was_bad = framer.bad.is_some();
+        let before = framer.packets;
+        framer.feed(bytes);
+        let (after, bad) = (framer.packets, framer.bad);
+        if before == 0 && after > 0 {
+            self.evidence(
+                frame,
+                format!("GSSAPI-wrapped packet from the {}", side_name(dir)),
+            );
+        }
+        if let (false, Some(len)) = (was_bad, bad) {
+            self.anomaly(
+                frame,
+                format!(
+                    "{} sent a GSSAPI packet length of {len} bytes: not GSSAPI-wrapped packets",
+                    side_name(dir)
+                ),
+            );
+        }
+    }
+
     fn tls_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
@@ -727,7 +818,30 @@ impl Conversation {
                     self.tls.server_hello_frame = frame;
                 }
             }
-            TlsEvent::Certificate { chain_len } => self.tls.certificate_bytes += chain_len,
+            TlsEvent::Certificate { chain } if dir == Direction::ToClient => {
+                self.tls.certificate_bytes += chain.len();
+                if self.tls.certificates.is_none() {
+                    let certs = tls::cert::parse_certificate_chain(&chain);
+                    let leaf = certs
+                        .certs
+                        .first()
+                        .map(|c| format!(", leaf {}", c.subject))
+                        .unwrap_or_default();
+                    self.evidence(
+                        frame,
+                        format!(
+                            "Certificate in clear: {} certificate{}{leaf}",
+                            certs.count,
+                            if certs.count == 1 { "" } else { "s" }
+                        ),
+                    );
+                    self.tls.certificates = Some(certs);
+                    self.tls.certificate_frame = frame;
+                }
+            }
+            TlsEvent::ServerKeyExchange { params } if dir == Direction::ToClient => {
+                self.tls.server_key_exchange.get_or_insert(params);
+            }
             TlsEvent::Alert(alert) => {
                 let keep = match self.tls.alert {
                     None => true,
@@ -754,10 +868,15 @@ impl Conversation {
                 }
             }
             TlsEvent::EncryptedAlert => self.tls.encrypted_alerts += 1,
-            TlsEvent::ChangeCipherSpec | TlsEvent::ApplicationData if after_hello => match dir {
-                Direction::ToServer => self.tls.client_encrypted = true,
-                Direction::ToClient => self.tls.server_encrypted = true,
-            },
+            TlsEvent::ChangeCipherSpec | TlsEvent::ApplicationData if after_hello => {
+                if ev == TlsEvent::ChangeCipherSpec && dir == Direction::ToClient {
+                    self.tls.server_ccs_frame.get_or_insert(frame);
+                }
+                match dir {
+                    Direction::ToServer => self.tls.client_encrypted = true,
+                    Direction::ToClient => self.tls.server_encrypted = true,
+                }
+            }
             TlsEvent::ApplicationData if self.tls.negotiation == Some(Negotiation::Midstream) => {
                 match dir {
                     Direction::ToServer => self.tls.client_encrypted = true,
@@ -864,8 +983,9 @@ impl Conversation {
                 }
             }
             b'K' => {
-                if let Ok((_, (pid, _))) = pg::parse_pg_backend_key_data(m.body) {
+                if let Ok((_, (pid, key))) = pg::parse_pg_backend_key_data(m.body) {
                     self.pg.backend_pid = Some(pid);
+                    self.pg.backend_key_len = key.len();
                 }
             }
             b'Z' if self.pg.ready_frame.is_none() => {
@@ -874,6 +994,22 @@ impl Conversation {
             }
             b'v' => {
                 if let Ok((_, v)) = pg::parse_pg_negotiate_protocol_version(m.body) {
+                    if self.pg.negotiate_protocol.is_none() {
+                        let asked = self
+                            .pg
+                            .protocol
+                            .map(|p| format!(" (the client asked for {p})"))
+                            .unwrap_or_default();
+                        self.evidence(
+                            frame,
+                            format!(
+                                "NegotiateProtocolVersion: server speaks protocol up to {}{asked}, {} option{} not recognised",
+                                negotiated_version(v.0),
+                                v.1,
+                                if v.1 == 1 { "" } else { "s" }
+                            ),
+                        );
+                    }
                     self.pg.negotiate_protocol = Some(v);
                 }
             }
@@ -888,6 +1024,17 @@ impl Conversation {
 
     pub fn server_tls_records(&self) -> u32 {
         self.server_tls.records
+    }
+}
+
+/// The version a NegotiateProtocolVersion names. The documentation calls the
+/// field the newest minor version; servers (PostgreSQL 15 seen here, and
+/// libpq reading it) send the whole version word, `3 << 16 | minor`.
+pub fn negotiated_version(v: u32) -> pg::ProtocolVersion {
+    if v >> 16 == 0 {
+        pg::ProtocolVersion(3 << 16 | v)
+    } else {
+        pg::ProtocolVersion(v)
     }
 }
 
@@ -1003,3 +1150,97 @@ fn hex_prefix(b: &[u8]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// What the first bytes a client sent on a connection say about PostgreSQL.
+/// For following sessions on any port (`--any-port`): a connection becomes a
+/// session when its client's first bytes are [`PgStart::Yes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgStart {
+    /// A PostgreSQL startup packet, or a direct-TLS ClientHello offering
+    /// ALPN "postgresql"; the text names which.
+    Yes(&'static str),
+    /// A prefix of one of those: wait for more bytes of the client's stream.
+    NeedMore,
+    No,
+}
+
+/// Largest client prefix [`recognise_pg_start`] asks for before it decides:
+/// a whole StartupMessage (10004 bytes) or a TLS record of a ClientHello.
+pub const MAX_PG_START_BYTES: usize = tls::MAX_RECORD_LEN + 5;
+
+/// Recognises the start of a PostgreSQL session from the first bytes the
+/// client sent (the TCP payload from the client's SYN on, reassembled):
+/// SSLRequest, GSSENCRequest, CancelRequest, a protocol 3.x StartupMessage
+/// whose parameters parse and name a user, or a TLS ClientHello offering
+/// ALPN "postgresql" (PostgreSQL 17 direct TLS). Pure: no state, no I/O.
+pub fn recognise_pg_start(first_client_bytes: &[u8]) -> PgStart {
+    let b = first_client_bytes;
+    let Some(&first) = b.first() else {
+        return PgStart::NeedMore;
+    };
+    if first == tls::CONTENT_HANDSHAKE {
+        return recognise_direct_tls(b);
+    }
+    // Every startup packet is at most 10004 bytes: its length word starts 00 00.
+    if first != 0 || b.get(1).is_some_and(|x| *x != 0) {
+        return PgStart::No;
+    }
+    let (len, code) = match pg::frame_pg_startup(b) {
+        StartupFraming::NeedHeader => return PgStart::NeedMore,
+        StartupFraming::Implausible { .. } => return PgStart::No,
+        StartupFraming::Packet { len, code } => (len as usize, code),
+    };
+    match code {
+        pg::SSL_REQUEST_CODE if len == 8 => PgStart::Yes("SSLRequest"),
+        pg::GSSENC_REQUEST_CODE if len == 8 => PgStart::Yes("GSSENCRequest"),
+        pg::CANCEL_REQUEST_CODE if (16..=pg::MAX_CANCEL_REQUEST_LEN as usize).contains(&len) => {
+            PgStart::Yes("CancelRequest")
+        }
+        c if c >> 16 == 3 && c & 0xffff <= 0xff => {
+            if b.len() < len {
+                return PgStart::NeedMore;
+            }
+            match pg::parse_pg_startup_packet(&b[..len]) {
+                Ok((_, StartupPacket::Startup { params, .. }))
+                    if params.ends_with(&[0, 0])
+                        && pg::startup_params(params).any(|(name, _)| name == b"user") =>
+                {
+                    PgStart::Yes("StartupMessage")
+                }
+                _ => PgStart::No,
+            }
+        }
+        _ => PgStart::No,
+    }
+}
+
+fn recognise_direct_tls(b: &[u8]) -> PgStart {
+    if b.len() < 5 {
+        return PgStart::NeedMore;
+    }
+    if !tls::looks_like_tls_record(b) {
+        return PgStart::No;
+    }
+    let rec_len = usize::from(u16::from_be_bytes([b[3], b[4]]));
+    let Some(rec) = b.get(5..5 + rec_len) else {
+        return PgStart::NeedMore;
+    };
+    // The ClientHello must begin the record; one that spans records is
+    // judged on its first record when that holds the extensions.
+    if rec.first() != Some(&tls::HS_CLIENT_HELLO) || rec.len() < 4 {
+        return PgStart::No;
+    }
+    let hs_len = (usize::from(rec[1]) << 16) | (usize::from(rec[2]) << 8) | usize::from(rec[3]);
+    let body = &rec[4..rec.len().min(4 + hs_len)];
+    match tls::parse_client_hello(body, u16::from_be_bytes([b[1], b[2]])) {
+        Some(ch) if ch.alpn.iter().any(|p| p == "postgresql") => {
+            PgStart::Yes("TLS ClientHello with ALPN postgresql (direct TLS)")
+        }
+        // Not a ClientHello, or one cut by the end of its record (more bytes
+        // of the stream would not change what this record says).
+        _ => PgStart::No,
+    }
+}
+
+#[cfg(test)]
+mod tests;

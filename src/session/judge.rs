@@ -33,9 +33,17 @@ pub fn judge(s: &Session) -> Judgement {
         Phase::Tls => judge_tls(s),
         Phase::Gss => {
             if c.gss_client_bytes > 0 || c.gss_server_bytes > 0 {
+                let after_n = if c.answers.first().is_some_and(|(_, a, _)| *a == b'N') {
+                    " after an earlier refusal (N)"
+                } else {
+                    ""
+                };
                 j(
                     Verdict::GssEncrypted,
-                    "server answered G to GSSENCRequest; GSSAPI-wrapped traffic followed",
+                    format!(
+                        "server answered G to GSSENCRequest{after_n}; GSSAPI-wrapped traffic followed ({} packets from the client, {} from the server)",
+                        c.gss_client.packets, c.gss_server.packets
+                    ),
                 )
             } else {
                 j(
@@ -200,16 +208,25 @@ fn judge_tls(s: &Session) -> Judgement {
         if d == tls::ALERT_CLOSE_NOTIFY {
             // close_notify is orderly; fall through to the handshake state.
         } else {
-            let hint = if d == 120 {
-                " (the server wants ALPN \"postgresql\")"
-            } else {
-                ""
+            let offered_pg_alpn = t
+                .client_hello
+                .as_ref()
+                .is_some_and(|h| h.alpn.iter().any(|p| p == "postgresql"));
+            let hint = match (d, a.from, offered_pg_alpn) {
+                (120, Direction::ToClient, false) => {
+                    " (the server wants ALPN \"postgresql\", which the client did not offer)"
+                }
+                (120, Direction::ToClient, true) => {
+                    " (the client offered ALPN \"postgresql\"; the server accepts none of the client's protocols)"
+                }
+                _ => "",
             };
             return j(
                 Verdict::TlsFailed,
                 format!(
-                    "{who} sent fatal alert {}{}{hint}",
+                    "{who} sent fatal alert {}{}{}{hint}",
                     alert_label(d),
+                    if direct { " to direct TLS" } else { "" },
                     if t.server_hello.is_some() {
                         " after the ServerHello"
                     } else {

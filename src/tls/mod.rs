@@ -5,6 +5,9 @@
 //! Record framing and handshake reassembly are done here; the hello bodies and
 //! their extensions are decoded with tls-parser.
 
+pub mod cert;
+pub mod fingerprint;
+
 use tls_parser::{
     parse_tls_client_hello_extension, parse_tls_handshake_client_hello,
     parse_tls_server_hello_extension, TlsExtension,
@@ -25,12 +28,15 @@ pub const CONTENT_HEARTBEAT: u8 = 24;
 pub const HS_CLIENT_HELLO: u8 = 1;
 pub const HS_SERVER_HELLO: u8 = 2;
 pub const HS_CERTIFICATE: u8 = 11;
+pub const HS_SERVER_KEY_EXCHANGE: u8 = 12;
 
 pub const EXT_SERVER_NAME: u16 = 0;
 pub const EXT_SUPPORTED_GROUPS: u16 = 10;
 pub const EXT_EC_POINT_FORMATS: u16 = 11;
 pub const EXT_SIGNATURE_ALGORITHMS: u16 = 13;
 pub const EXT_ALPN: u16 = 16;
+pub const EXT_SESSION_TICKET: u16 = 35;
+pub const EXT_PRE_SHARED_KEY: u16 = 41;
 pub const EXT_SUPPORTED_VERSIONS: u16 = 43;
 pub const EXT_KEY_SHARE: u16 = 51;
 
@@ -99,7 +105,17 @@ pub struct ClientHelloInfo {
     pub extensions: Vec<u16>,
     pub sni: Option<String>,
     pub alpn: Vec<String>,
+    /// The first ALPN protocol as sent (JA4 reads its bytes).
+    pub alpn_first_raw: Option<Vec<u8>>,
     pub groups: Vec<u16>,
+    /// Groups of the key shares sent (TLS 1.3), in order, GREASE included.
+    pub key_share_groups: Vec<u16>,
+    /// legacy_session_id (TLS 1.3 clients send a random one for middlebox
+    /// compatibility; TLS 1.2 clients send one to resume).
+    pub session_id: Vec<u8>,
+    /// Length of the session_ticket extension's data (a ticket offered for
+    /// resumption when not zero).
+    pub session_ticket_len: Option<usize>,
     pub ec_point_formats: Vec<u8>,
     pub signature_algorithms: Vec<u16>,
     /// Sent in the SSLv2 record format (scanners, very old clients).
@@ -148,7 +164,16 @@ pub struct ServerHelloInfo {
     pub alpn: Option<String>,
     pub key_share_group: Option<u16>,
     pub session_id_len: u8,
+    /// The session id the server chose (up to 32 bytes).
+    pub session_id: Vec<u8>,
     pub hello_retry_request: bool,
+}
+
+impl ServerHelloInfo {
+    /// A TLS 1.3 server accepted a pre-shared key (resumption or external PSK).
+    pub fn psk_accepted(&self) -> bool {
+        self.extensions.contains(&EXT_PRE_SHARED_KEY)
+    }
 }
 
 /// An alert as seen on the wire.
@@ -205,6 +230,48 @@ pub fn alert_name(desc: u8) -> Option<&'static str> {
     })
 }
 
+/// Name of a key exchange group (IANA "TLS Supported Groups"; the
+/// post-quantum hybrids from draft-ietf-tls-ecdhe-mlkem and the earlier
+/// Kyber drafts).
+pub fn group_name(group: u16) -> Option<&'static str> {
+    Some(match group {
+        0x0017 => "secp256r1",
+        0x0018 => "secp384r1",
+        0x0019 => "secp521r1",
+        0x001a => "brainpoolP256r1",
+        0x001b => "brainpoolP384r1",
+        0x001c => "brainpoolP512r1",
+        0x001d => "x25519",
+        0x001e => "x448",
+        0x001f => "brainpoolP256r1tls13",
+        0x0020 => "brainpoolP384r1tls13",
+        0x0021 => "brainpoolP512r1tls13",
+        0x0100 => "ffdhe2048",
+        0x0101 => "ffdhe3072",
+        0x0102 => "ffdhe4096",
+        0x0103 => "ffdhe6144",
+        0x0104 => "ffdhe8192",
+        0x0200 => "MLKEM512",
+        0x0201 => "MLKEM768",
+        0x0202 => "MLKEM1024",
+        0x11eb => "SecP256r1MLKEM768",
+        0x11ec => "X25519MLKEM768",
+        0x11ed => "SecP384r1MLKEM1024",
+        0x6399 => "X25519Kyber768Draft00",
+        0x639a => "SecP256r1Kyber768Draft00",
+        _ => return None,
+    })
+}
+
+/// A group's name, `GREASE` for RFC 8701 values, or its hex code.
+pub fn group_label(group: u16) -> String {
+    match group_name(group) {
+        Some(n) => n.to_string(),
+        None if is_grease(group) => format!("GREASE (0x{group:04x})"),
+        None => format!("0x{group:04x}"),
+    }
+}
+
 pub const ALERT_HANDSHAKE_FAILURE: u8 = 40;
 pub const ALERT_PROTOCOL_VERSION: u8 = 70;
 pub const ALERT_CLOSE_NOTIFY: u8 = 0;
@@ -215,9 +282,15 @@ pub enum TlsEvent {
     ClientHello(Box<ClientHelloInfo>),
     ServerHello(Box<ServerHelloInfo>),
     /// A Certificate message sent in clear (TLS 1.2 and older): the raw
-    /// message body, kept for certificate summaries.
+    /// message body (bounded by [`MAX_HANDSHAKE_MSG_LEN`]), for
+    /// [`cert::parse_certificate_chain`].
     Certificate {
-        chain_len: usize,
+        chain: Vec<u8>,
+    },
+    /// A ServerKeyExchange in clear (TLS 1.2 and older): its first bytes,
+    /// which name the ECDHE group or give the DH prime's length.
+    ServerKeyExchange {
+        params: Vec<u8>,
     },
     /// Another handshake message in clear.
     Handshake {
@@ -321,10 +394,18 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
         record_version,
         legacy_version: ch.version.0,
         ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        session_id: ch.session_id.unwrap_or(&[]).to_vec(),
         ..Default::default()
     };
     for (ext_type, raw) in raw_extensions(ch.ext.unwrap_or(&[])) {
         info.extensions.push(ext_type);
+        let data = &raw[4..];
+        match ext_type {
+            EXT_KEY_SHARE => info.key_share_groups = key_share_groups(data),
+            EXT_SESSION_TICKET => info.session_ticket_len = Some(data.len()),
+            EXT_ALPN => info.alpn_first_raw = alpn_first(data),
+            _ => {}
+        }
         match parse_tls_client_hello_extension(raw) {
             Ok((_, TlsExtension::SNI(names))) => {
                 info.sni = names
@@ -358,6 +439,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
     let legacy_version = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
     let random = body.get(2..34)?;
     let sid_len = *body.get(34)?;
+    let session_id = body.get(35..35 + usize::from(sid_len).min(32))?.to_vec();
     let mut p = 35 + usize::from(sid_len);
     let cipher = u16::from_be_bytes([*body.get(p)?, *body.get(p + 1)?]);
     p += 3; // cipher + compression method
@@ -366,6 +448,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
         selected_version: legacy_version,
         cipher,
         session_id_len: sid_len,
+        session_id,
         hello_retry_request: random == HRR_RANDOM,
         ..Default::default()
     };
@@ -392,6 +475,28 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
         }
     }
     Some(info)
+}
+
+/// Groups of a ClientHello key_share extension: a 2-byte list length, then
+/// (group, 2-byte key length, key) entries. Stops at the first entry cut short.
+fn key_share_groups(data: &[u8]) -> Vec<u16> {
+    let mut out = Vec::new();
+    let Some(list) = data.get(2..) else {
+        return out;
+    };
+    let mut p = 0;
+    while let Some(h) = list.get(p..p + 4) {
+        out.push(u16::from_be_bytes([h[0], h[1]]));
+        p += 4 + usize::from(u16::from_be_bytes([h[2], h[3]]));
+    }
+    out
+}
+
+/// The first protocol of an ALPN extension: a 2-byte list length, then
+/// (1-byte length, name) entries.
+fn alpn_first(data: &[u8]) -> Option<Vec<u8>> {
+    let len = usize::from(*data.get(2)?);
+    data.get(3..3 + len).map(<[u8]>::to_vec)
 }
 
 /// Splits an extensions block into (type, whole extension with its 4-byte
@@ -586,7 +691,12 @@ impl TlsStream {
                         what: "malformed ServerHello",
                     },
                 },
-                HS_CERTIFICATE => TlsEvent::Certificate { chain_len: len },
+                HS_CERTIFICATE => TlsEvent::Certificate {
+                    chain: body.to_vec(),
+                },
+                HS_SERVER_KEY_EXCHANGE => TlsEvent::ServerKeyExchange {
+                    params: body[..body.len().min(8)].to_vec(),
+                },
                 t => TlsEvent::Handshake { msg_type: t },
             });
             p += 4 + len;

@@ -505,8 +505,24 @@ fn tls12_server_flight_events() {
     let (s, ev) = feed_whole(&data);
     assert_eq!(ev.len(), 4, "{ev:?}");
     assert!(matches!(&ev[0], TlsEvent::ServerHello(sh) if sh.selected_version == 0x0303));
-    assert_eq!(ev[1], TlsEvent::Certificate { chain_len: 888 });
-    assert_eq!(ev[2], TlsEvent::Handshake { msg_type: 12 }); // ServerKeyExchange
+    let TlsEvent::Certificate { chain } = &ev[1] else {
+        panic!("{:?}", ev[1]);
+    };
+    assert_eq!(chain.len(), 888);
+    // The samples' server certificate: localhost, from the throwaway CA.
+    let certs = super::cert::parse_certificate_chain(chain);
+    assert_eq!((certs.count, certs.error.as_deref()), (1, None));
+    assert_eq!(certs.certs[0].subject, "CN=localhost");
+    assert_eq!(
+        certs.root_needed(),
+        Some("CN=pgtls samples throwaway root CA")
+    );
+    // ServerKeyExchange: ECDHE (curve type 3) over secp256r1 (0x0017), then
+    // the 65-byte point.
+    let TlsEvent::ServerKeyExchange { params } = &ev[2] else {
+        panic!("{:?}", ev[2]);
+    };
+    assert_eq!(params[..4], [0x03, 0x00, 0x17, 0x41]);
     assert_eq!(ev[3], TlsEvent::Handshake { msg_type: 14 }); // ServerHelloDone
     assert_eq!(s.records, 4);
 }
@@ -1422,4 +1438,60 @@ fn mutated_real_records_never_panic() {
         assert!(s.pending.len() <= 5 + MAX_RECORD_LEN);
         assert!(s.handshake.len() <= MAX_HANDSHAKE_MSG_LEN + 4);
     }
+}
+
+// Key shares, session ids, tickets and raw ALPN (fingerprints, resumption).
+
+#[test]
+fn client_hello_key_shares_session_id_and_ticket() {
+    let ch = parse_client_hello(first_hello_body(&hex(TLS13_CLIENT_HELLO)), 0x0301).unwrap();
+    assert_eq!(ch.key_share_groups, vec![0x001d]); // x25519 only (PG15 wants P-256: HRR)
+    assert_eq!(ch.session_id.len(), 32); // middlebox-compatibility id
+    assert_eq!(ch.session_ticket_len, Some(0)); // empty ticket extension: none to resume
+    assert_eq!(ch.alpn_first_raw, None);
+    let ch = parse_client_hello(first_hello_body(&hex(TLS12_CLIENT_HELLO)), 0x0301).unwrap();
+    assert!(ch.key_share_groups.is_empty());
+    assert!(ch.session_id.is_empty());
+}
+
+#[test]
+fn client_hello_with_two_key_shares_and_raw_alpn() {
+    // key_share: X25519MLKEM768 (0x11ec) with a 4-byte stand-in key, then
+    // x25519 with 2 bytes; ALPN "postgresql", "x".
+    let ks = hex("0033 0010 000e 11ec 0004 01020304 001d 0002 0506");
+    let alpn = hex("0010 000f 000d 0a 706f737467726573716c 01 78");
+    let rec = with_extension(&with_extension(&hex(TLS12_CLIENT_HELLO), &ks), &alpn);
+    let (_, ev) = feed_whole(&rec);
+    let ch = only_client_hello(&ev);
+    assert_eq!(ch.key_share_groups, vec![0x11ec, 0x001d]);
+    assert_eq!(ch.alpn_first_raw.as_deref(), Some(&b"postgresql"[..]));
+    assert_eq!(ch.alpn, vec!["postgresql".to_string(), "x".to_string()]);
+    // A key share list cut in the middle keeps the entries before the cut.
+    assert_eq!(key_share_groups(&hex("000e 11ec 0004 0102")), vec![0x11ec]);
+    assert_eq!(key_share_groups(&hex("00")), Vec::<u16>::new());
+    assert_eq!(alpn_first(&hex("0003 05 6162")), None);
+}
+
+#[test]
+fn server_hello_session_id_and_psk() {
+    let sh = parse_server_hello(first_hello_body(&hex(TLS13_SERVER_HELLO))).unwrap();
+    assert_eq!(sh.session_id.len(), 32);
+    assert!(!sh.psk_accepted());
+    let sh = parse_server_hello(first_hello_body(&hex(TLS12_SERVER_FLIGHT))).unwrap();
+    assert!(sh.session_id.is_empty());
+    // A TLS 1.3 ServerHello that accepted PSK identity 0.
+    let psk = hex("0029 0002 0000");
+    let rec = with_extension(&hex(TLS13_SERVER_HELLO)[..160], &psk);
+    let (_, ev) = feed_whole(&rec);
+    assert!(only_server_hello(&ev).psk_accepted());
+}
+
+#[test]
+fn group_names_include_the_post_quantum_hybrids() {
+    assert_eq!(group_name(0x11ec), Some("X25519MLKEM768"));
+    assert_eq!(group_name(0x11eb), Some("SecP256r1MLKEM768"));
+    assert_eq!(group_name(0x001d), Some("x25519"));
+    assert_eq!(group_name(0x0017), Some("secp256r1"));
+    assert_eq!(group_label(0x0a0a), "GREASE (0x0a0a)");
+    assert_eq!(group_label(0x1234), "0x1234");
 }

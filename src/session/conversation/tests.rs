@@ -1,0 +1,171 @@
+//! Recognising a PostgreSQL session by its first client bytes (`--any-port`),
+//! and the framing of GSSAPI-encrypted traffic. Packets are written out from
+//! the protocol documentation ("Message Formats").
+
+use super::*;
+
+fn hex(s: &str) -> Vec<u8> {
+    let d: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    d.chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+        .collect()
+}
+
+/// A StartupMessage of protocol `version` with these parameters.
+fn startup(version: u32, params: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = version.to_be_bytes().to_vec();
+    for (k, v) in params {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut p = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    p.extend_from_slice(&body);
+    p
+}
+
+/// A TLS record holding a minimal ClientHello with these ALPN protocols.
+fn client_hello(alpn: &[&str]) -> Vec<u8> {
+    let mut exts = Vec::new();
+    if !alpn.is_empty() {
+        let mut list = Vec::new();
+        for p in alpn {
+            list.push(p.len() as u8);
+            list.extend_from_slice(p.as_bytes());
+        }
+        exts.extend_from_slice(&[0x00, 0x10]);
+        exts.extend_from_slice(&((list.len() + 2) as u16).to_be_bytes());
+        exts.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        exts.extend_from_slice(&list);
+    }
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[0x11; 32]); // random
+    body.push(0); // session id
+    body.extend_from_slice(&[0x00, 0x02, 0x13, 0x01]); // one cipher
+    body.extend_from_slice(&[0x01, 0x00]); // compression: null
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
+    let mut hs = vec![0x01];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 0x03, 0x01];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+#[test]
+fn startup_phase_packets_are_recognised() {
+    assert_eq!(
+        recognise_pg_start(&hex("00000008 04d2162f")), // SSLRequest
+        PgStart::Yes("SSLRequest")
+    );
+    assert_eq!(
+        recognise_pg_start(&hex("00000008 04d21630")), // GSSENCRequest
+        PgStart::Yes("GSSENCRequest")
+    );
+    assert_eq!(
+        recognise_pg_start(&hex("00000010 04d2162e 00003039 deadbeef")), // CancelRequest 3.0
+        PgStart::Yes("CancelRequest")
+    );
+    // CancelRequest of protocol 3.2 with a 256-byte key: 12 + 256 = 268 (0x10c).
+    assert_eq!(
+        recognise_pg_start(&hex("0000010c 04d2162e 00003039")),
+        PgStart::Yes("CancelRequest")
+    );
+    let v30 = startup(pg::PROTOCOL_3_0, &[("user", "app"), ("database", "appdb")]);
+    let v32 = startup(pg::PROTOCOL_3_2, &[("user", "app")]);
+    assert_eq!(recognise_pg_start(&v30), PgStart::Yes("StartupMessage"));
+    assert_eq!(recognise_pg_start(&v32), PgStart::Yes("StartupMessage"));
+    // Bytes after the packet (pipelined) do not matter.
+    let mut more = v32.clone();
+    more.extend_from_slice(b"p\0\0\0\x08abcd");
+    assert_eq!(recognise_pg_start(&more), PgStart::Yes("StartupMessage"));
+}
+
+#[test]
+fn prefixes_ask_for_more_bytes() {
+    let v30 = startup(pg::PROTOCOL_3_0, &[("user", "app")]);
+    for n in 0..v30.len() {
+        assert_eq!(recognise_pg_start(&v30[..n]), PgStart::NeedMore, "{n}");
+    }
+    let ssl = hex("00000008 04d2162f");
+    for n in 0..8 {
+        assert_eq!(recognise_pg_start(&ssl[..n]), PgStart::NeedMore, "{n}");
+    }
+    let ch = client_hello(&["postgresql"]);
+    for n in 0..ch.len() {
+        assert_eq!(recognise_pg_start(&ch[..n]), PgStart::NeedMore, "{n}");
+    }
+}
+
+#[test]
+fn direct_tls_needs_the_postgresql_alpn() {
+    assert_eq!(
+        recognise_pg_start(&client_hello(&["postgresql"])),
+        PgStart::Yes("TLS ClientHello with ALPN postgresql (direct TLS)")
+    );
+    assert_eq!(
+        recognise_pg_start(&client_hello(&["h2", "postgresql"])),
+        PgStart::Yes("TLS ClientHello with ALPN postgresql (direct TLS)")
+    );
+    // HTTPS and other TLS on another port are not PostgreSQL.
+    assert_eq!(recognise_pg_start(&client_hello(&["h2"])), PgStart::No);
+    assert_eq!(recognise_pg_start(&client_hello(&[])), PgStart::No);
+    // A record that is not a ClientHello.
+    assert_eq!(recognise_pg_start(&hex("15 0303 0002 0228")), PgStart::No);
+}
+
+#[test]
+fn other_protocols_are_not_postgresql() {
+    for b in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+        b"\x00\x00\x00\x08\x04\xd2\x16\x31", // unknown request code
+        b"\x00\x00\x00\x04\x00\x03\x00\x00", // length below 8
+        b"\x00\x00\x30\x00\x00\x03\x00\x00", // length above 10004
+        b"\x00\x01\x00\x00",                 // cannot be a startup length
+        b"\x00\x00\x00\x09\x04\xd2\x16\x2f\x00", // SSLRequest with the wrong length
+        b"\x00\x00\x00\x0c\x04\xd2\x16\x2e\x00\x00\x00\x01", // CancelRequest without a key
+    ] {
+        assert_eq!(recognise_pg_start(b), PgStart::No, "{b:?}");
+    }
+    // A 3.0 StartupMessage without a user, or with parameters not ended by a zero.
+    assert_eq!(
+        recognise_pg_start(&startup(pg::PROTOCOL_3_0, &[("database", "x")])),
+        PgStart::No
+    );
+    let mut cut = startup(pg::PROTOCOL_3_0, &[("user", "app")]);
+    cut.pop();
+    cut[3] -= 1;
+    assert_eq!(recognise_pg_start(&cut), PgStart::No);
+    // Protocol 2.0 (never sent by a current client) is not taken as PostgreSQL
+    // on an unknown port.
+    assert_eq!(
+        recognise_pg_start(&startup(0x0002_0000, &[("user", "app")])),
+        PgStart::No
+    );
+}
+
+#[test]
+fn gss_framer_counts_wrapped_packets_across_segments() {
+    // Two packets: length 5 + payload, length 3 + payload, fed byte by byte.
+    let bytes = hex("00000005 0102030405 00000003 aabbcc");
+    let mut f = GssFramer::default();
+    for b in &bytes {
+        f.feed(std::slice::from_ref(b));
+    }
+    assert_eq!((f.packets, f.bad), (2, None));
+    let mut whole = GssFramer::default();
+    whole.feed(&bytes);
+    assert_eq!((whole.packets, whole.bad), (2, None));
+    // A length word that no GSSAPI packet has: framing stops there.
+    let mut bad = GssFramer::default();
+    bad.feed(&hex("00000002 0102 51000000 16"));
+    assert_eq!((bad.packets, bad.bad), (1, Some(0x5100_0000)));
+    let mut zero = GssFramer::default();
+    zero.feed(&hex("00000000"));
+    assert_eq!(zero.bad, Some(0));
+}
