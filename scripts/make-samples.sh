@@ -19,6 +19,10 @@
 #   PGTLS_VENV=dir    Python venv for psycopg/asyncpg (created if missing;
 #                     default /var/tmp/pgtls-samples-venv)
 #   SKIP_OPTIONAL=1   skip the optional scanner / Python captures
+#   ONLY="GROUP..."   make only these groups of samples, leave the others as they
+#                     are: base (the first set), certs (TLS 1.2 certificate
+#                     chain, expired certificate, SNI mismatch), proto32
+#                     (psycopg protocol 3.2 in clear). Default: all of them.
 #   NO_INSTALL=1      never apt-get/pip install missing optional tools
 set -euo pipefail
 
@@ -28,6 +32,8 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGTLS_VENV=${PGTLS_VENV:-/var/tmp/pgtls-samples-venv}
 SKIP_OPTIONAL=${SKIP_OPTIONAL:-0}
 NO_INSTALL=${NO_INSTALL:-0}
+ONLY=${ONLY:-base certs proto32}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 PORT=5432
 PASSWORD=app-secret
 
@@ -106,6 +112,60 @@ chmod 600 "$PKI/server.key" "$PKI/ca.key"
 chmod 644 "$PKI/server.crt" "$PKI/ca.pem"
 CA=$PKI/ca.pem
 
+# For the certs group: a second root with an intermediate (root -> intermediate
+# -> leaf; the server sends leaf + intermediate), a certificate that expired in
+# 2021, and one only for another name (db.example.internal).
+make_cert_scenarios() {
+    openssl req -x509 -newkey rsa:3072 -nodes -sha256 -days 3650 \
+        -subj "/O=pgtls samples/CN=pgtls samples root CA 2" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$PKI/root2.key" -out "$PKI/root2.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -sha384 \
+        -subj "/O=pgtls samples/CN=pgtls samples intermediate CA" \
+        -keyout "$PKI/inter.key" -out "$PKI/inter.csr" 2>/dev/null
+    printf 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' >"$PKI/inter.ext"
+    openssl x509 -req -in "$PKI/inter.csr" -CA "$PKI/root2.pem" -CAkey "$PKI/root2.key" \
+        -CAcreateserial -days 1825 -sha256 -extfile "$PKI/inter.ext" -out "$PKI/inter.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+        -keyout "$PKI/chain-leaf.key" -out "$PKI/chain-leaf.csr" 2>/dev/null
+    openssl x509 -req -in "$PKI/chain-leaf.csr" -CA "$PKI/inter.pem" -CAkey "$PKI/inter.key" \
+        -CAcreateserial -days 365 -sha384 -extfile "$PKI/server.ext" -out "$PKI/chain-leaf.pem" 2>/dev/null
+    cat "$PKI/chain-leaf.pem" "$PKI/inter.pem" >"$PKI/chain-leaf-inter.pem"
+
+    # Expired: openssl ca can set dates in the past (openssl x509 -req cannot in 3.0).
+    mkdir -p "$PKI/ca-db"
+    : >"$PKI/ca-db/index.txt"
+    printf '1001\n' >"$PKI/ca-db/serial"
+    printf '%s\n' '[ca]' 'default_ca = ca_sect' '[ca_sect]' "dir = $PKI/ca-db" \
+        'database = $dir/index.txt' 'new_certs_dir = $dir' 'serial = $dir/serial' \
+        "certificate = $PKI/ca.pem" "private_key = $PKI/ca.key" 'default_md = sha256' \
+        'policy = policy_any' 'unique_subject = no' '[policy_any]' 'commonName = supplied' \
+        >"$PKI/ca.cnf"
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
+        -keyout "$PKI/expired.key" -out "$PKI/expired.csr" 2>/dev/null
+    openssl ca -batch -config "$PKI/ca.cnf" -in "$PKI/expired.csr" -out "$PKI/expired.pem" \
+        -startdate 20200101000000Z -enddate 20210101000000Z -extfile "$PKI/server.ext" \
+        -notext >/dev/null 2>&1
+
+    # Another name only: SAN DNS:db.example.internal.
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=db.example.internal" \
+        -keyout "$PKI/other.key" -out "$PKI/other.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:db.example.internal\n' >"$PKI/other.ext"
+    openssl x509 -req -in "$PKI/other.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+        -CAcreateserial -days 90 -sha256 -extfile "$PKI/other.ext" -out "$PKI/other.pem" 2>/dev/null
+
+    local f
+    for f in chain-leaf expired other; do
+        chown postgres: "$PKI/$f.key"
+        chmod 600 "$PKI/$f.key"
+    done
+    chmod 644 "$PKI"/*.pem
+    [[ -s $PKI/expired.pem && -s $PKI/chain-leaf-inter.pem && -s $PKI/other.pem ]] \
+        || die "could not make the certificates of the certs group"
+}
+want certs && make_cert_scenarios
+
 # ---------------------------------------------------------------- server
 log "initdb $DATA"
 as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \
@@ -144,16 +204,21 @@ EOF
 chown postgres: "$DATA"/hba-*.conf
 
 MODE=
-start_server() { # STRICT | LAX | SSLOFF
+start_server() { # STRICT | LAX | SSLOFF [CERT_FILE KEY_FILE]
     MODE=$1
+    {
     case $MODE in
         STRICT) printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-strict.conf" ;;
         LAX)    printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-lax.conf" ;;
         SSLOFF) printf "ssl = off\nhba_file = '%s'\n" "$DATA/hba-ssloff.conf" ;;
         *) die "bad mode $MODE" ;;
-    esac >"$DATA/mode.conf"
+    esac
+    if [[ $# -ge 3 ]]; then
+        printf "ssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$2" "$3"
+    fi
+    } >"$DATA/mode.conf"
     chown postgres: "$DATA/mode.conf"
-    log "starting PostgreSQL ($MODE) on port $PORT"
+    log "starting PostgreSQL ($MODE${2:+, certificate $(basename "$2")}) on port $PORT"
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
     SERVER_UP=1
 }
@@ -267,12 +332,18 @@ apt_tool() { # apt_tool COMMAND PACKAGE
 }
 
 # Remove samples that this script owns, so a re-run never leaves stale files.
-SAMPLES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-refused.pcap
+BASE_SAMPLES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-refused.pcap
     tls10-refused.pcap tls13-ipv6.pcap any-interface.pcap tls13.pcapng
     scanner-testssl.pcap scanner-nmap.pcap psycopg-tls.pcap psycopg-cancel-tls.pcap
     psycopg-direct-tls-refused.pcap asyncpg-tls.pcap
     plaintext-accepted.pcap prefer-on-lax.pcap cancel-plaintext.pcap
     ssl-off-prefer.pcap ssl-off-require.pcap multi.pcap)
+CERTS_SAMPLES=(tls12-cert-chain.pcap tls12-cert-expired.pcap tls12-sni-mismatch.pcap)
+PROTO32_SAMPLES=(psycopg-protocol32.pcap)
+SAMPLES=()
+want base && SAMPLES+=("${BASE_SAMPLES[@]}")
+want certs && SAMPLES+=("${CERTS_SAMPLES[@]}")
+want proto32 && SAMPLES+=("${PROTO32_SAMPLES[@]}")
 for f in "${SAMPLES[@]}"; do rm -f "$OUT/$f"; done
 
 # ================================================================ STRICT
@@ -282,6 +353,7 @@ as_pg psql -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres \
     -c "CREATE ROLE app LOGIN PASSWORD '$PASSWORD'" \
     -c "CREATE DATABASE appdb OWNER app" >/dev/null
 
+if want base; then
 log "tls13-verify-full.pcap"
 cap_start tls13-verify-full.pcap
 expect_ok pq "$V4 sslmode=verify-full sslrootcert=$CA" -c 'select 1'
@@ -431,10 +503,57 @@ EOF
         warn "no Python venv with psycopg/asyncpg: no psycopg-*.pcap, asyncpg-tls.pcap"
     fi
 fi
+fi # want base
 stop_server
+
+# ================================================================ certificates (TLS 1.2)
+# psql with ssl_max_protocol_version=TLSv1.2, so that the server's certificate
+# crosses in clear; each scenario restarts the STRICT server with its own
+# certificate.
+if want certs; then
+start_server STRICT "$PKI/chain-leaf-inter.pem" "$PKI/chain-leaf.key"
+log "tls12-cert-chain.pcap (leaf + intermediate; verify-full against root CA 2)"
+cap_start tls12-cert-chain.pcap
+expect_ok pq "$V4 sslmode=verify-full sslrootcert=$PKI/root2.pem ssl_max_protocol_version=TLSv1.2" -c 'select 1'
+cap_stop
+stop_server
+
+start_server STRICT "$PKI/expired.pem" "$PKI/expired.key"
+log "tls12-cert-expired.pcap (require accepts it; verify-ca refuses it)"
+cap_start tls12-cert-expired.pcap
+expect_ok pq "$V4 sslmode=require ssl_max_protocol_version=TLSv1.2" -c 'select 1'
+expect_fail pq "$V4 sslmode=verify-ca sslrootcert=$CA ssl_max_protocol_version=TLSv1.2" -c 'select 1'
+cap_stop
+stop_server
+
+start_server STRICT "$PKI/other.pem" "$PKI/other.key"
+log "tls12-sni-mismatch.pcap (host=127.0.0.1: no SNI; certificate for db.example.internal)"
+IP4="host=127.0.0.1 port=$PORT user=app dbname=appdb"
+cap_start tls12-sni-mismatch.pcap
+expect_ok pq "$IP4 sslmode=require ssl_max_protocol_version=TLSv1.2" -c 'select 1'
+expect_fail pq "$IP4 sslmode=verify-full sslrootcert=$CA ssl_max_protocol_version=TLSv1.2" -c 'select 1'
+cap_stop
+stop_server
+fi # want certs
 
 # ================================================================ LAX
 start_server LAX
+if want proto32; then
+    if [[ $SKIP_OPTIONAL != 1 ]] && setup_venv; then
+        PY=$PGTLS_VENV/bin/python
+        log "psycopg-protocol32.pcap (libpq $("$PY" -c 'import psycopg; print(psycopg.pq.version())'), max_protocol_version=3.2, sslmode=disable)"
+        cap_start psycopg-protocol32.pcap
+        expect_ok "${PQENV[@]}" "$PY" - "$V4 password=$PASSWORD sslmode=disable max_protocol_version=3.2" <<'EOF'
+import sys, psycopg
+with psycopg.connect(sys.argv[1]) as conn:
+    print("protocol", conn.info.pgconn.protocol_version, conn.execute("select 1").fetchone()[0])
+EOF
+        cap_stop
+    else
+        warn "no Python venv with psycopg: no psycopg-protocol32.pcap"
+    fi
+fi
+if want base; then
 log "plaintext-accepted.pcap"
 cap_start plaintext-accepted.pcap
 expect_ok pq "$V4 sslmode=disable" -c 'select 1'
@@ -455,9 +574,11 @@ kill -INT "$PSQL_PID"
 wait "$PSQL_PID" || true
 log "  psql said: $(tr '\n' '|' <"$WORK/cancel.out")"
 cap_stop
+fi # want base
 stop_server
 
 # ================================================================ SSLOFF
+if want base; then
 start_server SSLOFF
 log "ssl-off-prefer.pcap"
 cap_start ssl-off-prefer.pcap
@@ -476,6 +597,7 @@ log "multi.pcap (mergecap)"
     plaintext-refused.pcap tls11-refused.pcap plaintext-accepted.pcap \
     ssl-off-prefer.pcap cancel-plaintext.pcap)
 chmod 644 "$OUT/multi.pcap"
+fi # want base
 
 # ================================================================ summary
 log "samples in $OUT:"
@@ -525,4 +647,10 @@ check cancel-plaintext.pcap 1 'pgsql.code=="57014"' 'ErrorResponse 57014'
 check ssl-off-prefer.pcap 1 'pgsql.type=="Ready for query"' 'ReadyForQuery in clear'
 check ssl-off-require.pcap 1 'tcp.srcport==5432 && tcp.payload==4e' "the server's N"
 check multi.pcap 8 'tcp.flags.syn==1 && tcp.flags.ack==0' '8 connections'
+check tls12-cert-chain.pcap 1 'count(tls.handshake.certificate) == 2' 'a leaf and an intermediate in clear'
+check tls12-cert-expired.pcap 1 'tls.alert_message.desc==45' 'the client refusing the expired certificate (alert 45)'
+check tls12-sni-mismatch.pcap 1 'tls.handshake.type==1 && !tls.handshake.extensions_server_name' 'a ClientHello without SNI'
+# tshark 4.0 does not dissect a 3.2 StartupMessage: match its version word.
+check psycopg-protocol32.pcap 1 'tcp.dstport==5432 && tcp.payload[4:4]==00:03:00:02' 'a 3.2 StartupMessage'
+check psycopg-protocol32.pcap 1 'pgsql.type=="Negotiate protocol version"' 'NegotiateProtocolVersion'
 [[ $BAD -eq 0 ]] && log "all self-checks passed" || warn "some self-checks failed (see above)"

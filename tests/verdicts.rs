@@ -380,3 +380,467 @@ fn unfollowed_port_yields_no_session() {
     )
     .is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Sessions built from bytes, where no real client or server here produces
+// them: direct TLS refused with no_application_protocol (a PostgreSQL 17+
+// server; the samples' server is PostgreSQL 15), GSSAPI encryption (no
+// Kerberos realm here), protocol 3.2 with long cancel keys (a PostgreSQL 18
+// server). Each packet is written from the protocol documentation
+// ("Message Flow", "Message Formats") and ../shared/design/protocol.md.
+
+use pgtls::decode::TcpFlags;
+use pgtls::flow::{Direction, FlowKey};
+use pgtls::session::Session;
+
+/// One TCP connection fed segment by segment, as the analyzer would.
+struct Conn {
+    s: Session,
+    seq: [u32; 2],
+    frame: u64,
+    ts: i64,
+}
+
+impl Conn {
+    fn new() -> Self {
+        let key = FlowKey {
+            client: "10.0.0.2:50000".parse().unwrap(),
+            server: "10.0.0.1:5432".parse().unwrap(),
+        };
+        let mut c = Conn {
+            s: Session::new(key, 0, 1_700_000_000_000_000_000, 1),
+            seq: [1000, 9000],
+            frame: 0,
+            ts: 1_700_000_000_000_000_000,
+        };
+        let syn = TcpFlags {
+            syn: true,
+            ..Default::default()
+        };
+        let syn_ack = TcpFlags {
+            syn: true,
+            ack: true,
+            ..Default::default()
+        };
+        c.raw(Direction::ToServer, syn, &[]);
+        c.raw(Direction::ToClient, syn_ack, &[]);
+        c
+    }
+
+    fn raw(&mut self, dir: Direction, flags: TcpFlags, payload: &[u8]) {
+        self.frame += 1;
+        self.ts += 1_000_000;
+        let i = usize::from(dir == Direction::ToClient);
+        let seq = self.seq[i];
+        self.s.segment(
+            dir,
+            self.ts,
+            self.frame,
+            seq,
+            flags,
+            payload,
+            payload.len() as u32,
+        );
+        self.seq[i] = seq
+            .wrapping_add(payload.len() as u32)
+            .wrapping_add(u32::from(flags.syn || flags.fin));
+    }
+
+    fn client(&mut self, b: &[u8]) -> &mut Self {
+        let ack = TcpFlags {
+            ack: true,
+            ..Default::default()
+        };
+        self.raw(Direction::ToServer, ack, b);
+        self
+    }
+
+    fn server(&mut self, b: &[u8]) -> &mut Self {
+        let ack = TcpFlags {
+            ack: true,
+            ..Default::default()
+        };
+        self.raw(Direction::ToClient, ack, b);
+        self
+    }
+
+    fn close(&mut self) -> &mut Self {
+        let fin = TcpFlags {
+            fin: true,
+            ack: true,
+            ..Default::default()
+        };
+        self.raw(Direction::ToClient, fin, &[]);
+        self.raw(Direction::ToServer, fin, &[]);
+        self
+    }
+
+    fn report(&mut self) -> SessionReport {
+        self.s.finish_streams();
+        SessionReport::from_session(&self.s, "built-from-bytes")
+    }
+}
+
+fn hexb(s: &str) -> Vec<u8> {
+    let d: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    d.chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).unwrap(), 16).unwrap())
+        .collect()
+}
+
+const SSL_REQUEST: &str = "00000008 04d2162f";
+const GSSENC_REQUEST: &str = "00000008 04d21630";
+
+/// A TLS record holding a ClientHello (TLS 1.3 and 1.2 offered, SNI
+/// db.example, these ALPN protocols).
+fn client_hello(alpn: &[&str]) -> Vec<u8> {
+    let mut exts = Vec::new();
+    let sni = b"db.example";
+    exts.extend_from_slice(&[0x00, 0x00]);
+    exts.extend_from_slice(&((sni.len() + 5) as u16).to_be_bytes());
+    exts.extend_from_slice(&((sni.len() + 3) as u16).to_be_bytes());
+    exts.push(0);
+    exts.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+    exts.extend_from_slice(sni);
+    exts.extend_from_slice(&hexb("002b 0005 04 0304 0303")); // supported_versions
+    exts.extend_from_slice(&hexb("000a 0004 0002 001d")); // supported_groups: x25519
+    exts.extend_from_slice(&hexb("000d 0004 0002 0403")); // signature_algorithms
+    exts.extend_from_slice(&hexb("0033 0006 0004 001d 0000")); // key_share (empty key)
+    if !alpn.is_empty() {
+        let mut list = Vec::new();
+        for p in alpn {
+            list.push(p.len() as u8);
+            list.extend_from_slice(p.as_bytes());
+        }
+        exts.extend_from_slice(&[0x00, 0x10]);
+        exts.extend_from_slice(&((list.len() + 2) as u16).to_be_bytes());
+        exts.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        exts.extend_from_slice(&list);
+    }
+    let mut body = hexb("0303");
+    body.extend_from_slice(&[0x42; 32]);
+    body.push(0);
+    body.extend_from_slice(&hexb("0004 1301 1302 0100"));
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = hexb("16 0301");
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
+}
+
+/// A TLS 1.3 ServerHello (TLS_AES_128_GCM_SHA256, x25519), then the
+/// compatibility ChangeCipherSpec and an encrypted record.
+fn server_hello_13() -> Vec<u8> {
+    let mut body = hexb("0303");
+    body.extend_from_slice(&[0x24; 32]);
+    body.push(0);
+    body.extend_from_slice(&hexb("1301 00"));
+    let exts = hexb("002b 0002 0304 0033 0024 001d 0020");
+    let mut exts = exts;
+    exts.extend_from_slice(&[0x55; 32]);
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend_from_slice(&exts);
+    let mut hs = vec![2];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = hexb("16 0303");
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec.extend_from_slice(&hexb("14 0303 0001 01")); // ChangeCipherSpec
+    rec.extend_from_slice(&hexb("17 0303 0004 deadbeef")); // encrypted handshake
+    rec
+}
+
+/// A typed backend message.
+fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+fn startup_32() -> Vec<u8> {
+    let mut body = 196_610u32.to_be_bytes().to_vec(); // protocol 3.2
+    body.extend_from_slice(b"user\0app\0database\0appdb\0\0");
+    let mut p = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    p.extend_from_slice(&body);
+    p
+}
+
+#[test]
+fn direct_tls_with_alpn_postgresql_refused_by_no_application_protocol() {
+    let mut c = Conn::new();
+    c.client(&client_hello(&["postgresql"]))
+        .server(&hexb("15 0303 0002 0278")) // fatal no_application_protocol (120)
+        .close();
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "tls-failed");
+    assert_eq!(r.negotiation, Some("direct"));
+    assert!(!r.ssl_request);
+    assert_eq!(r.tls.alpn, v(&["postgresql"]));
+    let a = r.tls.alert.as_ref().expect("alert");
+    assert_eq!((a.from, a.code, a.level), ("server", 120, "fatal"));
+    assert_eq!(a.description, "no_application_protocol");
+    assert!(
+        r.reason
+            .contains("no_application_protocol (120) to direct TLS")
+            && r.reason.contains("the client offered ALPN \"postgresql\""),
+        "{}",
+        r.reason
+    );
+    assert!(r.tls.ja4.as_deref().unwrap().starts_with("t13d0206pl_"));
+}
+
+#[test]
+fn direct_tls_with_another_alpn_is_told_to_use_postgresql() {
+    let mut c = Conn::new();
+    c.client(&client_hello(&["h2"]))
+        .server(&hexb("15 0303 0002 0278"))
+        .close();
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "tls-failed");
+    assert_eq!(r.negotiation, Some("direct"));
+    assert!(
+        r.reason
+            .contains("the server wants ALPN \"postgresql\", which the client did not offer"),
+        "{}",
+        r.reason
+    );
+}
+
+#[test]
+fn direct_tls_accepted_is_encrypted_and_direct() {
+    let mut c = Conn::new();
+    c.client(&client_hello(&["postgresql"]))
+        .server(&server_hello_13())
+        .client(&hexb("14 0303 0001 01  17 0303 0004 01020304"));
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "encrypted");
+    assert_eq!(r.negotiation, Some("direct"));
+    assert!(r.reason.contains("direct TLS"), "{}", r.reason);
+    assert_eq!(r.tls.key_exchange.as_deref(), Some("x25519"));
+    assert_eq!(
+        r.tls.certificates.as_ref().unwrap().hidden.as_deref(),
+        Some("TLS 1.3 encrypts the certificate")
+    );
+}
+
+#[test]
+fn gssapi_encryption_is_gss_encrypted() {
+    // GSSENCRequest, 'G', then length-prefixed gss_wrap() tokens both ways.
+    let mut c = Conn::new();
+    c.client(&hexb(GSSENC_REQUEST))
+        .server(b"G")
+        .client(&hexb("00000010 6004 0000ffffffff 00000000 00000001"))
+        .server(&hexb("0000000c 6004 0100ffffffff 0000"))
+        .client(&hexb("00000006 aabbccddeeff 00000004 01020304"))
+        .close();
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "gss-encrypted");
+    assert!(r.gss_request && !r.ssl_request);
+    assert_eq!(r.ssl_response.as_deref(), Some("G"));
+    assert!(
+        r.reason
+            .contains("3 packets from the client, 1 from the server"),
+        "{}",
+        r.reason
+    );
+    assert!(r.anomalies.is_empty(), "{:?}", r.anomalies);
+    // No StartupMessage crossed in clear.
+    assert_eq!(r.pg.user, None);
+}
+
+#[test]
+fn gssapi_refused_then_tls_on_the_same_connection() {
+    // libpq's gssencmode=prefer + sslmode=prefer against a server without
+    // GSSAPI: GSSENCRequest, 'N', SSLRequest, 'S', TLS.
+    let mut c = Conn::new();
+    c.client(&hexb(GSSENC_REQUEST))
+        .server(b"N")
+        .client(&hexb(SSL_REQUEST))
+        .server(b"S")
+        .client(&client_hello(&[]))
+        .server(&server_hello_13())
+        .client(&hexb("14 0303 0001 01  17 0303 0004 01020304"));
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "encrypted");
+    assert!(r.gss_request && r.ssl_request);
+    assert_eq!(r.ssl_response.as_deref(), Some("NS"));
+    assert_eq!(r.negotiation, Some("sslrequest"));
+    assert_eq!(r.tls.server_version.as_deref(), Some("TLSv1.3"));
+}
+
+#[test]
+fn gssapi_refused_then_plaintext_startup() {
+    let mut c = Conn::new();
+    c.client(&hexb(GSSENC_REQUEST))
+        .server(b"N")
+        .client(&startup_32())
+        .server(&msg(b'R', &0u32.to_be_bytes()))
+        .server(&msg(b'Z', b"I"));
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "plaintext");
+    assert_eq!(r.ssl_response.as_deref(), Some("N"));
+}
+
+#[test]
+fn protocol_32_startup_with_a_long_backend_key() {
+    // A PostgreSQL 18 server accepting 3.2: no NegotiateProtocolVersion;
+    // BackendKeyData carries a 32-byte secret (3.2 allows up to 256).
+    let mut key_data = 4242u32.to_be_bytes().to_vec();
+    key_data.extend_from_slice(&[0x5a; 32]);
+    let mut c = Conn::new();
+    c.client(&startup_32())
+        .server(&msg(b'R', &0u32.to_be_bytes()))
+        .server(&msg(b'K', &key_data))
+        .server(&msg(b'Z', b"I"));
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "plaintext");
+    assert_eq!(r.pg.protocol.as_deref(), Some("3.2"));
+    assert_eq!(r.pg.negotiated_protocol, None);
+    assert_eq!(r.pg.backend_key_bytes, Some(32));
+}
+
+#[test]
+fn protocol_32_answered_with_negotiate_protocol_version() {
+    // An older server: NegotiateProtocolVersion (version word 3.0, one
+    // unrecognised option _pq_.test), then authentication.
+    let mut v = 196_608u32.to_be_bytes().to_vec();
+    v.extend_from_slice(&1u32.to_be_bytes());
+    v.extend_from_slice(b"_pq_.test\0");
+    let mut c = Conn::new();
+    c.client(&startup_32())
+        .server(&msg(b'v', &v))
+        .server(&msg(b'R', &10u32.to_be_bytes()));
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "plaintext");
+    assert_eq!(r.pg.negotiated_protocol.as_deref(), Some("3.0"));
+    assert_eq!(r.pg.unrecognized_options, Some(1));
+    assert!(r
+        .evidence
+        .iter()
+        .any(|e| e.what.contains("NegotiateProtocolVersion")));
+}
+
+#[test]
+fn protocol_32_cancel_request_with_a_256_byte_key() {
+    let mut cancel = hexb("0000010c 04d2162e 00001092"); // len 12 + 256, pid 4242
+    cancel.extend_from_slice(&[0xa5; 256]);
+    let mut c = Conn::new();
+    c.client(&cancel).close();
+    let r = c.report();
+    assert_eq!(r.verdict.to_string(), "cancel-request");
+    assert_eq!(r.pg.cancel_pid, Some(4242));
+    assert_eq!(r.pg.cancel_key_bytes, Some(256));
+}
+
+// ---------------------------------------------------------------------------
+// Certificates, key exchange and fingerprints in the samples.
+
+#[test]
+fn tls12_certificate_chain_leaf_and_intermediate() {
+    let (r, _) = read("samples/tls12-cert-chain.pcap", &[5432]);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].verdict.to_string(), "encrypted");
+    let c = r[0].tls.certificates.as_ref().expect("certificates");
+    assert_eq!(c.hidden, None);
+    assert_eq!(c.count, Some(2));
+    assert_eq!(c.chain[0].subject, "CN=localhost");
+    assert_eq!(
+        c.chain[0].issuer,
+        "O=pgtls samples, CN=pgtls samples intermediate CA"
+    );
+    assert_eq!(c.chain[0].key_type, "EC P-256");
+    assert_eq!(c.chain[0].signature_algorithm, "ecdsa-with-SHA384");
+    assert!(c.chain[1].ca && !c.chain[1].self_signed);
+    assert_eq!(c.chain[1].key_type, "EC P-384");
+    assert_eq!(c.chain_in_order, Some(true));
+    assert_eq!(
+        c.root_needed.as_deref(),
+        Some("O=pgtls samples, CN=pgtls samples root CA 2")
+    );
+    assert_eq!(c.name_source, Some("sni"));
+    assert_eq!(c.name_matches, Some(true));
+    assert_eq!(c.expired, Some(false));
+    assert_eq!(c.expires_within_30_days, Some(false));
+    assert_eq!(r[0].tls.key_exchange.as_deref(), Some("secp256r1"));
+}
+
+#[test]
+fn expired_certificate_accepted_by_require_refused_by_verify_ca() {
+    let (r, _) = read("samples/tls12-cert-expired.pcap", &[5432]);
+    let got: Vec<String> = r.iter().map(|r| r.verdict.to_string()).collect();
+    assert_eq!(got, v(&["encrypted", "tls-failed"]));
+    for s in &r {
+        let c = s.tls.certificates.as_ref().expect("certificates");
+        assert_eq!(c.expired, Some(true));
+        assert_eq!(c.chain[0].validity, "expired");
+        assert_eq!(c.chain[0].not_after, "2021-01-01T00:00:00Z");
+        assert!(c.chain[0].days_left < -2000);
+    }
+    let a = r[1].tls.alert.as_ref().expect("alert");
+    assert_eq!((a.from, a.code), ("client", 45)); // certificate_expired
+}
+
+#[test]
+fn certificate_for_another_name_and_no_sni() {
+    let (r, _) = read("samples/tls12-sni-mismatch.pcap", &[5432]);
+    assert_eq!(r.len(), 2);
+    for s in &r {
+        // psql with host=127.0.0.1 sends no SNI; the address is what
+        // verify-full checks, and the certificate names db.example.internal.
+        assert_eq!(s.verdict.to_string(), "encrypted");
+        assert_eq!(s.tls.sni, None);
+        assert!(s.tls.ja4.as_deref().unwrap().starts_with("t12i"));
+        let c = s.tls.certificates.as_ref().expect("certificates");
+        assert_eq!(c.name_checked.as_deref(), Some("127.0.0.1"));
+        assert_eq!(c.name_source, Some("server address"));
+        assert_eq!(c.name_matches, Some(false));
+        assert_eq!(c.chain[0].sans, v(&["DNS:db.example.internal"]));
+    }
+}
+
+#[test]
+fn tls13_sessions_say_the_certificate_is_hidden() {
+    for f in [
+        "samples/tls13-verify-full.pcap",
+        "samples/psycopg-tls.pcap",
+        "samples/asyncpg-tls.pcap",
+    ] {
+        let (r, _) = read(f, &[5432]);
+        let c = r[0].tls.certificates.as_ref().expect(f);
+        assert_eq!(
+            c.hidden.as_deref(),
+            Some("TLS 1.3 encrypts the certificate")
+        );
+        assert!(c.chain.is_empty() && c.expired.is_none(), "{f}");
+    }
+    // Sessions without a ServerHello have no certificate object at all.
+    let (r, _) = read("samples/tls11-refused.pcap", &[5432]);
+    assert!(r[0].tls.certificates.is_none());
+}
+
+#[test]
+fn libpq18_offers_a_post_quantum_key_share() {
+    let (r, _) = read("samples/psycopg-tls.pcap", &[5432]);
+    assert_eq!(r[0].tls.client_key_shares, v(&["X25519MLKEM768", "x25519"]));
+    // PostgreSQL 15 asks for its ssl_ecdh_curve (prime256v1) with an HRR.
+    assert_eq!(r[0].tls.key_exchange.as_deref(), Some("secp256r1"));
+    assert!(r[0].tls.hello_retry_request);
+    assert_eq!(r[0].tls.resumed, None);
+}
+
+#[test]
+fn psycopg_protocol_32_against_postgresql_15() {
+    let (r, _) = read("samples/psycopg-protocol32.pcap", &[5432]);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].verdict.to_string(), "plaintext");
+    assert_eq!(r[0].pg.protocol.as_deref(), Some("3.2"));
+    assert_eq!(r[0].pg.negotiated_protocol.as_deref(), Some("3.0"));
+    assert_eq!(r[0].pg.unrecognized_options, Some(0));
+    assert_eq!(r[0].pg.backend_key_bytes, Some(4));
+}
