@@ -130,7 +130,9 @@ pub struct SniffArgs {
     #[arg(short, long = "write", value_name = "FILE")]
     pub write: Option<PathBuf>,
 
-    /// Output format (jsonl: one line per session, flushed as it is printed).
+    /// Output format. table and jsonl print each session as it is judged
+    /// (jsonl: one line, flushed) and keep nothing; json prints one document
+    /// at the end and so keeps every session until then.
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
