@@ -6,7 +6,7 @@ use crate::cli::{Format, ReadConfig};
 use crate::flow::PortSet;
 use crate::report::{self, Document, SessionReport, Summary};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 
 /// A failure of the tool itself, with the exit status it maps to.
@@ -32,11 +32,10 @@ pub fn read_capture<R: Read>(
     name: &str,
     warn: &mut dyn FnMut(String),
 ) -> Result<(), crate::capture::file::CaptureError> {
-    read_capture_streaming(analyzer, reader, name, warn, &mut |_| Ok(()))
-        .map_err(|e| match e {
-            StreamError::Capture(e) => e,
-            StreamError::Output(e) => crate::capture::file::CaptureError::Io(e),
-        })
+    read_capture_streaming(analyzer, reader, name, warn, &mut |_| Ok(())).map_err(|e| match e {
+        StreamError::Capture(e) => e,
+        StreamError::Output(e) => crate::capture::file::CaptureError::Io(e),
+    })
 }
 
 /// Why streaming a capture stopped.
@@ -64,7 +63,7 @@ pub fn read_capture_streaming<R: Read>(
     while let Some(p) = cap.next_packet().map_err(StreamError::Capture)? {
         analyzer.packet(&p);
         n += 1;
-        if n % DRAIN_EVERY == 0 {
+        if n.is_multiple_of(DRAIN_EVERY) {
             emit(analyzer).map_err(StreamError::Output)?;
         }
     }
@@ -180,6 +179,11 @@ impl<'a> ReportWriter<'a> {
         Ok(())
     }
 
+    /// Sessions written (or held for the table) so far.
+    pub fn sessions(&self) -> u64 {
+        self.summary.sessions
+    }
+
     pub fn finish(self) -> io::Result<()> {
         match self.format {
             Format::Table => write_reports(self.out, &self.rows, Format::Table, self.width)?,
@@ -209,6 +213,7 @@ pub fn run(
 ) -> Result<(), RunError> {
     let mut analyzer = analyzer_for(cfg);
     let mut writer = ReportWriter::new(out, cfg.format, width);
+    let mut progress = Progress::new(io::stderr().is_terminal());
     // A reader that went away (`| head`) ends the run quietly.
     let output_error = |e: io::Error| -> Result<(), RunError> {
         if e.kind() == io::ErrorKind::BrokenPipe {
@@ -222,10 +227,13 @@ pub fn run(
     };
     for path in &cfg.files {
         let name = path.display().to_string();
+        let size = std::fs::metadata(path).map(|m| m.len()).ok();
+        progress.start_file(&name, size, &analyzer);
         let mut emit = |a: &mut Analyzer| {
             for r in a.take_reports() {
                 writer.write(r)?;
             }
+            progress.update(a, writer.sessions());
             Ok(())
         };
         let result = if name == "-" {
@@ -234,6 +242,7 @@ pub fn run(
             let f = File::open(path).map_err(|e| RunError::input(path, e))?;
             read_capture_streaming(&mut analyzer, f, &name, warn, &mut emit)
         };
+        progress.clear();
         match result {
             Ok(()) => {}
             Err(StreamError::Capture(e)) => return Err(RunError::input(path, e)),
@@ -276,4 +285,83 @@ pub fn write_reports(
         }
     }
     out.flush()
+}
+
+/// A one-line progress display on stderr while a large file is read, only
+/// when stderr is a terminal: bytes read, rate, sessions so far.
+struct Progress {
+    enabled: bool,
+    name: String,
+    size: Option<u64>,
+    start: std::time::Instant,
+    last: std::time::Instant,
+    base_bytes: u64,
+    shown: bool,
+}
+
+impl Progress {
+    /// Time between two redraws.
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+    fn new(enabled: bool) -> Self {
+        let now = std::time::Instant::now();
+        Progress {
+            enabled,
+            name: String::new(),
+            size: None,
+            start: now,
+            last: now,
+            base_bytes: 0,
+            shown: false,
+        }
+    }
+
+    fn start_file(&mut self, name: &str, size: Option<u64>, a: &Analyzer) {
+        self.name = name.to_string();
+        self.size = size;
+        self.start = std::time::Instant::now();
+        self.last = self.start;
+        self.base_bytes = file_bytes(a);
+    }
+
+    fn update(&mut self, a: &Analyzer, sessions: u64) {
+        if !self.enabled || self.last.elapsed() < Self::EVERY {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let done = file_bytes(a) - self.base_bytes;
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        let mb = |b: u64| b as f64 / 1e6;
+        let of = self
+            .size
+            .map(|s| {
+                format!(
+                    " of {:.0} MB ({:.0}%)",
+                    mb(s),
+                    100.0 * done as f64 / s.max(1) as f64
+                )
+            })
+            .unwrap_or_default();
+        eprint!(
+            "\r\x1b[2K{}: {:.0} MB{of}, {:.0} MB/s, {} sessions",
+            self.name,
+            mb(done),
+            mb(done) / secs,
+            sessions + a.open_sessions() as u64
+        );
+        self.shown = true;
+    }
+
+    fn clear(&mut self) {
+        if self.shown {
+            eprint!("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+}
+
+/// Approximate bytes of the capture file consumed: packet bytes plus the
+/// 16-byte record headers.
+fn file_bytes(a: &Analyzer) -> u64 {
+    a.stats.bytes + 16 * a.stats.packets
 }
