@@ -45,8 +45,7 @@ fn whole_pipeline(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::from_parameter(name), &bytes, |b, bytes| {
                 b.iter(|| {
                     let mut a = analyzer();
-                    pgtls::read::read_capture(&mut a, &bytes[..], name, &mut |_| {})
-                        .expect("read");
+                    pgtls::read::read_capture(&mut a, &bytes[..], name, &mut |_| {}).expect("read");
                     black_box(a.take_reports().len())
                 })
             });

@@ -31,6 +31,13 @@ pub struct AnalyzerConfig {
     pub report_early: bool,
 }
 
+/// The shard of a flow, the same in every thread and run.
+pub fn shard_of(key: &FlowKey, shards: u32) -> u32 {
+    use std::hash::BuildHasher;
+    // Fx mixes into the high bits.
+    ((rustc_hash::FxBuildHasher.hash_one(key) >> 32) % u64::from(shards.max(1))) as u32
+}
+
 /// Counters about the input, for the summary and warnings.
 #[derive(Debug, Default, Clone)]
 pub struct InputStats {
@@ -57,6 +64,8 @@ pub struct Analyzer {
     /// Reports of sessions that left the table, waiting for earlier ones.
     ready: BTreeMap<u64, Box<SessionReport>>,
     early: Vec<SessionReport>,
+    /// Follow only the flows of one shard: `(shard, shards)`.
+    shard: Option<(u32, u32)>,
     pub stats: InputStats,
 }
 
@@ -71,8 +80,17 @@ impl Analyzer {
             closing: VecDeque::new(),
             ready: BTreeMap::new(),
             early: Vec::new(),
+            shard: None,
             stats: InputStats::default(),
         }
+    }
+
+    /// Follows only the flows of shard `shard` of `shards`. Every flow belongs
+    /// to exactly one shard, so `shards` analyzers fed the same packets
+    /// together see every session exactly once.
+    pub fn with_shard(mut self, shard: u32, shards: u32) -> Self {
+        self.shard = Some((shard, shards.max(1)));
+        self
     }
 
     /// Names the input that the next packets come from (reported per session).
@@ -98,8 +116,18 @@ impl Analyzer {
         let Some((key, dir)) = self.cfg.ports.orient(seg.src, seg.dst, syn_only) else {
             return;
         };
+        if let Some((shard, shards)) = self.shard {
+            if shard_of(&key, shards) != shard {
+                return;
+            }
+        }
         self.stats.followed_segments += 1;
-        if syn_only && self.flows.get(&key).is_some_and(|s| s.is_new_connection(seg.seq)) {
+        if syn_only
+            && self
+                .flows
+                .get(&key)
+                .is_some_and(|s| s.is_new_connection(seg.seq))
+        {
             // A new SYN on a 4-tuple whose session is over: port reuse.
             self.remove_and_retire(&key);
         }

@@ -69,6 +69,11 @@ pub struct ReadArgs {
     #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(usize))]
     pub max_flows: usize,
+
+    /// Worker threads; sessions are sharded by flow and the output keeps the
+    /// order of a single-threaded run. 0 (default): one per core.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// A validated `read` configuration.
@@ -78,6 +83,8 @@ pub struct ReadConfig {
     pub ports: Vec<u16>,
     pub format: Format,
     pub max_flows: usize,
+    /// Worker threads, at least 1.
+    pub threads: usize,
 }
 
 impl ReadArgs {
@@ -88,11 +95,16 @@ impl ReadArgs {
         if self.max_flows == 0 {
             return Err("--max-flows must be at least 1".into());
         }
+        let threads = match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         Ok(ReadConfig {
             files: self.files,
             ports: self.ports,
             format: self.format,
             max_flows: self.max_flows,
+            threads,
         })
     }
 }

@@ -204,8 +204,170 @@ impl<'a> ReportWriter<'a> {
     }
 }
 
-/// `pgtls read`: analyzes every file and streams the reports to `out`.
+/// `pgtls read`: analyzes every file and streams the reports to `out`,
+/// with `cfg.threads` workers when the inputs are files.
 pub fn run(
+    cfg: &ReadConfig,
+    out: &mut dyn Write,
+    width: Option<u16>,
+    warn: &mut dyn FnMut(String),
+) -> Result<(), RunError> {
+    let stdin = cfg.files.iter().any(|f| f.as_os_str() == "-");
+    if cfg.threads > 1 && !stdin {
+        run_sharded(cfg, out, width, warn)
+    } else {
+        run_single(cfg, out, width, warn)
+    }
+}
+
+/// What a worker of a sharded run tells the writer.
+enum WorkerMsg {
+    Reports(usize, Vec<SessionReport>),
+    Warning(String),
+    Done(Box<crate::analyze::InputStats>),
+    Failed(RunError),
+}
+
+/// Several workers read the same files, each following the flows of its
+/// shard; their reports are merged by (file, first frame), which is the
+/// order of session start a single-threaded run gives.
+fn run_sharded(
+    cfg: &ReadConfig,
+    out: &mut dyn Write,
+    width: Option<u16>,
+    warn: &mut dyn FnMut(String),
+) -> Result<(), RunError> {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::sync_channel;
+
+    let workers = cfg.threads;
+    let stop = AtomicBool::new(false);
+    let mut writer = ReportWriter::new(out, cfg.format, width);
+    let (tx, rx) = sync_channel::<(usize, WorkerMsg)>(workers * 8);
+    let mut failure: Option<RunError> = None;
+    let mut output_failure: Option<io::Error> = None;
+    let mut stats = crate::analyze::InputStats::default();
+    let mut evicted = 0;
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let tx = tx.clone();
+            let stop = &stop;
+            scope.spawn(move || {
+                let mut a = analyzer_for(cfg).with_shard(w as u32, workers as u32);
+                for (fi, path) in cfg.files.iter().enumerate() {
+                    let name = path.display().to_string();
+                    let f = match File::open(path) {
+                        Ok(f) => f,
+                        Err(e) => {
+                            let _ = tx.send((w, WorkerMsg::Failed(RunError::input(path, e))));
+                            return;
+                        }
+                    };
+                    let mut file_warn = |m: String| {
+                        if w == 0 {
+                            let _ = tx.send((w, WorkerMsg::Warning(m)));
+                        }
+                    };
+                    let mut emit = |a: &mut Analyzer| {
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(io::Error::other("stopped"));
+                        }
+                        let r = a.take_reports();
+                        if !r.is_empty() {
+                            tx.send((w, WorkerMsg::Reports(fi, r)))
+                                .map_err(|_| io::Error::other("writer gone"))?;
+                        }
+                        Ok(())
+                    };
+                    match read_capture_streaming(&mut a, f, &name, &mut file_warn, &mut emit) {
+                        Ok(()) => {}
+                        Err(StreamError::Capture(e)) => {
+                            let _ = tx.send((w, WorkerMsg::Failed(RunError::input(path, e))));
+                            return;
+                        }
+                        Err(StreamError::Output(_)) => return,
+                    }
+                }
+                let _ = tx.send((w, WorkerMsg::Done(Box::new(a.stats.clone()))));
+            });
+        }
+        drop(tx);
+
+        // Merge: a report may go out once every worker still running has
+        // sent something that sorts after it.
+        let mut queues: Vec<VecDeque<(usize, SessionReport)>> = vec![VecDeque::new(); workers];
+        let mut done = vec![false; workers];
+        let key =
+            |q: &VecDeque<(usize, SessionReport)>| q.front().map(|(f, r)| (*f, r.first_frame));
+        for (w, msg) in rx.iter() {
+            match msg {
+                WorkerMsg::Reports(fi, rs) => queues[w].extend(rs.into_iter().map(|r| (fi, r))),
+                WorkerMsg::Warning(m) => warn(m),
+                WorkerMsg::Done(s) => {
+                    done[w] = true;
+                    evicted += s.evicted_flows;
+                    if w == 0 {
+                        stats = *s;
+                    }
+                }
+                WorkerMsg::Failed(e) => {
+                    done[w] = true;
+                    if failure.is_none() {
+                        failure = Some(e);
+                    }
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            if failure.is_some() || output_failure.is_some() {
+                continue;
+            }
+            loop {
+                if (0..workers).any(|i| !done[i] && queues[i].is_empty()) {
+                    break;
+                }
+                let Some(next) = (0..workers)
+                    .filter(|&i| !queues[i].is_empty())
+                    .min_by_key(|&i| key(&queues[i]))
+                else {
+                    break;
+                };
+                let (_, r) = queues[next].pop_front().expect("non-empty");
+                if let Err(e) = writer.write(r) {
+                    output_failure = Some(e);
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if let Some(e) = output_failure {
+        return output_error(e);
+    }
+    stats.evicted_flows = evicted;
+    let mut a = analyzer_for(cfg);
+    a.stats = stats;
+    input_warnings(&a, cfg, warn);
+    writer.finish().or_else(output_error)
+}
+
+/// A reader that went away (`| head`) ends the run quietly.
+fn output_error(e: io::Error) -> Result<(), RunError> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(RunError {
+            message: format!("writing output: {e}"),
+            exit_code: 2,
+        })
+    }
+}
+
+/// One thread reads the files in order.
+fn run_single(
     cfg: &ReadConfig,
     out: &mut dyn Write,
     width: Option<u16>,
@@ -214,17 +376,6 @@ pub fn run(
     let mut analyzer = analyzer_for(cfg);
     let mut writer = ReportWriter::new(out, cfg.format, width);
     let mut progress = Progress::new(io::stderr().is_terminal());
-    // A reader that went away (`| head`) ends the run quietly.
-    let output_error = |e: io::Error| -> Result<(), RunError> {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            Ok(())
-        } else {
-            Err(RunError {
-                message: format!("writing output: {e}"),
-                exit_code: 2,
-            })
-        }
-    };
     for path in &cfg.files {
         let name = path.display().to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).ok();

@@ -168,3 +168,34 @@ fn port_zero_is_a_usage_error() {
     let o = pgtls(&["read", "samples/multi.pcap", "--port", "0"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn sharded_run_prints_exactly_what_a_single_thread_prints() {
+    let files = [
+        "samples/multi.pcap",
+        "samples/scanner-nmap.pcap",
+        "samples/tls13.pcapng",
+        "tests/data/public/zeek__psql-login-no-sslrequest.pcap",
+    ];
+    for format in ["jsonl", "json", "table"] {
+        let mut one = vec!["read", "--format", format, "-j", "1"];
+        one.extend(files);
+        let mut three = vec!["read", "--format", format, "-j", "3"];
+        three.extend(files);
+        let (a, b) = (pgtls(&one), pgtls(&three));
+        assert!(a.status.success() && b.status.success());
+        assert!(!a.stdout.is_empty());
+        assert_eq!(
+            String::from_utf8_lossy(&a.stdout),
+            String::from_utf8_lossy(&b.stdout),
+            "{format}"
+        );
+    }
+}
+
+#[test]
+fn sharded_run_reports_a_missing_file_like_a_single_thread() {
+    let o = pgtls(&["read", "samples/multi.pcap", "missing.pcap", "-j", "2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.pcap"), "{}", stderr(&o));
+}

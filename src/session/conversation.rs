@@ -821,7 +821,7 @@ impl Conversation {
             TlsEvent::Certificate { chain } if dir == Direction::ToClient => {
                 self.tls.certificate_bytes += chain.len();
                 if self.tls.certificates.is_none() {
-                    let certs = tls::cert::parse_certificate_chain(&chain);
+                    let certs = tls::cert::parse_certificate_chain_cached(&chain);
                     let leaf = certs
                         .certs
                         .first()

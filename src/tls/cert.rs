@@ -128,6 +128,32 @@ fn u24(b: &[u8]) -> Option<usize> {
     Some((usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]))
 }
 
+/// Chains kept by [`parse_certificate_chain_cached`] per thread.
+const CHAIN_CACHE_ENTRIES: usize = 256;
+
+thread_local! {
+    static CHAIN_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, CertChain>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+/// [`parse_certificate_chain`] with a small per-thread cache: a server shows
+/// the same chain to every client, and decoding X.509 dominated the time per
+/// session on captures of many short TLS 1.2 sessions.
+pub fn parse_certificate_chain_cached(body: &[u8]) -> CertChain {
+    if let Some(c) = CHAIN_CACHE.with(|c| c.borrow().get(body).cloned()) {
+        return c;
+    }
+    let chain = parse_certificate_chain(body);
+    CHAIN_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= CHAIN_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(body.to_vec(), chain.clone());
+    });
+    chain
+}
+
 /// Decodes a TLS 1.0–1.2 Certificate message body: a 3-byte list length,
 /// then (3-byte length, DER) entries. What cannot be decoded is reported in
 /// `error`; nothing panics.

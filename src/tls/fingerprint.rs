@@ -25,7 +25,15 @@ pub const SSLV2_NO_JA4: &str =
     "SSLv2-format hello: its 3-byte cipher specs and missing extensions are outside the JA4 specification";
 
 fn dec_list(v: impl Iterator<Item = u16>) -> String {
-    v.map(|x| x.to_string()).collect::<Vec<_>>().join("-")
+    use std::fmt::Write;
+    let mut s = String::with_capacity(128);
+    for (i, x) in v.enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        let _ = write!(s, "{x}");
+    }
+    s
 }
 
 fn no_grease(v: &[u16]) -> impl Iterator<Item = u16> + '_ {
@@ -36,8 +44,17 @@ fn md5_hex(s: &str) -> String {
     hex(&Md5::digest(s.as_bytes()))
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Lower-case hex; built by hand because fingerprints are made for every
+/// session and `format!` per byte showed in profiles.
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push(HEX[usize::from(x >> 4)] as char);
+        s.push(HEX[usize::from(x & 15)] as char);
+    }
+    s
 }
 
 /// The JA3 string of a ClientHello; `Err` with a reason for an SSLv2-format hello.
@@ -116,7 +133,16 @@ fn ja4_alpn(first: Option<&[u8]>) -> String {
 }
 
 fn hex4_list(v: impl Iterator<Item = u16>) -> String {
-    v.map(|x| format!("{x:04x}")).collect::<Vec<_>>().join(",")
+    let mut s = String::with_capacity(160);
+    for (i, x) in v.enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        for shift in [12, 8, 4, 0] {
+            s.push(HEX[usize::from((x >> shift) & 15)] as char);
+        }
+    }
+    s
 }
 
 fn sha256_12(s: &str) -> String {
