@@ -9,7 +9,9 @@
 # Environment: PGTLS_BIN (default <repo>/target/release/pgtls if built, else
 # target/debug/pgtls; either built with --features live), SOAK_SECS (120),
 # CLIENTS (4), IDLE_TIMEOUT (sniff --idle-timeout, default 300), STRICT_PORT,
-# PGBIN, OUT_DIR (keep sniff's output there).
+# PGBIN, OUT_DIR (keep sniff's output there), LONG_LIVED=1 (also keep one TLS
+# session open for the whole run, as a connection pool would: memory must
+# not grow with the short sessions that start after it).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -53,9 +55,18 @@ done
 grep -q 'listening on' "$out/soak.err" || { cat "$out/soak.err" >&2; die "sniff did not start"; }
 sleep 0.5
 
+LONG_PID=
+if [[ ${LONG_LIVED:-0} == 1 ]]; then
+    log "one long-lived TLS session (select pg_sleep($((SOAK_SECS + 2))))"
+    "${PQENV[@]}" psql -X -q -At "$V" -c "select pg_sleep($((SOAK_SECS + 2)))" >/dev/null 2>&1 &
+    LONG_PID=$!
+    sleep 1
+fi
+
 log "pgbench -C -T $SOAK_SECS -c $CLIENTS ($V)"
 "${PQENV[@]}" pgbench -C -T "$SOAK_SECS" -c "$CLIENTS" -j "$CLIENTS" -P 30 "$V" \
     >"$out/pgbench.log" 2>&1 || { cat "$out/pgbench.log" >&2; die "pgbench failed"; }
+[[ -n $LONG_PID ]] && { wait "$LONG_PID" || warn "the long-lived session failed"; }
 log "pgbench done; waiting for sniff's --duration to end it"
 rc=0
 wait "$SNIFF_PID" || rc=$?
@@ -71,7 +82,7 @@ lines=$(wc -l <"$out/soak.jsonl")
 encrypted=$(grep -c '^{"file":"lo","verdict":"encrypted"' "$out/soak.jsonl" || true)
 grep -E 'tps|latency average|initial connection' "$out/pgbench.log" | sed 's/^/   pgbench: /' >&2 || true
 {
-    echo "soak: pgbench -C -T $SOAK_SECS -c $CLIENTS (TLS, sslmode=require), sniff --idle-timeout $IDLE_TIMEOUT"
+    echo "soak: pgbench -C -T $SOAK_SECS -c $CLIENTS (TLS, sslmode=require), sniff --idle-timeout $IDLE_TIMEOUT${LONG_PID:+, one long-lived session}"
     echo "  pgbench transactions (= TLS connections): ${tx:-?} (failed: ${failed:-0})"
     echo "  sniff exit status: $rc"
     echo "  sessions printed: $lines ($encrypted encrypted)"
