@@ -1,0 +1,825 @@
+//! Hostile input: broken capture files, floods, endless reordering, TLS
+//! records at and past their limits, a 64 KB ClientHello, terminal escape
+//! sequences and passwords on the wire. Each is run through the `pgtls`
+//! binary with a timeout and its peak memory measured; each must give the
+//! right verdict or finding and a clear warning.
+//!
+//! The small captures are committed in `tests/data/hostile/` and rebuilt by
+//! `scripts/make-hostile-captures.sh` (`PGTLS_BLESS=1` on the test
+//! `committed_hostile_captures_match_their_generator`); the large ones are
+//! written to a temporary directory at test time.
+
+mod common;
+#[path = "common/hostile.rs"]
+mod hostile;
+
+use common::pcapw::{self, PcapngOptions, Record};
+use common::sample_bytes;
+use hostile::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Peak memory any run over a small hostile capture may reach (a debug
+/// build reading a few KB).
+const SMALL_PEAK_KIB: u64 = 64 * 1024;
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn data_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("pgtls-hostile-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+// ------------------------------------------------------------ the captures
+
+/// A pcap file with its header's magic number replaced.
+fn with_magic(mut b: Vec<u8>, magic: [u8; 4]) -> Vec<u8> {
+    b[..4].copy_from_slice(&magic);
+    b
+}
+
+/// Byte offsets at which each record of a little-endian pcap file starts.
+fn record_offsets(b: &[u8]) -> Vec<usize> {
+    let mut offs = Vec::new();
+    let mut off = 24;
+    while off + 16 <= b.len() {
+        offs.push(off);
+        let caplen = u32::from_le_bytes([b[off + 8], b[off + 9], b[off + 10], b[off + 11]]);
+        off += 16 + caplen as usize;
+    }
+    offs
+}
+
+fn plaintext_with_escapes() -> Vec<Record> {
+    // Rejected: the reason quotes the server's message and SQLSTATE.
+    let mut a = Conn::new(40001);
+    a.handshake()
+        .client(&startup_message(&[
+            ("user", "\x1b[2J\x1b[31mroot"),
+            ("database", "db\r\nFAKE ROW"),
+            ("application_name", "\x1b]0;owned\x07app\u{202e}txt.exe"),
+        ]))
+        .server(&error_response(&[
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "28\x1b[0m000"),
+            (
+                b'M',
+                "no pg_hba.conf entry \x1b[1;32mOK\x1b[0m\x08\x08\x7f\u{9b}31m\ttab\u{85}nel \u{202e}lmth.exe",
+            ),
+        ]))
+        .close();
+    // Encrypted: the ClientHello names a server with escapes in it.
+    let sni = b"\x1b[31mevil.example\x07\x1b]8;;http://x\x1b\\";
+    let hello = tls_record(TLS_HANDSHAKE, 0x0301, &client_hello(sni, 0));
+    let mut b = tls13_session(40002, &hello, 1448);
+    // Accepted in clear, with escapes in the parameters and the version.
+    let mut c = Conn::new(40003);
+    c.handshake()
+        .client(&startup_message(&[
+            ("user", "\x1b[8mhidden\x1b[28m"),
+            ("database", "\u{1b}P+q\u{1b}\\"),
+        ]))
+        .server(&server_auth_ok_ready("15.4\x1b[5m"))
+        .close();
+    let mut r = std::mem::take(&mut a.records);
+    r.append(&mut b.records);
+    r.append(&mut c.records);
+    r
+}
+
+/// The marker each password message carries; it must appear in no output.
+const PASSWORD_MARKER: &str = "MARKER-hunter2-Zq9";
+
+fn cleartext_passwords() -> Vec<Record> {
+    // Cleartext password.
+    let mut a = Conn::new(41001);
+    a.handshake()
+        .client(&startup_message(&[("user", "alice"), ("database", "app")]))
+        .server(&server_auth_cleartext_request())
+        .client(&password_message(&format!("{PASSWORD_MARKER}-cleartext")))
+        .server(&server_auth_ok_ready("15.4"))
+        .client(&pg_message(b'Q', b"select 1\0"))
+        .close();
+    // MD5: the hash is as good as the password against this server.
+    let mut b = Conn::new(41002);
+    b.handshake()
+        .client(&startup_message(&[("user", "bob")]))
+        .server(&pg_message(b'R', &[0, 0, 0, 5, 1, 2, 3, 4]))
+        .client(&password_message(&format!("md5{PASSWORD_MARKER}-md5")))
+        .server(&server_auth_ok_ready("15.4"))
+        .close();
+    // A password message cut by the end of the capture, and one that
+    // crosses two segments.
+    let mut c = Conn::new(41003);
+    let p = password_message(&format!("{PASSWORD_MARKER}-split-across-segments"));
+    c.handshake()
+        .client(&startup_message(&[("user", "carol")]))
+        .server(&server_auth_cleartext_request())
+        .client(&p[..9])
+        .client(&p[9..])
+        .server(&error_response(&[
+            (b'S', "FATAL"),
+            (b'C', "28P01"),
+            (b'M', "password authentication failed for user \"carol\""),
+        ]))
+        .close();
+    let mut d = Conn::new(41004);
+    let p = password_message(&format!("{PASSWORD_MARKER}-cut"));
+    d.handshake()
+        .client(&startup_message(&[("user", "dave")]))
+        .server(&server_auth_cleartext_request())
+        .client(&p[..p.len() - 3]);
+    let mut r = std::mem::take(&mut a.records);
+    r.append(&mut b.records);
+    r.append(&mut c.records);
+    r.append(&mut d.records);
+    r
+}
+
+/// pcapng: three sections in both byte orders, unknown and custom blocks,
+/// statistics and name-resolution blocks, a packet on an interface no block
+/// described.
+fn pcapng_sections() -> Vec<u8> {
+    let tls = pcapw::read_pcap(&sample_bytes("tls12.pcap")).unwrap();
+    let plain = pcapw::read_pcap(&sample_bytes("plaintext-refused.pcap")).unwrap();
+    let mut f = pcapw::write_pcapng(
+        &tls,
+        PcapngOptions {
+            unknown_block: true,
+            second_section: Some(true),
+            ..Default::default()
+        },
+    );
+    // Blocks of the big-endian second section that carry no packet.
+    f.extend(ng_block(true, 0x0000_0bad, b"unknown block type"));
+    f.extend(ng_block(true, 0x0000_0bad, &[0xff; 4000]));
+    f.extend(ng_block(true, 0x0000_0bad, &[0xff; 3]));
+    f.extend(ng_block(true, 0x4000_0bad, b"custom block, copiable"));
+    f.extend(ng_block(true, 0x0000_0bac, b"custom"));
+    // Name resolution: 10.0.0.2 is "db".
+    f.extend(ng_block(
+        true,
+        4,
+        &[0, 1, 0, 7, 10, 0, 0, 2, b'd', b'b', 0, 0, 0, 0, 0, 0],
+    ));
+    f.extend(ng_block(true, 5, &[0; 12]));
+    // A packet on interface 7, which no block described.
+    f.extend(ng_epb(true, 7, 1_700_000_000_000_000, &tls.records[0].data));
+    // A third section, little-endian, nanoseconds.
+    f.extend(pcapw::write_pcapng(
+        &plain,
+        PcapngOptions {
+            nanos: true,
+            unknown_block: true,
+            ..Default::default()
+        },
+    ));
+    f
+}
+
+/// A session whose client sends more and more segments, each before the
+/// previous one and all beyond a hole that never fills.
+fn endless_out_of_order(segments: u32) -> Vec<Record> {
+    let mut c = Conn::new(42001);
+    let hello = tls_record(TLS_HANDSHAKE, 0x0301, &client_hello(b"db.example", 0));
+    c.handshake()
+        .client(&SSL_REQUEST)
+        .server(b"S")
+        .client(&hello);
+    c.server(&tls_record(TLS_HANDSHAKE, 0x0303, &server_hello_tls13()));
+    let base = c.client_seq.wrapping_add(1);
+    let body = tls_record(TLS_APPLICATION_DATA, 0x0303, &[0x77; 995]);
+    for i in (0..segments).rev() {
+        c.raw(true, base.wrapping_add(i * 1000), TCP_ACK, &body);
+    }
+    c.records
+}
+
+/// A TLS 1.3 session whose ClientHello is one record of exactly `len`
+/// bytes of handshake data (`len` may pass the limit).
+fn hello_in_one_record(port: u16, len: usize, server_answers: bool) -> Conn {
+    let sni = b"limit.example";
+    let pad = len - client_hello(sni, 0).len() - 4;
+    let hello = client_hello(sni, pad);
+    assert_eq!(hello.len(), len);
+    let rec = tls_record(TLS_HANDSHAKE, 0x0301, &hello);
+    if server_answers {
+        tls13_session(port, &rec, 1448)
+    } else {
+        let mut c = Conn::new(port);
+        c.handshake().client(&SSL_REQUEST).server(b"S");
+        c.client_segments(&rec, 1448);
+        // record_overflow (22), fatal.
+        c.server(&tls_record(TLS_ALERT, 0x0303, &[2, 22])).close();
+        c
+    }
+}
+
+/// The small hostile captures, by file name.
+fn small_captures() -> Vec<(&'static str, Vec<u8>)> {
+    let tls13 = sample_bytes("tls13-verify-full.pcap");
+    let offs = record_offsets(&tls13);
+    let last = *offs.last().unwrap();
+    let mid_record = tls13[..last + 16 + 20].to_vec();
+    let mid_header = tls13[..last + 7].to_vec();
+
+    // A whole session, then a record that claims more bytes than follow.
+    let mut beyond = sample_bytes("tls12.pcap");
+    beyond.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    beyond.extend_from_slice(&60_000u32.to_le_bytes());
+    beyond.extend_from_slice(&60_000u32.to_le_bytes());
+    beyond.extend_from_slice(&[0xab; 100]);
+    // ... or more than any snapshot length.
+    let mut huge = sample_bytes("tls12.pcap");
+    huge.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+    huge.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+    huge.extend_from_slice(&0xffff_fff0u32.to_le_bytes());
+    huge.extend_from_slice(&[0xab; 100]);
+
+    // Every packet preceded by a zero-length one.
+    let tls12 = pcapw::read_pcap(&sample_bytes("tls12.pcap")).unwrap();
+    let mut zero = tls12.clone();
+    zero.records = tls12
+        .records
+        .iter()
+        .flat_map(|r| {
+            [
+                Record {
+                    data: Vec::new(),
+                    orig_len: 0,
+                    ..r.clone()
+                },
+                r.clone(),
+            ]
+        })
+        .collect();
+    // A snaplen far larger than any packet, and on-the-wire lengths
+    // smaller than what was captured.
+    let mut snap = tls12.clone();
+    snap.snaplen = u32::MAX;
+    let mut snap_bytes = pcapw::write_pcap(&snap, false, false);
+    for off in record_offsets(&snap_bytes) {
+        snap_bytes[off + 12..off + 16].copy_from_slice(&1u32.to_le_bytes());
+    }
+
+    // pcapng whose last block has a length that is not a multiple of 4.
+    let mut bad_block = pcapw::write_pcapng(&tls12, PcapngOptions::default());
+    bad_block.extend(ng_block(false, 0x0000_0bad, &[0; 8]));
+    let n = bad_block.len();
+    bad_block[n - 16..n - 12].copy_from_slice(&13u32.to_le_bytes());
+
+    // An unknown block with an empty body (12 bytes, the smallest block).
+    let mut empty_block = pcapw::write_pcapng(&tls12, PcapngOptions::default());
+    let at = 48; // after the section header and the interface description
+    empty_block.splice(at..at, ng_block(false, 0x0000_0bad, b""));
+
+    let at_limit = hello_in_one_record(43001, pgtls::tls::MAX_RECORD_LEN, true);
+    let past_limit = hello_in_one_record(43002, pgtls::tls::MAX_RECORD_LEN + 1, false);
+    // A handshake message claiming more than the reassembly bound.
+    let mut over = Conn::new(43003);
+    let mut msg = vec![1, 0x04, 0x00, 0x01];
+    msg.extend_from_slice(&[0x03, 0x03]);
+    over.handshake()
+        .client(&SSL_REQUEST)
+        .server(b"S")
+        .client(&tls_record(TLS_HANDSHAKE, 0x0301, &msg))
+        .close();
+    // The largest ClientHello the format allows (64 KB), in 1 KB records
+    // over 1448-byte segments.
+    let sni = b"big.example";
+    let big = client_hello(sni, max_client_hello_padding(sni));
+    let big64k = tls13_session(43004, &tls_records(TLS_HANDSHAKE, &big, 1024), 1448);
+
+    let cap = |records: Vec<Record>| pcapw::write_pcap(&capture_of(records), false, false);
+    vec![
+        ("cut-mid-record.pcap", mid_record),
+        ("cut-mid-record-header.pcap", mid_header),
+        ("cut-in-file-header.pcap", tls13[..10].to_vec()),
+        (
+            "wrong-magic.pcap",
+            with_magic(tls13.clone(), [0xde, 0xad, 0xbe, 0xef]),
+        ),
+        (
+            "pcapng-wrong-byte-order.pcapng",
+            with_magic(
+                {
+                    let mut b = pcapw::write_pcapng(&tls12, PcapngOptions::default());
+                    b[8..12].copy_from_slice(&[1, 2, 3, 4]);
+                    b
+                },
+                [0x0a, 0x0d, 0x0d, 0x0a],
+            ),
+        ),
+        ("record-beyond-file.pcap", beyond),
+        ("record-length-huge.pcap", huge),
+        (
+            "zero-length-packets.pcap",
+            pcapw::write_pcap(&zero, false, false),
+        ),
+        ("snaplen-larger-than-packets.pcap", snap_bytes),
+        ("pcapng-sections-unknown-blocks.pcapng", pcapng_sections()),
+        ("pcapng-bad-block-length.pcapng", bad_block),
+        ("pcapng-empty-unknown-block.pcapng", empty_block),
+        ("tls-record-at-limit.pcap", cap(at_limit.records)),
+        ("tls-record-past-limit.pcap", cap(past_limit.records)),
+        ("tls-handshake-over-limit.pcap", cap(over.records)),
+        ("clienthello-64k.pcap", cap(big64k.records)),
+        ("escape-sequences.pcap", cap(plaintext_with_escapes())),
+        ("cleartext-passwords.pcap", cap(cleartext_passwords())),
+    ]
+}
+
+#[test]
+fn committed_hostile_captures_match_their_generator() {
+    let dir = data_dir();
+    let bless = std::env::var_os("PGTLS_BLESS").is_some();
+    if bless {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    for (name, bytes) in small_captures() {
+        let path = dir.join(name);
+        if bless {
+            std::fs::write(&path, &bytes).unwrap();
+            continue;
+        }
+        let committed = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run scripts/make-hostile-captures.sh",
+                path.display()
+            )
+        });
+        assert!(
+            committed == bytes,
+            "{name} differs from what the generator writes; run scripts/make-hostile-captures.sh"
+        );
+    }
+}
+
+// ------------------------------------------------------------ running them
+
+/// `pgtls read FILE --format json`, checked for a hang and its memory.
+fn read_json(path: &Path, extra: &[&str], peak_bound_kib: u64) -> (Run, Option<Value>) {
+    let p = path.to_str().unwrap();
+    let mut args = vec!["read", p, "--format", "json"];
+    args.extend_from_slice(extra);
+    let run = run_pgtls(&args, TIMEOUT);
+    if let Some(peak) = run.peak_kib {
+        eprintln!(
+            "{}: peak {peak} KiB in {:?}",
+            path.file_name().unwrap().to_string_lossy(),
+            run.elapsed
+        );
+        assert!(
+            peak < peak_bound_kib,
+            "{p}: peak memory {peak} KiB, bound {peak_bound_kib} KiB"
+        );
+    }
+    let doc = serde_json::from_str(&run.stdout).ok();
+    (run, doc)
+}
+
+fn hostile(name: &str) -> PathBuf {
+    data_dir().join(name)
+}
+
+fn sessions(doc: &Value) -> &Vec<Value> {
+    doc["sessions"].as_array().expect("sessions array")
+}
+
+fn verdicts(doc: &Value) -> Vec<&str> {
+    sessions(doc)
+        .iter()
+        .map(|s| s["verdict"].as_str().unwrap())
+        .collect()
+}
+
+fn warnings(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|l| l.starts_with("pgtls: warning: "))
+        .collect()
+}
+
+#[test]
+fn a_file_cut_in_the_middle_of_a_record_reports_the_session_and_warns() {
+    for name in ["cut-mid-record.pcap", "cut-mid-record-header.pcap"] {
+        let (run, doc) = read_json(&hostile(name), &[], SMALL_PEAK_KIB);
+        assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
+        let doc = doc.expect("JSON on stdout");
+        assert_eq!(verdicts(&doc), ["encrypted"], "{name}");
+        let w = warnings(&run);
+        assert_eq!(w.len(), 1, "{name}: {}", run.stderr);
+        assert!(
+            w[0].contains(name) && w[0].contains("the capture ends in the middle of"),
+            "{name}: {}",
+            w[0]
+        );
+    }
+}
+
+#[test]
+fn files_that_are_not_captures_are_refused_with_one_line_and_exit_2() {
+    for (name, says) in [
+        ("cut-in-file-header.pcap", "shorter than a pcap file header"),
+        ("wrong-magic.pcap", "unknown magic number deadbeef"),
+        ("pcapng-wrong-byte-order.pcapng", "unknown byte-order magic"),
+    ] {
+        let (run, _) = read_json(&hostile(name), &[], SMALL_PEAK_KIB);
+        assert_eq!(run.code, Some(2), "{name}");
+        assert!(run.stdout.is_empty(), "{name}: {}", run.stdout);
+        assert_eq!(run.stderr.lines().count(), 1, "{name}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(name) && run.stderr.contains(says),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_record_longer_than_the_file_or_any_snaplen_ends_the_file_with_a_warning() {
+    for (name, says) in [
+        (
+            "record-beyond-file.pcap",
+            "the capture ends in the middle of a packet",
+        ),
+        (
+            "record-length-huge.pcap",
+            "more than any snapshot length; the file is corrupt",
+        ),
+        (
+            "pcapng-bad-block-length.pcapng",
+            "has an impossible length 13",
+        ),
+    ] {
+        let (run, doc) = read_json(&hostile(name), &[], SMALL_PEAK_KIB);
+        assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
+        assert_eq!(verdicts(&doc.unwrap()), ["encrypted"], "{name}");
+        let w = warnings(&run);
+        assert_eq!(w.len(), 1, "{name}: {}", run.stderr);
+        assert!(w[0].contains(says), "{name}: {}", w[0]);
+    }
+}
+
+#[test]
+fn zero_length_packets_are_counted_and_change_no_verdict() {
+    let (run, doc) = read_json(&hostile("zero-length-packets.pcap"), &[], SMALL_PEAK_KIB);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc = doc.unwrap();
+    assert_eq!(verdicts(&doc), ["encrypted"]);
+    let packets = pcapw::read_pcap(&sample_bytes("tls12.pcap"))
+        .unwrap()
+        .records
+        .len();
+    let w = warnings(&run);
+    assert!(
+        w.iter()
+            .any(|w| w.contains(&format!("packets not decoded: {packets} "))),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_snaplen_larger_than_the_packets_changes_nothing() {
+    let (run, doc) = read_json(
+        &hostile("snaplen-larger-than-packets.pcap"),
+        &[],
+        SMALL_PEAK_KIB,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc = doc.unwrap();
+    assert_eq!(verdicts(&doc), ["encrypted"]);
+    assert_eq!(sessions(&doc)[0]["gaps"]["count"], 0);
+    assert!(warnings(&run).is_empty(), "{}", run.stderr);
+}
+
+#[test]
+fn pcapng_with_several_sections_and_unknown_blocks_gives_every_session() {
+    let (run, doc) = read_json(
+        &hostile("pcapng-sections-unknown-blocks.pcapng"),
+        &[],
+        SMALL_PEAK_KIB,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(verdicts(&doc.unwrap()), ["encrypted", "rejected-plaintext"]);
+    let w = warnings(&run);
+    assert_eq!(w.len(), 1, "{}", run.stderr);
+    assert!(
+        w[0].contains("interface 7 that no interface block described"),
+        "{}",
+        w[0]
+    );
+}
+
+#[test]
+fn a_tls_record_at_the_length_limit_is_read() {
+    let (run, doc) = read_json(&hostile("tls-record-at-limit.pcap"), &[], SMALL_PEAK_KIB);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc = doc.unwrap();
+    let s = &sessions(&doc)[0];
+    assert_eq!(s["verdict"], "encrypted", "{s:#}");
+    assert_eq!(s["tls"]["sni"], "limit.example");
+    assert_eq!(s["tls"]["client_max_version"], "TLSv1.3");
+    assert!(s["anomalies"].as_array().unwrap().is_empty(), "{s:#}");
+}
+
+#[test]
+fn a_tls_record_past_the_length_limit_is_an_anomaly() {
+    let (run, doc) = read_json(&hostile("tls-record-past-limit.pcap"), &[], SMALL_PEAK_KIB);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc = doc.unwrap();
+    let s = &sessions(&doc)[0];
+    assert_eq!(s["verdict"], "tls-failed", "{s:#}");
+    assert!(
+        s["reason"]
+            .as_str()
+            .unwrap()
+            .contains("record_overflow (22)"),
+        "{s:#}"
+    );
+    let anomalies = s["anomalies"].to_string();
+    assert!(
+        anomalies.contains("client sent bytes that are not a TLS record"),
+        "{s:#}"
+    );
+}
+
+#[test]
+fn a_handshake_message_over_the_reassembly_bound_is_an_anomaly() {
+    let (run, doc) = read_json(
+        &hostile("tls-handshake-over-limit.pcap"),
+        &[],
+        SMALL_PEAK_KIB,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc = doc.unwrap();
+    let s = &sessions(&doc)[0];
+    assert_ne!(s["verdict"], "encrypted", "{s:#}");
+    assert!(
+        s["anomalies"]
+            .to_string()
+            .contains("handshake message larger than pgtls reassembles"),
+        "{s:#}"
+    );
+}
+
+#[test]
+fn a_64k_client_hello_over_many_records_is_reassembled() {
+    let (run, doc) = read_json(&hostile("clienthello-64k.pcap"), &[], SMALL_PEAK_KIB);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc = doc.unwrap();
+    let s = &sessions(&doc)[0];
+    assert_eq!(s["verdict"], "encrypted", "{s:#}");
+    assert_eq!(s["tls"]["sni"], "big.example");
+    assert_eq!(s["tls"]["client_max_version"], "TLSv1.3");
+    assert_eq!(s["tls"]["server_version"], "TLSv1.3");
+}
+
+#[test]
+fn endless_out_of_order_segments_stay_bounded_and_are_reported_as_gaps() {
+    let dir = temp_dir("ooo");
+    let path = dir.join("endless-out-of-order.pcap");
+    let n = 20_000;
+    std::fs::write(
+        &path,
+        pcapw::write_pcap(&capture_of(endless_out_of_order(n)), false, false),
+    )
+    .unwrap();
+    let (run, doc) = read_json(&path, &[], SMALL_PEAK_KIB);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let doc = doc.unwrap();
+    let s = &sessions(&doc)[0];
+    assert_eq!(s["verdict"], "encrypted", "{s:#}");
+    assert!(s["gaps"]["count"].as_u64().unwrap() > 0, "{s:#}");
+    assert_eq!(s["packets"].as_u64().unwrap(), 7 + u64::from(n));
+}
+
+// ------------------------------------------------------------ output safety
+
+/// The exact strings the wire carried in `escape-sequences.pcap`.
+const WIRE_USER: &str = "\x1b[2J\x1b[31mroot";
+const WIRE_APP: &str = "\x1b]0;owned\x07app\u{202e}txt.exe";
+const WIRE_MESSAGE: &str =
+    "no pg_hba.conf entry \x1b[1;32mOK\x1b[0m\x08\x08\x7f\u{9b}31m\ttab\u{85}nel \u{202e}lmth.exe";
+const WIRE_SNI: &str = "\x1b[31mevil.example\x07\x1b]8;;http://x\x1b\\";
+
+/// Characters a terminal interprets: C0 and C1 controls, DEL.
+fn has_control(s: &str) -> Option<char> {
+    s.chars().find(|c| c.is_control() && *c != '\n')
+}
+
+/// C0 controls other than the newline, which JSON must escape.
+fn is_c0(c: char) -> bool {
+    c < ' ' && c != '\n'
+}
+
+#[test]
+fn the_table_shows_wire_strings_escaped() {
+    let p = hostile("escape-sequences.pcap");
+    let run = run_pgtls(&["read", p.to_str().unwrap()], TIMEOUT);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        has_control(&run.stdout).is_none(),
+        "raw control character in the table:\n{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("rejected-plaintext"), "{}", run.stdout);
+    // The message is still there, readable.
+    assert!(
+        run.stdout.contains("no pg_hba.conf entry"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\\u{1b}[1;32mOK"), "{}", run.stdout);
+}
+
+#[test]
+#[ignore = "bug: bidi overrides (U+202E) from the wire reach the table unescaped: \
+            tests/data/hostile/escape-sequences.pcap"]
+fn the_table_shows_bidi_overrides_escaped() {
+    let p = hostile("escape-sequences.pcap");
+    let run = run_pgtls(&["read", p.to_str().unwrap(), "--format", "table"], TIMEOUT);
+    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    assert!(
+        !run.stdout.chars().any(bidi),
+        "bidi override in the table:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn json_and_jsonl_keep_wire_strings_exact_and_valid() {
+    let p = hostile("escape-sequences.pcap");
+    let (run, doc) = read_json(&p, &[], SMALL_PEAK_KIB);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    // JSON escapes every C0 control character: none is raw on stdout.
+    assert!(!run.stdout.chars().any(is_c0), "{}", run.stdout);
+    let doc = doc.expect("valid JSON");
+    let s = sessions(&doc);
+    assert_eq!(
+        verdicts(&doc),
+        ["rejected-plaintext", "encrypted", "plaintext"]
+    );
+    assert_eq!(s[0]["pg"]["user"], WIRE_USER);
+    assert_eq!(s[0]["pg"]["database"], "db\r\nFAKE ROW");
+    assert_eq!(s[0]["pg"]["application_name"], WIRE_APP);
+    assert_eq!(s[0]["pg"]["error"]["message"], WIRE_MESSAGE);
+    assert_eq!(s[0]["pg"]["error"]["code"], "28\x1b[0m000");
+    assert_eq!(s[1]["tls"]["sni"], WIRE_SNI);
+    assert_eq!(s[2]["pg"]["server_version"], "15.4\x1b[5m");
+    assert_eq!(s[2]["pg"]["database"], "\u{1b}P+q\u{1b}\\");
+
+    let run = run_pgtls(&["read", p.to_str().unwrap(), "--format", "jsonl"], TIMEOUT);
+    assert_eq!(run.code, Some(0));
+    assert!(!run.stdout.chars().any(is_c0), "{}", run.stdout);
+    let lines: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["pg"]["error"]["message"], WIRE_MESSAGE);
+    assert_eq!(lines[1]["tls"]["sni"], WIRE_SNI);
+}
+
+#[test]
+fn passwords_never_appear_in_any_output() {
+    let p = hostile("cleartext-passwords.pcap");
+    let p = p.to_str().unwrap();
+    let (run, doc) = read_json(Path::new(p), &[], SMALL_PEAK_KIB);
+    let doc = doc.expect("valid JSON");
+    let s = sessions(&doc);
+    assert_eq!(
+        verdicts(&doc),
+        ["plaintext", "plaintext", "plaintext", "plaintext"],
+        "{doc:#}"
+    );
+    // The password messages were seen and counted, never printed.
+    assert_eq!(s[0]["pg"]["password_messages"], 1, "{:#}", s[0]);
+    assert_eq!(s[1]["pg"]["password_messages"], 1, "{:#}", s[1]);
+    assert_eq!(s[2]["pg"]["password_messages"], 1, "{:#}", s[2]);
+    let mut outputs = vec![run.stdout, run.stderr];
+    for format in ["table", "jsonl"] {
+        let r = run_pgtls(&["read", p, "--format", format], TIMEOUT);
+        assert_eq!(r.code, Some(0));
+        outputs.push(r.stdout);
+        outputs.push(r.stderr);
+    }
+    for o in &outputs {
+        assert!(
+            !o.contains("hunter2"),
+            "a password reached the output:\n{o}"
+        );
+    }
+}
+
+// ------------------------------------------------------------ floods
+
+/// A million SYNs to port 5432, each from its own address and port: one
+/// would-be session each, none answered. Runs the binary of this build; in
+/// a debug build that takes minutes, so it runs with
+/// `cargo test --release --test hostile -- --ignored`.
+#[test]
+#[ignore = "slow in a debug build: cargo test --release --test hostile -- --ignored"]
+fn a_million_syns_from_distinct_ports() {
+    syn_flood(1_000_000, &[], 4 * 1024 * 1024);
+}
+
+/// The same flood with --max-flows bounding the sessions held at once.
+#[test]
+#[ignore = "slow in a debug build: cargo test --release --test hostile -- --ignored"]
+fn a_million_syns_with_max_flows() {
+    syn_flood(1_000_000, &["--max-flows", "10000"], 4 * 1024 * 1024);
+}
+
+/// A smaller flood that runs in every `cargo test`.
+#[test]
+fn fifty_thousand_syns_from_distinct_ports() {
+    syn_flood(50_000, &[], 512 * 1024);
+}
+
+fn syn_flood(n: u32, extra: &[&str], peak_bound_kib: u64) {
+    let dir = temp_dir(&format!("syn-{n}-{}", extra.len()));
+    let path = dir.join("syn-flood.pcap");
+    let size = write_syn_flood(&path, n).unwrap();
+    eprintln!("{n} SYNs: {} MB", size / 1_000_000);
+    let out = dir.join("out.jsonl");
+    let p = path.to_str().unwrap();
+    let o = out.to_str().unwrap();
+    // stdout to a file: a million lines would not fit a test's memory.
+    let mut args = vec![
+        "-c",
+        "exec \"$0\" read \"$1\" --format jsonl \"${@:3}\" > \"$2\"",
+    ];
+    let bin = env!("CARGO_BIN_EXE_pgtls");
+    args.extend_from_slice(&[bin, p, o]);
+    args.extend_from_slice(extra);
+    let run = run_shell(&args, Duration::from_secs(600));
+    let lines = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut count = 0;
+    for l in lines.lines() {
+        if count < 3 {
+            let v: Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["verdict"], "incomplete", "{l}");
+            assert_eq!(v["reason"], "connection with no payload captured", "{l}");
+        }
+        count += 1;
+    }
+    assert_eq!(count, n as usize);
+    eprintln!(
+        "{n} SYNs {extra:?}: {:?}, peak {:?} KiB",
+        run.elapsed, run.peak_kib
+    );
+    if let Some(peak) = run.peak_kib {
+        assert!(
+            peak < peak_bound_kib,
+            "peak memory {peak} KiB over {n} SYNs, bound {peak_bound_kib} KiB"
+        );
+    }
+}
+
+/// Used by `scripts/make-hostile-captures.sh DIR` to write the SYN flood.
+#[test]
+#[ignore = "writes a file: run by scripts/make-hostile-captures.sh"]
+fn write_syn_flood_file() {
+    let out = std::env::var("PGTLS_SYN_FLOOD_OUT").expect("PGTLS_SYN_FLOOD_OUT");
+    let n = std::env::var("PGTLS_SYN_FLOOD_COUNT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    write_syn_flood(Path::new(&out), n).unwrap();
+}
+
+#[test]
+#[ignore = "bug: an unknown pcapng block with an empty body (12 bytes, valid) is reported \
+            as 'could not be decoded': tests/data/hostile/pcapng-empty-unknown-block.pcapng"]
+fn an_empty_unknown_pcapng_block_is_skipped_without_a_warning() {
+    let (run, doc) = read_json(
+        &hostile("pcapng-empty-unknown-block.pcapng"),
+        &[],
+        SMALL_PEAK_KIB,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(verdicts(&doc.unwrap()), ["encrypted"]);
+    assert!(warnings(&run).is_empty(), "{}", run.stderr);
+}
+
+#[test]
+#[ignore = "hardening: JSON output carries DEL and C1 controls (U+009B CSI) from the wire raw; \
+            valid JSON, but a terminal showing it may interpret them: \
+            tests/data/hostile/escape-sequences.pcap"]
+fn json_output_escapes_del_and_c1_controls() {
+    let p = hostile("escape-sequences.pcap");
+    let (run, _) = read_json(&p, &[], SMALL_PEAK_KIB);
+    assert!(has_control(&run.stdout).is_none(), "{}", run.stdout);
+}
