@@ -176,8 +176,9 @@ pub struct Outcome {
     pub sessions: Vec<SessionReport>,
     /// Sessions printed before the end (their verdict became final live).
     pub reported_live: u64,
-    /// Sessions still open at the end, reported with what was known.
-    pub open_at_end: u64,
+    /// Sessions reported at the end rather than live (still open then),
+    /// judged on what they had shown.
+    pub reported_at_end: u64,
     /// Packets the pipeline saw.
     pub packets: u64,
     /// Packets written to `--write`.
@@ -432,7 +433,7 @@ fn finish(
             .into_iter()
             .filter(|r| !r.reported_early),
     );
-    let open_at_end = pending.len() as u64 - before_end;
+    let reported_at_end = pending.len() as u64 - before_end;
     if stop != Stop::OutputClosed {
         for r in pending {
             if let Err(e) = emit.emit(r) {
@@ -464,7 +465,7 @@ fn finish(
         summary: emit.summary,
         sessions,
         reported_live,
-        open_at_end,
+        reported_at_end,
         packets: analyzer.stats.packets,
         written,
         warnings,
@@ -481,8 +482,9 @@ pub struct CaptureReport {
     pub stopped: &'static str,
     /// Packets pgtls read from libpcap.
     pub packets: u64,
-    /// Sessions still open at the end, reported with what was known.
-    pub open_at_end: u64,
+    /// Sessions reported at the end rather than live (still open then),
+    /// judged on what they had shown.
+    pub reported_at_end: u64,
     pub written: Option<u64>,
     /// libpcap's counters (null when libpcap could not give them).
     pub pcap: Option<PcapCounts>,
@@ -564,10 +566,10 @@ fn capture_line(c: &CaptureReport) -> String {
     if let Some(w) = c.written {
         s.push_str(&format!(", {w} written"));
     }
-    if c.open_at_end > 0 {
+    if c.reported_at_end > 0 {
         s.push_str(&format!(
-            ", {} sessions still open at the end",
-            c.open_at_end
+            ", {} sessions reported at the end (still open)",
+            c.reported_at_end
         ));
     }
     match &c.pcap {
@@ -720,7 +722,7 @@ mod live {
             filter,
             stopped: outcome.stop.as_str(),
             packets: outcome.packets,
-            open_at_end: outcome.open_at_end,
+            reported_at_end: outcome.reported_at_end,
             written: cfg.write.as_ref().map(|_| outcome.written),
             pcap: capture.counts(),
         };
@@ -925,7 +927,7 @@ mod tests {
         assert_eq!(live, read_verdicts("multi.pcap"));
         assert_eq!(o.summary.sessions, live.len() as u64);
         assert!(o.reported_live > 0, "verdicts are reported as they settle");
-        assert_eq!(o.reported_live + o.open_at_end, o.summary.sessions);
+        assert_eq!(o.reported_live + o.reported_at_end, o.summary.sessions);
     }
 
     #[test]
@@ -982,7 +984,7 @@ mod tests {
         let mut out = Vec::new();
         let o = run_loop(&mut src, None, &stop, &settings(Format::Jsonl), &mut out);
         assert_eq!(o.stop, Stop::Interrupted);
-        assert_eq!(o.open_at_end, 1);
+        assert_eq!(o.reported_at_end, 1);
         let v = jsonl_verdicts(&out);
         assert_eq!(v.len(), 1);
         assert_eq!(v.values().next().unwrap(), Verdict::Incomplete.as_str());
@@ -1006,7 +1008,7 @@ mod tests {
         let mut out = Vec::new();
         let o = run_loop(&mut src, None, &stop, &s, &mut out);
         assert_eq!(
-            o.open_at_end, 0,
+            o.reported_at_end, 0,
             "the idle session was closed before the end"
         );
         let text = String::from_utf8(out).unwrap();
@@ -1074,7 +1076,7 @@ mod tests {
             filter: "tcp port 5432".into(),
             stopped: o.stop.as_str(),
             packets: o.packets,
-            open_at_end: o.open_at_end,
+            reported_at_end: o.reported_at_end,
             written: None,
             pcap: Some(PcapCounts {
                 received: 9,
@@ -1105,7 +1107,7 @@ mod tests {
             filter: "tcp port 5432".into(),
             stopped: o.stop.as_str(),
             packets: o.packets,
-            open_at_end: o.open_at_end,
+            reported_at_end: o.reported_at_end,
             written: None,
             pcap: None,
         };
@@ -1130,7 +1132,7 @@ mod tests {
             filter: "tcp port 5432".into(),
             stopped: o.stop.as_str(),
             packets: o.packets,
-            open_at_end: o.open_at_end,
+            reported_at_end: o.reported_at_end,
             written: None,
             pcap: None,
         };
