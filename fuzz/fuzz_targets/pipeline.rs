@@ -1,0 +1,46 @@
+//! The whole `pgtls read` path from raw capture bytes: the pcap/pcapng
+//! reader, decoding, the flow table (with a small --max-flows so eviction
+//! runs), sessions, verdicts, and the table and JSON outputs.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pgtls::analyze::{Analyzer, AnalyzerConfig};
+use pgtls::cli::Format;
+use pgtls::flow::PortSet;
+
+fuzz_target!(|data: &[u8]| {
+    let mut a = Analyzer::new(AnalyzerConfig {
+        ports: PortSet::new(vec![5432, 6432]),
+        max_flows: 1 + data.len() % 8,
+        report_early: data.len() % 2 == 0,
+    });
+    let mut warnings = Vec::new();
+    let read = pgtls::read::read_capture(&mut a, std::io::Cursor::new(data), "fuzz", &mut |w| {
+        warnings.push(w)
+    });
+    if read.is_err() {
+        return;
+    }
+    let _ = a.take_final();
+    let reports = a.take_reports();
+    let mut table = Vec::new();
+    pgtls::read::write_reports(&mut table, &reports, Format::Table, Some(120)).unwrap();
+    let table = String::from_utf8(table).expect("the table is UTF-8");
+    assert!(
+        !table.chars().any(|c| c.is_control() && c != '\n'),
+        "control character in the table: {table:?}"
+    );
+    let mut json = Vec::new();
+    pgtls::read::write_reports(&mut json, &reports, Format::Json, None).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json).expect("JSON reads back");
+    assert_eq!(
+        doc["sessions"].as_array().map(|s| s.len()),
+        Some(reports.len())
+    );
+    for w in &warnings {
+        assert!(
+            !w.chars().any(|c| c.is_control()),
+            "control character in a warning: {w:?}"
+        );
+    }
+});
