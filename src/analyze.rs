@@ -19,8 +19,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
 
 /// Packet time a closed session stays in the table to absorb the final ACKs
-/// and retransmitted FINs before it is reported.
+/// and retransmitted FINs before it is reported (when its final ACK is not
+/// seen), and time a retired flow's late segments are absorbed.
 pub const CLOSE_LINGER_NS: i64 = 2_000_000_000;
+/// Packet time a reset session stays in the table: only segments already in
+/// flight can follow a RST.
+pub const RESET_LINGER_NS: i64 = 100_000_000;
 
 #[derive(Debug, Clone)]
 pub struct AnalyzerConfig {
@@ -48,6 +52,8 @@ pub struct InputStats {
     pub followed_segments: u64,
     pub skipped: HashMap<&'static str, u64>,
     pub evicted_flows: u64,
+    /// Segments of connections already over (late retransmissions).
+    pub late_segments: u64,
 }
 
 /// Turns packets into sessions; sessions into reports when they end.
@@ -61,6 +67,12 @@ pub struct Analyzer {
     live: BTreeMap<u64, FlowKey>,
     /// Closed sessions waiting out [`CLOSE_LINGER_NS`]: (close time, key, index).
     closing: VecDeque<(i64, FlowKey, u64)>,
+    /// Reset sessions waiting out [`RESET_LINGER_NS`].
+    resetting: VecDeque<(i64, FlowKey, u64)>,
+    /// Flows retired at their final ACK: late retransmissions of them are
+    /// absorbed for [`CLOSE_LINGER_NS`] instead of starting a new session.
+    finished: FxHashMap<FlowKey, i64>,
+    finished_order: VecDeque<(i64, FlowKey)>,
     /// Reports of sessions that left the table, waiting for earlier ones.
     ready: BTreeMap<u64, Box<SessionReport>>,
     early: Vec<SessionReport>,
@@ -78,6 +90,9 @@ impl Analyzer {
             next_index: 0,
             live: BTreeMap::new(),
             closing: VecDeque::new(),
+            resetting: VecDeque::new(),
+            finished: FxHashMap::default(),
+            finished_order: VecDeque::new(),
             ready: BTreeMap::new(),
             early: Vec::new(),
             shard: None,
@@ -132,6 +147,10 @@ impl Analyzer {
             self.remove_and_retire(&key);
         }
         if !self.flows.contains_key(&key) {
+            if !syn_only && self.finished.contains_key(&key) {
+                self.stats.late_segments += 1;
+                return;
+            }
             if self.flows.len() >= self.cfg.max_flows {
                 self.evict_oldest();
             }
@@ -153,26 +172,65 @@ impl Analyzer {
             seg.payload,
             seg.wire_len,
         );
-        if session.is_closed() && !session.closing {
-            session.closing = true;
-            self.closing.push_back((p.ts_nanos, key, session.index));
-        }
         if self.cfg.report_early && !session.reported && session.verdict_is_final() {
             session.reported = true;
             let r = SessionReport::from_session(session, &self.file);
             self.early.push(r);
         }
+        if session.is_finished() {
+            self.remove_and_retire(&key);
+            self.tombstone(key, p.ts_nanos);
+        } else if session.is_closed() && !session.closing {
+            session.closing = true;
+            let entry = (p.ts_nanos, key, session.index);
+            if session.rst {
+                self.resetting.push_back(entry);
+            } else {
+                self.closing.push_back(entry);
+            }
+        }
     }
 
-    /// Retires sessions closed more than [`CLOSE_LINGER_NS`] before `now_ns`.
+    /// Absorbs late segments of a retired flow for [`CLOSE_LINGER_NS`].
+    fn tombstone(&mut self, key: FlowKey, at: i64) {
+        self.finished.insert(key, at);
+        self.finished_order.push_back((at, key));
+    }
+
+    /// Retires closed sessions whose linger is over, and forgets old tombstones.
     fn retire_closed(&mut self, now_ns: i64) {
-        while let Some(&(closed_at, key, index)) = self.closing.front() {
-            if now_ns.saturating_sub(closed_at) < CLOSE_LINGER_NS {
+        while let Some(&(at, key)) = self.finished_order.front() {
+            if now_ns.saturating_sub(at) < CLOSE_LINGER_NS {
                 break;
             }
-            self.closing.pop_front();
-            if self.flows.get(&key).is_some_and(|s| s.index == index) {
-                self.remove_and_retire(&key);
+            self.finished_order.pop_front();
+            if self.finished.get(&key) == Some(&at) {
+                self.finished.remove(&key);
+            }
+        }
+        for reset in [true, false] {
+            let linger = if reset {
+                RESET_LINGER_NS
+            } else {
+                CLOSE_LINGER_NS
+            };
+            loop {
+                let queue = if reset {
+                    &mut self.resetting
+                } else {
+                    &mut self.closing
+                };
+                let Some(&(closed_at, key, index)) = queue.front() else {
+                    break;
+                };
+                if now_ns.saturating_sub(closed_at) < linger {
+                    break;
+                }
+                queue.pop_front();
+                if self.flows.get(&key).is_some_and(|s| s.index == index) {
+                    self.remove_and_retire(&key);
+                    self.tombstone(key, now_ns);
+                }
             }
         }
     }
@@ -233,6 +291,9 @@ impl Analyzer {
             self.retire(s);
         }
         self.closing.clear();
+        self.resetting.clear();
+        self.finished.clear();
+        self.finished_order.clear();
     }
 
     /// Reports ready for output, in order of session start: those of every

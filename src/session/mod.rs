@@ -49,6 +49,10 @@ pub struct Session {
     pub reported: bool,
     /// Queued for retirement after the close linger.
     pub closing: bool,
+    /// The ACK of the second FIN was seen.
+    final_ack: bool,
+    /// Which side sent the first FIN.
+    first_fin: Option<Direction>,
     released: bool,
     to_server: Reassembler,
     to_client: Reassembler,
@@ -74,6 +78,8 @@ impl Session {
             client_isn: None,
             reported: false,
             closing: false,
+            final_ack: false,
+            first_fin: None,
             released: false,
             to_server: Reassembler::default(),
             to_client: Reassembler::default(),
@@ -93,6 +99,18 @@ impl Session {
         payload: &[u8],
         wire_len: u32,
     ) {
+        // The ACK of the second FIN ends the connection: nothing more of it
+        // is expected but retransmissions.
+        // The ACK of the second FIN comes from the side that closed first.
+        if self.client_fin
+            && self.server_fin
+            && self.first_fin == Some(dir)
+            && flags.ack
+            && !(flags.fin || flags.syn || flags.rst)
+            && wire_len == 0
+        {
+            self.final_ack = true;
+        }
         self.packets += 1;
         self.end_ns = self.end_ns.max(ts);
         self.last_frame = frame;
@@ -133,6 +151,7 @@ impl Session {
             self.rst = true;
             self.conv.closed(dir, frame, true);
         } else if flags.fin {
+            self.first_fin.get_or_insert(dir);
             match dir {
                 Direction::ToServer => self.client_fin = true,
                 Direction::ToClient => self.server_fin = true,
@@ -159,6 +178,12 @@ impl Session {
     /// The verdict can no longer change (cheap; called per packet in live mode).
     pub fn verdict_is_final(&self) -> bool {
         self.conv.is_settled() || self.conv.plaintext_answered() || self.is_closed()
+    }
+
+    /// The connection is over for good: the ACK of the second FIN was seen.
+    /// (After a reset, a second RST or late segments may still come.)
+    pub fn is_finished(&self) -> bool {
+        self.final_ack
     }
 
     /// Both ends closed, or one reset.
