@@ -277,6 +277,10 @@ impl Analyzer {
 
     fn retire(&mut self, mut s: Box<Session>) {
         self.live.remove(&s.index);
+        if self.cfg.report_early && s.reported {
+            // Already printed when its verdict became final.
+            return;
+        }
         s.finish_streams();
         let mut r = SessionReport::from_session(&s, &self.file);
         r.reported_early = s.reported;
@@ -298,8 +302,14 @@ impl Analyzer {
 
     /// Reports ready for output, in order of session start: those of every
     /// session that started before the oldest one still open.
+    /// With `report_early` (live capture) order does not matter and nothing
+    /// waits: one long-lived session must not hold back every later one.
     pub fn take_reports(&mut self) -> Vec<SessionReport> {
-        let bound = self.live.first_key_value().map(|(i, _)| *i);
+        let bound = if self.cfg.report_early {
+            None
+        } else {
+            self.live.first_key_value().map(|(i, _)| *i)
+        };
         let mut out = Vec::new();
         while let Some(entry) = self.ready.first_entry() {
             if bound.is_some_and(|b| *entry.key() > b) {

@@ -16,6 +16,7 @@ use crate::capture::{LinkType, Packet};
 use crate::cli::Format;
 use crate::flow::PortSet;
 use crate::read::RunError;
+use crate::report::sanitize;
 use crate::report::{render_summary, SessionReport, Summary};
 use serde::Serialize;
 use std::io::{self, Write};
@@ -258,19 +259,6 @@ fn table_row(r: &SessionReport) -> String {
     }
     s.push_str(&sanitize(&r.reason));
     s
-}
-
-/// Control characters from the wire are shown escaped, never sent to a terminal.
-fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        if ch.is_control() {
-            out.extend(ch.escape_default());
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 /// Packet time for idle expiry: the last packet's timestamp, moved on by the
