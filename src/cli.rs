@@ -70,9 +70,11 @@ pub struct ReadArgs {
           value_parser = clap::value_parser!(usize))]
     pub max_flows: usize,
 
-    /// Worker threads; sessions are sharded by flow and the output keeps the
-    /// order of a single-threaded run. 0 (default): one per core.
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 0)]
+    /// Worker threads (0: one per core). Sessions are sharded by flow and the
+    /// output is exactly that of a single-threaded run. Each worker reads the
+    /// whole file, so more threads help captures of many short sessions, not
+    /// bulk traffic, where one thread is fastest (the default).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
 }
 
