@@ -7,6 +7,7 @@ pub mod time;
 pub use table::{render_summary, render_table, sanitize};
 
 use crate::flow::Direction;
+use crate::pg::AuthCode;
 use crate::session::{Session, Verdict};
 use crate::tls::cert::{check_name, CertInfo};
 use crate::tls::fingerprint;
@@ -47,6 +48,54 @@ pub struct SessionReport {
     pub evidence: Vec<EvidenceReport>,
     pub anomalies: Vec<EvidenceReport>,
     pub gaps: GapReport,
+    /// What `pgtls audit` reads beyond the fields above; never serialized,
+    /// so `read`'s output does not change.
+    #[serde(skip)]
+    pub audit: AuditFacts,
+}
+
+/// Facts of one session for `pgtls audit`, kept in memory only. Password
+/// contents are never among them; query texts only when the audit asked.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFacts {
+    /// Time of the session's last packet (nanoseconds since the epoch).
+    pub end_ns: i64,
+    /// The highest version the ClientHello offered.
+    pub client_max_version: Option<TlsVersion>,
+    /// The version the ServerHello (not a HelloRetryRequest) selected, and its frame.
+    pub server_version: Option<TlsVersion>,
+    pub server_hello_frame: Option<u64>,
+    pub cipher: Option<u16>,
+    /// The server's answers to SSLRequest (`S`, `N`, `E`) with their frames;
+    /// answers to GSSENCRequest are left out.
+    pub ssl_answers: Vec<(u8, u64)>,
+    /// Frame of the StartupMessage when it crossed in clear.
+    pub startup_frame: Option<u64>,
+    /// The server's first message after a StartupMessage in clear: type and frame.
+    pub first_server_message: Option<(u8, u64)>,
+    /// Authentication requests in clear, with their frames.
+    pub auth_requests: Vec<(AuthCode, u64)>,
+    /// Password messages in clear: the request each answered, and its frame.
+    pub password_answers: Vec<(Option<AuthCode>, u64)>,
+    /// The SASL mechanism the client chose in clear.
+    pub sasl_mechanism: Option<String>,
+    pub first_query_frame: Option<u64>,
+    /// First query texts (frame, text cut short, password literals masked).
+    pub query_texts: Vec<(u64, String)>,
+    pub cancel_frame: Option<u64>,
+    /// Bytes out of turn in the startup phase.
+    pub injections: Vec<InjectionFact>,
+}
+
+/// Bytes sent out of turn around SSLRequest/GSSENCRequest and the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectionFact {
+    /// `client` or `server`.
+    pub from: &'static str,
+    /// `SSLRequest`, `GSSENCRequest`, `'S'` or `'G'`.
+    pub after: &'static str,
+    pub bytes: usize,
+    pub frame: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -274,6 +323,45 @@ impl SessionReport {
             cancel_key_bytes: p.cancel_pid.map(|_| p.cancel_key_len),
         };
         let (gaps, gap_bytes) = s.gaps();
+        let audit = AuditFacts {
+            end_ns: s.end_ns,
+            client_max_version: ch.map(|h| h.max_version()),
+            server_version: sh.map(|h| TlsVersion(h.selected_version)),
+            server_hello_frame: sh.map(|_| t.server_hello_frame),
+            cipher: sh.map(|h| h.cipher),
+            ssl_answers: c.ssl_answers().collect(),
+            startup_frame: (p.startup_frame > 0).then_some(p.startup_frame),
+            first_server_message: p.first_server_message,
+            auth_requests: p
+                .auth_codes
+                .iter()
+                .copied()
+                .zip(p.auth_frames.iter().copied())
+                .collect(),
+            password_answers: p
+                .password_answers
+                .iter()
+                .map(|a| (a.answered, a.frame))
+                .collect(),
+            sasl_mechanism: p.sasl_mechanism.clone(),
+            first_query_frame: p.first_query_frame,
+            query_texts: p
+                .query_texts
+                .iter()
+                .map(|q| (q.frame, q.text.clone()))
+                .collect(),
+            cancel_frame: p.cancel_pid.map(|_| p.cancel_frame),
+            injections: c
+                .injections
+                .iter()
+                .map(|i| InjectionFact {
+                    from: side_label(i.from),
+                    after: i.after,
+                    bytes: i.bytes,
+                    frame: i.frame,
+                })
+                .collect(),
+        };
         SessionReport {
             file: file.to_string(),
             index: s.index,
@@ -321,7 +409,15 @@ impl SessionReport {
                 count: gaps,
                 bytes: gap_bytes,
             },
+            audit,
         }
+    }
+}
+
+fn side_label(d: Direction) -> &'static str {
+    match d {
+        Direction::ToServer => "client",
+        Direction::ToClient => "server",
     }
 }
 

@@ -134,6 +134,63 @@ pub struct PgFacts {
     pub server_messages: u64,
     pub cancel_pid: Option<u32>,
     pub cancel_key_len: usize,
+    /// Frame of the CancelRequest.
+    pub cancel_frame: u64,
+    /// Frames of the authentication requests in `auth_codes`, in order.
+    pub auth_frames: Vec<u64>,
+    /// The last authentication request the server sent, which a password
+    /// message answers.
+    pub pending_auth: Option<pg::AuthCode>,
+    /// Every password message ('p') in clear, at most [`MAX_PASSWORD_ANSWERS`]:
+    /// the request it answered and its frame. Its contents are never kept.
+    pub password_answers: Vec<PasswordAnswer>,
+    /// The mechanism a SASLInitialResponse named (e.g. `SCRAM-SHA-256`).
+    pub sasl_mechanism: Option<String>,
+    /// Frame of the first query ('Q' or 'P') in clear.
+    pub first_query_frame: Option<u64>,
+    /// The first query texts in clear, cut to [`QUERY_TEXT_CHARS`] characters
+    /// with password literals masked: kept only when asked for
+    /// ([`Conversation::with_query_texts`]), never printed by `read`.
+    pub query_texts: Vec<QueryText>,
+}
+
+/// A password message ('p') seen in clear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordAnswer {
+    /// The authentication request it answered, when that was captured.
+    pub answered: Option<pg::AuthCode>,
+    pub frame: u64,
+}
+
+/// The text of a query seen in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryText {
+    pub frame: u64,
+    pub text: String,
+}
+
+/// Password messages recorded per session.
+pub const MAX_PASSWORD_ANSWERS: usize = 8;
+/// Query texts a session keeps at most, when asked to.
+pub const MAX_QUERY_TEXTS: usize = 8;
+/// Characters kept of a query text.
+pub const QUERY_TEXT_CHARS: usize = 200;
+
+thread_local! {
+    /// Query texts kept per session created on this thread (0: none).
+    static QUERY_TEXTS_WANTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Bytes sent out of turn during the startup phase: after SSLRequest or
+/// GSSENCRequest before the answer, or after `S`/`G` in the same segment
+/// (CVE-2021-23214 / CVE-2021-23222 style injection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Injection {
+    pub from: Direction,
+    /// `SSLRequest`, `GSSENCRequest`, `'S'` or `'G'`.
+    pub after: &'static str,
+    pub bytes: usize,
+    pub frame: u64,
 }
 
 /// A finding about bytes that should not be where they are.
@@ -168,6 +225,10 @@ pub struct Conversation {
     pub gss_client: GssFramer,
     pub gss_server: GssFramer,
     pub anomalies: Vec<Anomaly>,
+    /// Startup-phase injections (also listed in `anomalies` as text).
+    pub injections: Vec<Injection>,
+    /// Query texts to keep (see [`Conversation::with_query_texts`]).
+    query_texts_wanted: usize,
     pub evidence: Vec<Evidence>,
     pub client_closed: Option<u64>,
     pub server_closed: Option<u64>,
@@ -203,6 +264,8 @@ impl Default for Conversation {
             gss_client: GssFramer::default(),
             gss_server: GssFramer::default(),
             anomalies: Vec::new(),
+            injections: Vec::new(),
+            query_texts_wanted: QUERY_TEXTS_WANTED.with(|q| q.get()),
             evidence: Vec::new(),
             client_closed: None,
             server_closed: None,
@@ -298,6 +361,49 @@ impl Conversation {
             self.evidence.push(Evidence {
                 frame,
                 what: what.into(),
+            });
+        }
+    }
+
+    /// Runs `f` with every session created on this thread during it keeping
+    /// the text of its first `n` queries in clear (at most
+    /// [`MAX_QUERY_TEXTS`]), for `pgtls audit --show-queries`. Sessions are
+    /// created where packets are fed, so `f` must feed them on this thread.
+    pub fn with_query_texts<R>(n: usize, f: impl FnOnce() -> R) -> R {
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                QUERY_TEXTS_WANTED.with(|q| q.set(self.0));
+            }
+        }
+        let _restore = Restore(QUERY_TEXTS_WANTED.with(|q| q.replace(n.min(MAX_QUERY_TEXTS))));
+        f()
+    }
+
+    /// The server's answers to SSLRequest (GSSENCRequest's left out): the
+    /// byte (`S`, `N`, `E`) and its frame.
+    pub fn ssl_answers(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+        self.answers
+            .iter()
+            .filter(|(r, _, _)| *r == Request::Ssl)
+            .map(|(_, a, f)| (*a, *f))
+    }
+
+    /// Records bytes sent out of turn; one entry per side and request, with
+    /// the largest count seen.
+    fn injection(&mut self, from: Direction, after: &'static str, bytes: usize, frame: u64) {
+        if let Some(i) = self
+            .injections
+            .iter_mut()
+            .find(|i| i.from == from && i.after == after)
+        {
+            i.bytes = i.bytes.max(bytes);
+        } else if self.injections.len() < 4 {
+            self.injections.push(Injection {
+                from,
+                after,
+                bytes,
+                frame,
             });
         }
     }
@@ -504,10 +610,11 @@ impl Conversation {
                             "{n} bytes from the client after {} before the server answered",
                             request_name(req)
                         );
+                        let f = self.pending_client_frame;
                         if !self.anomalies.iter().any(|a| a.what == what) {
-                            let f = self.pending_client_frame;
                             self.anomaly(f, what);
                         }
+                        self.injection(Direction::ToServer, request_name(req), n, f);
                     }
                     if self.pending_server.is_empty() {
                         return;
@@ -612,6 +719,7 @@ impl Conversation {
             Ok((_, StartupPacket::Cancel { pid, key })) => {
                 self.pg.cancel_pid = Some(pid);
                 self.pg.cancel_key_len = key.len();
+                self.pg.cancel_frame = frame;
                 self.evidence(frame, format!("CancelRequest for backend {pid} in clear"));
                 self.phase = Phase::Cancel;
                 self.settled = true;
@@ -671,6 +779,8 @@ impl Conversation {
                             b as char
                         ),
                     );
+                    let after = if b == b'S' { "'S'" } else { "'G'" };
+                    self.injection(Direction::ToClient, after, n, frame);
                 }
                 self.phase = match b {
                     b'S' => Phase::Tls,
@@ -930,11 +1040,42 @@ impl Conversation {
         self.server_msgs.malformed
     }
 
-    fn client_message(&mut self, m: Message<'_>, _frame: u64) {
+    fn client_message(&mut self, m: Message<'_>, frame: u64) {
         self.pg.client_messages += 1;
         match m.tag {
-            b'p' => self.pg.password_messages += 1,
-            b'Q' | b'P' => self.pg.queries += 1,
+            b'p' => {
+                self.pg.password_messages += 1;
+                let answered = self.pg.pending_auth;
+                if self.pg.password_answers.len() < MAX_PASSWORD_ANSWERS {
+                    self.pg
+                        .password_answers
+                        .push(PasswordAnswer { answered, frame });
+                }
+                // A SASLInitialResponse names its mechanism first. Any other
+                // password message is a secret: its bytes are never read.
+                if answered == Some(pg::AuthCode::SASL) && self.pg.sasl_mechanism.is_none() {
+                    self.pg.sasl_mechanism = sasl_mechanism(m.body);
+                }
+            }
+            b'Q' | b'P' => {
+                self.pg.queries += 1;
+                self.pg.first_query_frame.get_or_insert(frame);
+                if self.pg.query_texts.len() < self.query_texts_wanted {
+                    // Parse: statement name, then the query.
+                    let body = if m.tag == b'P' {
+                        m.body
+                            .iter()
+                            .position(|b| *b == 0)
+                            .map_or(&[][..], |i| &m.body[i + 1..])
+                    } else {
+                        m.body
+                    };
+                    self.pg.query_texts.push(QueryText {
+                        frame,
+                        text: query_text(body),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -959,6 +1100,10 @@ impl Conversation {
                     }
                     if self.pg.auth_codes.len() < 8 {
                         self.pg.auth_codes.push(code);
+                        self.pg.auth_frames.push(frame);
+                    }
+                    if code != pg::AuthCode::OK {
+                        self.pg.pending_auth = Some(code);
                     }
                 }
             }
@@ -1025,6 +1170,117 @@ impl Conversation {
     pub fn server_tls_records(&self) -> u32 {
         self.server_tls.records
     }
+}
+
+/// The mechanism name at the start of a SASLInitialResponse body, when it
+/// looks like one (printable ASCII, at most 64 bytes).
+fn sasl_mechanism(body: &[u8]) -> Option<String> {
+    let end = body.iter().position(|b| *b == 0)?;
+    let name = &body[..end];
+    (!name.is_empty() && name.len() <= 64 && name.iter().all(|b| b.is_ascii_graphic()))
+        .then(|| String::from_utf8_lossy(name).into_owned())
+}
+
+/// A query's text for the audit: up to its terminating NUL, password
+/// literals masked over the whole text, then cut to [`QUERY_TEXT_CHARS`]
+/// characters (an ellipsis marks the cut).
+fn query_text(body: &[u8]) -> String {
+    let end = body.iter().position(|b| *b == 0).unwrap_or(body.len());
+    let text = String::from_utf8_lossy(&body[..end]);
+    let masked = mask_password_literals(&text);
+    let mut out: String = masked.chars().take(QUERY_TEXT_CHARS).collect();
+    if masked.chars().nth(QUERY_TEXT_CHARS).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Replaces what follows the word `password` (any case) when it is a
+/// literal or a `password=value` setting: `PASSWORD 'x'`, `ENCRYPTED
+/// PASSWORD E'x'`, `PASSWORD $$x$$`, `password=x` inside a connection
+/// string, `OPTIONS (password 'x')`. The masked text says `'***'`/`***`.
+fn mask_password_literals(text: &str) -> String {
+    const WORD: &str = "password";
+    let lower = text.to_ascii_lowercase();
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(pos) = lower[search..].find(WORD) {
+        let word_end = search + pos + WORD.len();
+        search = word_end;
+        let mut i = word_end;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let (start, end, replacement) = if i < b.len() && b[i] == b'=' {
+            // password=value (libpq connection string)
+            let mut j = i + 1;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b'\'' {
+                let end = literal_end(b, j + 1, b"'");
+                (j, end, "'***'")
+            } else {
+                let mut end = j;
+                while end < b.len() && !b[end].is_ascii_whitespace() && b[end] != b'\'' {
+                    end += 1;
+                }
+                (j, end, "***")
+            }
+        } else if i < b.len() && b[i] == b'\'' {
+            (i, literal_end(b, i + 1, b"'"), "'***'")
+        } else if i + 1 < b.len() && (b[i] == b'E' || b[i] == b'e') && b[i + 1] == b'\'' {
+            (i, literal_end(b, i + 2, b"'"), "'***'")
+        } else if i < b.len() && b[i] == b'$' {
+            // $tag$ ... $tag$
+            match text[i + 1..].find('$') {
+                Some(k) => {
+                    let tag = &b[i..i + k + 2];
+                    let end = text[i + k + 2..]
+                        .find(std::str::from_utf8(tag).unwrap_or("$$"))
+                        .map_or(b.len(), |e| i + k + 2 + e + tag.len());
+                    (i, end, "$$***$$")
+                }
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        if start < copied || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            continue;
+        }
+        out.push_str(&text[copied..start]);
+        out.push_str(replacement);
+        copied = end;
+        search = end.max(search);
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// The index after the closing quote of a literal whose body starts at
+/// `from` (a doubled quote or a backslash escape stays inside); the end of
+/// the text when it is not closed.
+fn literal_end(b: &[u8], from: usize, quote: &[u8]) -> usize {
+    let q = quote[0];
+    let mut i = from;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == q {
+            if b.get(i + 1) == Some(&q) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    b.len()
 }
 
 /// The version a NegotiateProtocolVersion names. The documentation calls the
@@ -1244,3 +1500,85 @@ fn recognise_direct_tls(b: &[u8]) -> PgStart {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod audit_facts_tests {
+    use super::*;
+
+    #[test]
+    fn password_literals_are_masked_in_every_form() {
+        let cases = [
+            (
+                "ALTER ROLE audit PASSWORD 'hunter2'",
+                "ALTER ROLE audit PASSWORD '***'",
+            ),
+            (
+                "create role x login encrypted password E'a''b\\'c' valid until 'infinity'",
+                "create role x login encrypted password '***' valid until 'infinity'",
+            ),
+            (
+                "alter user x with password $q$s3cret$q$;",
+                "alter user x with password $$***$$;",
+            ),
+            (
+                "select dblink_connect('host=db password=s3cret user=x')",
+                "select dblink_connect('host=db password=*** user=x')",
+            ),
+            (
+                "CREATE USER MAPPING FOR x SERVER s OPTIONS (user 'x', password 'p@ss')",
+                "CREATE USER MAPPING FOR x SERVER s OPTIONS (user 'x', password '***')",
+            ),
+            // A literal the capture cut: masked to the end.
+            (
+                "ALTER ROLE a PASSWORD 'never-closed",
+                "ALTER ROLE a PASSWORD '***'",
+            ),
+            // Not a literal after the word: left alone.
+            (
+                "select password_encryption from settings",
+                "select password_encryption from settings",
+            ),
+            ("select 1", "select 1"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(mask_password_literals(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn query_text_stops_at_nul_and_is_cut_after_masking() {
+        assert_eq!(query_text(b"select 1\0"), "select 1");
+        let long = format!("ALTER ROLE a PASSWORD '{}'\0", "x".repeat(300));
+        let t = query_text(long.as_bytes());
+        assert_eq!(t, "ALTER ROLE a PASSWORD '***'");
+        let long = format!("select '{}'\0", "y".repeat(300));
+        let t = query_text(long.as_bytes());
+        assert_eq!(t.chars().count(), QUERY_TEXT_CHARS + 1);
+        assert!(t.ends_with('…'));
+        // Invalid UTF-8 is replaced, never a panic.
+        assert_eq!(query_text(&[0xff, b'a', 0]), "\u{fffd}a");
+    }
+
+    #[test]
+    fn sasl_mechanism_is_read_only_when_it_looks_like_a_name() {
+        assert_eq!(
+            sasl_mechanism(b"SCRAM-SHA-256\0\0\0\0\x20n,,n=,r=abc"),
+            Some("SCRAM-SHA-256".into())
+        );
+        assert_eq!(sasl_mechanism(b"no terminator"), None);
+        assert_eq!(sasl_mechanism(b"\0"), None);
+        assert_eq!(sasl_mechanism(b"bad\x01name\0"), None);
+    }
+
+    #[test]
+    fn query_texts_are_kept_only_inside_with_query_texts() {
+        assert_eq!(Conversation::default().query_texts_wanted, 0);
+        let n = Conversation::with_query_texts(3, || Conversation::default().query_texts_wanted);
+        assert_eq!(n, 3);
+        assert_eq!(
+            Conversation::with_query_texts(100, || Conversation::default().query_texts_wanted),
+            MAX_QUERY_TEXTS
+        );
+        assert_eq!(Conversation::default().query_texts_wanted, 0);
+    }
+}
