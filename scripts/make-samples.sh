@@ -22,7 +22,11 @@
 #   ONLY="GROUP..."   make only these groups of samples, leave the others as they
 #                     are: base (the first set), certs (TLS 1.2 certificate
 #                     chain, expired certificate, SNI mismatch), proto32
-#                     (psycopg protocol 3.2 in clear). Default: all of them.
+#                     (psycopg protocol 3.2 in clear), audit (the samples of
+#                     `pgtls audit`: password and md5 auth in clear, a server
+#                     that allows TLS 1.1 and weak ciphers, sslmode=prefer
+#                     falling back and sslmode=allow, a CancelRequest beside
+#                     TLS, bytes injected around SSLRequest/S). Default: all.
 #   NO_INSTALL=1      never apt-get/pip install missing optional tools
 set -euo pipefail
 
@@ -32,10 +36,14 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PGTLS_VENV=${PGTLS_VENV:-/var/tmp/pgtls-samples-venv}
 SKIP_OPTIONAL=${SKIP_OPTIONAL:-0}
 NO_INSTALL=${NO_INSTALL:-0}
-ONLY=${ONLY:-base certs proto32}
+ONLY=${ONLY:-base certs proto32 audit}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 PORT=5432
 PASSWORD=app-secret
+# The audit group's role: its password is a marker that tests look for in the
+# captures (it crosses in clear) and must never find in pgtls's output.
+AUDIT_USER=audit
+AUDIT_PASSWORD=pgtls-audit-marker-7d1c
 
 log() { printf '== %s\n' "$*" >&2; }
 warn() { printf '!! %s\n' "$*" >&2; }
@@ -201,6 +209,14 @@ local   all all                 trust
 host    all all 127.0.0.1/32    scram-sha-256
 host    all all ::1/128         scram-sha-256
 EOF
+# Audit group: one method for plaintext connections per configuration.
+for m in password md5; do
+    { printf 'local   all all                 trust\n'
+      printf 'hostssl all all 127.0.0.1/32    scram-sha-256\n'
+      printf 'hostssl all all ::1/128         scram-sha-256\n'
+      printf 'host    all all 127.0.0.1/32    %s\n' "$m"
+    } >"$DATA/hba-$m.conf"
+done
 chown postgres: "$DATA"/hba-*.conf
 
 MODE=
@@ -211,6 +227,11 @@ start_server() { # STRICT | LAX | SSLOFF [CERT_FILE KEY_FILE]
         STRICT) printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-strict.conf" ;;
         LAX)    printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-lax.conf" ;;
         SSLOFF) printf "ssl = off\nhba_file = '%s'\n" "$DATA/hba-ssloff.conf" ;;
+        PASSWORD) printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-password.conf" ;;
+        MD5)    printf "ssl = on\nssl_min_protocol_version = 'TLSv1.2'\nhba_file = '%s'\n" "$DATA/hba-md5.conf" ;;
+        # TLS 1.1 allowed, and every cipher OpenSSL has (NULL and anonymous
+        # included) at security level 0: a server nobody should run.
+        OLDTLS) printf "ssl = on\nssl_min_protocol_version = 'TLSv1.1'\nssl_ciphers = 'ALL:eNULL:@SECLEVEL=0'\nhba_file = '%s'\n" "$DATA/hba-strict.conf" ;;
         *) die "bad mode $MODE" ;;
     esac
     if [[ $# -ge 3 ]]; then
@@ -340,10 +361,14 @@ BASE_SAMPLES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-ref
     ssl-off-prefer.pcap ssl-off-require.pcap multi.pcap)
 CERTS_SAMPLES=(tls12-cert-chain.pcap tls12-cert-expired.pcap tls12-sni-mismatch.pcap)
 PROTO32_SAMPLES=(psycopg-protocol32.pcap)
+AUDIT_SAMPLES=(audit-password.pcap audit-md5.pcap audit-tls11-accepted.pcap
+    audit-weak-ciphers.pcap audit-prefer-fallback.pcap audit-allow-strict.pcap
+    audit-cancel-tls.pcap audit-injection.pcap)
 SAMPLES=()
 want base && SAMPLES+=("${BASE_SAMPLES[@]}")
 want certs && SAMPLES+=("${CERTS_SAMPLES[@]}")
 want proto32 && SAMPLES+=("${PROTO32_SAMPLES[@]}")
+want audit && SAMPLES+=("${AUDIT_SAMPLES[@]}")
 for f in "${SAMPLES[@]}"; do rm -f "$OUT/$f"; done
 
 # ================================================================ STRICT
@@ -599,6 +624,150 @@ log "multi.pcap (mergecap)"
 chmod 644 "$OUT/multi.pcap"
 fi # want base
 
+# ================================================================ audit
+# The samples of `pgtls audit`: one per rule and finding. The role audit has
+# an md5-hashed password (so that the md5 method does not switch to SCRAM),
+# the marker $AUDIT_PASSWORD.
+if want audit; then
+cat >"$WORK/openssl-legacy.cnf" <<'EOF2'
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1
+CipherString = DEFAULT@SECLEVEL=0
+EOF2
+AUDIT_CI="host=localhost hostaddr=127.0.0.1 port=$PORT user=$AUDIT_USER dbname=appdb"
+pqa() { # pqa CONNINFO SQL...: psql as the audit role
+    "${PQENV[@]}" PGPASSWORD="$AUDIT_PASSWORD" psql -X -q -At "$@"
+}
+# libpq capped at TLS 1.1 (with OPENSSL_CONF at security level 0, as an old client is).
+LEGACY_TLS="ssl_min_protocol_version=TLSv1 ssl_max_protocol_version=TLSv1.1"
+s_client_cipher() { # s_client_cipher VERSION_FLAG CIPHERS
+    openssl s_client -starttls postgres -connect "127.0.0.1:$PORT" "$1" -cipher "$2" </dev/null
+}
+
+start_server PASSWORD
+log "creating role $AUDIT_USER (md5-hashed password)"
+as_pg psql -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres \
+    -c "SET password_encryption = 'md5'" \
+    -c "DROP ROLE IF EXISTS $AUDIT_USER" \
+    -c "CREATE ROLE $AUDIT_USER LOGIN PASSWORD '$AUDIT_PASSWORD'" >/dev/null
+log "audit-password.pcap (pg_hba method password: AuthenticationCleartextPassword in clear)"
+cap_start audit-password.pcap
+expect_ok pqa "$AUDIT_CI sslmode=disable application_name=billing-batch" \
+    -c "select 'pgtls-audit-query' as q"
+# A password in a query's text: --show-queries must not print it.
+expect_ok pqa "$AUDIT_CI sslmode=disable application_name=billing-batch" \
+    -c "SET password_encryption = 'md5'" -c "ALTER ROLE $AUDIT_USER PASSWORD '$AUDIT_PASSWORD'"
+expect_ok pq "$V4 sslmode=require" -c 'select 1'
+cap_stop
+stop_server
+
+start_server MD5
+log "audit-md5.pcap (pg_hba method md5: salt and hash in clear)"
+cap_start audit-md5.pcap
+expect_ok pqa "$AUDIT_CI sslmode=disable application_name=report-job" \
+    -c "select 'pgtls-audit-long-query: $(printf 'abcdefghij%.0s' $(seq 1 30))' as long_text"
+expect_ok pq "$V4 sslmode=require" -c 'select 1'
+cap_stop
+stop_server
+
+start_server OLDTLS
+log "audit-tls11-accepted.pcap (ssl_min_protocol_version=TLSv1.1: TLS 1.1 negotiated, TLS 1.0 refused)"
+cap_start audit-tls11-accepted.pcap
+expect_ok s_client_cipher -tls1_1 'DEFAULT@SECLEVEL=0'
+OPENSSL_CONF=$WORK/openssl-legacy.cnf expect_ok pq "$V4 sslmode=require $LEGACY_TLS application_name=legacy-app" -c 'select 1'
+expect_fail s_client_cipher -tls1 'DEFAULT@SECLEVEL=0'
+expect_ok pq "$V4 sslmode=require" -c 'select 1'
+cap_stop
+
+# (This OpenSSL 3.0 has no 3DES, RC4 or export suites left to negotiate.)
+log "audit-weak-ciphers.pcap (TLS 1.2 with a NULL and an anonymous ECDH cipher suite)"
+cap_start audit-weak-ciphers.pcap
+expect_ok s_client_cipher -tls1_2 'NULL-SHA256:@SECLEVEL=0'
+expect_ok s_client_cipher -tls1_2 'AECDH-AES128-SHA:@SECLEVEL=0'
+cap_stop
+stop_server
+
+start_server LAX
+log "audit-prefer-fallback.pcap (sslmode=prefer, client capped at TLS 1.1: refused, then plaintext)"
+cap_start audit-prefer-fallback.pcap
+OPENSSL_CONF=$WORK/openssl-legacy.cnf expect_ok pq "$V4 sslmode=prefer $LEGACY_TLS application_name=legacy-app" -c 'select 1'
+cap_stop
+stop_server
+
+start_server STRICT
+log "audit-allow-strict.pcap (sslmode=allow: plaintext refused, then TLS)"
+cap_start audit-allow-strict.pcap
+expect_ok pq "$V4 sslmode=allow" -c 'select 1'
+cap_stop
+
+log "audit-cancel-tls.pcap (psql sslmode=require, SIGINT after 1 s: the CancelRequest goes in clear)"
+cap_start audit-cancel-tls.pcap
+(exec "${PQENV[@]}" psql -X -At "$V4 sslmode=require" -c 'select pg_sleep(5)') >"$WORK/cancel.out" 2>&1 &
+PSQL_PID=$!
+sleep 1
+kill -INT "$PSQL_PID"
+wait "$PSQL_PID" || true
+log "  psql said: $(tr '\n' '|' <"$WORK/cancel.out")"
+cap_stop
+
+# Two injections of CVE-2021-23214 / CVE-2021-23222 style. A client that
+# sends a Query in the segment of its SSLRequest (against the real server,
+# which refuses it once TLS is up), then a server that sends an ErrorResponse
+# in the segment of its 'S' (a Python stand-in on the port, against psql,
+# which refuses it).
+log "audit-injection.pcap (bytes after SSLRequest; bytes after S)"
+cap_start audit-injection.pcap
+expect_ok python3 - "$PORT" <<'EOF'
+import socket, ssl, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+query = b"select 'injected'\0"
+s.sendall(struct.pack("!ii", 8, 80877103) + b"Q" + struct.pack("!i", 4 + len(query)) + query)
+answer = s.recv(1)
+print("answer", answer)
+if answer == b"S":
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    t = ctx.wrap_socket(s, server_hostname="localhost")
+    print("tls", t.version())
+    try:
+        print("server said", t.recv(4096)[:120])
+    except (ssl.SSLError, OSError) as e:
+        print("server closed:", e)
+EOF
+stop_server
+python3 - "$PORT" >"$WORK/fake.out" 2>&1 <<'EOF' &
+import socket, struct, sys
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(1)
+print("ready", flush=True)
+srv.settimeout(20)
+c, _ = srv.accept()
+c.recv(8)
+fields = b"SFATAL\0C08P01\0Minjected before the TLS handshake\0\0"
+c.sendall(b"S" + b"E" + struct.pack("!i", 4 + len(fields)) + fields)
+c.settimeout(5)
+try:
+    c.recv(4096)
+except OSError:
+    pass
+c.close()
+EOF
+FAKE_PID=$!
+for i in $(seq 1 50); do grep -q ready "$WORK/fake.out" 2>/dev/null && break; sleep 0.1; done
+expect_fail pq "$V4 sslmode=require" -c 'select 1'
+wait "$FAKE_PID" || true
+cap_stop
+fi # want audit
+
 # ================================================================ summary
 log "samples in $OUT:"
 total=0
@@ -653,4 +822,19 @@ check tls12-sni-mismatch.pcap 1 'tls.handshake.type==1 && !tls.handshake.extensi
 # tshark 4.0 does not dissect a 3.2 StartupMessage: match its version word.
 check psycopg-protocol32.pcap 1 'tcp.dstport==5432 && tcp.payload[4:4]==00:03:00:02' 'a 3.2 StartupMessage'
 check psycopg-protocol32.pcap 1 'pgsql.type=="Negotiate protocol version"' 'NegotiateProtocolVersion'
+check audit-password.pcap 2 'pgsql.authtype==3' 'AuthenticationCleartextPassword twice'
+check audit-password.pcap 1 "frame contains \"$AUDIT_PASSWORD\"" 'the marker password on the wire'
+check audit-md5.pcap 1 'pgsql.authtype==5' 'AuthenticationMD5Password'
+check audit-tls11-accepted.pcap 2 'tls.handshake.type==2 && tls.handshake.version==0x0302' 'two TLS 1.1 ServerHellos'
+check audit-tls11-accepted.pcap 1 'tls.alert_message.desc==70' 'TLS 1.0 refused (alert 70)'
+check audit-weak-ciphers.pcap 1 'tls.handshake.type==2 && tls.handshake.ciphersuite==0x003b' 'TLS_RSA_WITH_NULL_SHA256 chosen'
+check audit-weak-ciphers.pcap 1 'tls.handshake.type==2 && tls.handshake.ciphersuite==0xc018' 'TLS_ECDH_anon_WITH_AES_128_CBC_SHA chosen'
+check audit-prefer-fallback.pcap 1 'tls.alert_message.desc==70' 'the TLS 1.1 attempt refused'
+check audit-prefer-fallback.pcap 1 'pgsql.type=="Ready for query"' 'the plaintext retry accepted'
+check audit-allow-strict.pcap 1 'pgsql.code=="28000"' 'the plaintext attempt refused'
+check audit-allow-strict.pcap 1 'tls.handshake.type==2' 'then a ServerHello'
+check audit-cancel-tls.pcap 1 'pgsql.type=="Cancel request"' 'a CancelRequest in clear'
+check audit-cancel-tls.pcap 1 'tls.handshake.type==2' 'beside a TLS session'
+check audit-injection.pcap 1 'tcp.dstport==5432 && tcp.len==31' 'SSLRequest and a Query in one segment'
+check audit-injection.pcap 1 'tcp.srcport==5432 && tcp.payload[0:1]==53 && tcp.len>1' "'S' and more bytes in one segment"
 [[ $BAD -eq 0 ]] && log "all self-checks passed" || warn "some self-checks failed (see above)"
