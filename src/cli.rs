@@ -14,8 +14,9 @@ phase (SSLRequest, GSSENCRequest, StartupMessage, the server's S/N answer) and t
 handshake, and gives each session a verdict: encrypted, plaintext, rejected-tls-version, \
 rejected-plaintext, tls-failed, ssl-refused, gss-encrypted, cancel-request, not-postgresql \
 or incomplete.",
-    after_help = "Exit status: 0 success (for sniff also: stopped by Ctrl-C, --duration or --count), \
-2 an input could not be read, a capture could not be opened or written, or a flag is wrong."
+    after_help = "Exit status: 0 success (for sniff also: stopped by Ctrl-C, --duration or --count; \
+for audit: the policy holds), 1 audit only: the policy is violated, 2 an input could not be read, \
+a capture could not be opened or written, or a flag is wrong."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -38,7 +39,36 @@ sudo setcap cap_net_raw,cap_net_admin=eip $(which pgtls)"
     Sniff(SniffArgs),
     /// List the interfaces libpcap can capture on (needs the `live` build feature).
     Interfaces,
+    /// Check that every session meets a policy (default: TLS required, at
+    /// least TLS 1.2), per server and per client, and list what crossed in
+    /// clear. Reads files, or captures live with --interface.
+    #[command(after_help = AUDIT_AFTER_HELP)]
+    Audit(AuditArgs),
 }
+
+/// `pgtls audit --help`: the rules, the findings and the exit status.
+pub const AUDIT_AFTER_HELP: &str = "\
+Per server (address:port), three rules, each holds (the capture shows it enforced), \
+violated, not exercised (no session proves it either way) or waived (--allow-plaintext):
+  tls-offered        the server answers S to SSLRequest (an N is a violation)
+  plaintext-refused  a StartupMessage in clear is refused (SQLSTATE 28000): require_secure_transport=on / hostssl only
+  min-tls-version    no version below --min-tls is chosen; older ClientHellos are refused (protocol_version)
+Per client address: sessions, verdicts, user and application_name seen in clear, TLS versions, SNI, ALPN, \
+libraries by JA4, and what breaks under the policy (sends plaintext, offers at most an old TLS version, \
+falls back to plaintext after a failed TLS attempt).
+Findings: high: password in clear (AuthenticationCleartextPassword answered in clear), MD5 challenge and \
+answer in clear, bytes injected after SSLRequest or after S, a NULL/anonymous/export/RC4/DES cipher, a \
+version below --min-tls; medium: SCRAM in clear, query text in clear, CancelRequest in clear, 3DES. \
+Passwords are never shown; query texts only with --show-queries (cut, password literals masked).
+
+Exit status:
+  0  the policy holds for every session seen (also when no PostgreSQL session was found)
+  1  a violation: plaintext accepted or TLS refused with N (unless --allow-plaintext), a TLS version
+     below --min-tls chosen by a server, or a finding of high severity
+  2  an error: a capture that cannot be read, a wrong flag, a live capture that failed
+
+Live: pgtls audit -i eth0 --duration 300 (Ctrl-C ends it early; needs the `live` build feature and \
+capture permission).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -107,6 +137,145 @@ impl ReadArgs {
             format: self.format,
             max_flows: self.max_flows,
             threads,
+        })
+    }
+}
+
+/// The oldest TLS version the policy accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MinTls {
+    #[value(name = "1.0", aliases = ["TLSv1.0", "TLSv1"])]
+    V1_0,
+    #[value(name = "1.1", alias = "TLSv1.1")]
+    V1_1,
+    #[value(name = "1.2", alias = "TLSv1.2")]
+    V1_2,
+    #[value(name = "1.3", alias = "TLSv1.3")]
+    V1_3,
+}
+
+impl MinTls {
+    pub fn version(self) -> crate::tls::TlsVersion {
+        use crate::tls::TlsVersion;
+        match self {
+            MinTls::V1_0 => TlsVersion::TLS_1_0,
+            MinTls::V1_1 => TlsVersion::TLS_1_1,
+            MinTls::V1_2 => TlsVersion::TLS_1_2,
+            MinTls::V1_3 => TlsVersion::TLS_1_3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    /// A block per server and per client, the findings and the result.
+    Table,
+    /// One JSON document with the same content.
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Capture files (pcap or pcapng; "-" reads standard input).
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "interface",
+        conflicts_with = "interface"
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Capture live on this interface instead of reading files.
+    #[arg(short, long, value_name = "NAME")]
+    pub interface: Option<String>,
+
+    /// With --interface: stop after this many seconds (otherwise at Ctrl-C).
+    #[arg(long, value_name = "SECS", requires = "interface")]
+    pub duration: Option<u64>,
+
+    /// Server port to follow (repeatable).
+    #[arg(short, long = "port", value_name = "PORT", default_values_t = [5432u16])]
+    pub ports: Vec<u16>,
+
+    /// Oldest TLS version a server may negotiate (TLSv1.2 style names work too).
+    #[arg(long, value_enum, value_name = "VERSION", default_value_t = MinTls::V1_2)]
+    pub min_tls: MinTls,
+
+    /// Drop the TLS requirement: plaintext sessions and N answers are not
+    /// violations (findings such as passwords in clear still are).
+    #[arg(long)]
+    pub allow_plaintext: bool,
+
+    /// Show the text of the first queries that crossed in clear (cut to 200
+    /// characters, password literals masked).
+    #[arg(long)]
+    pub show_queries: bool,
+
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = AuditFormat::Table)]
+    pub format: AuditFormat,
+
+    /// Sessions tracked at once; past it the longest-idle sessions are
+    /// judged on what they showed and closed, with a warning.
+    #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
+          value_parser = clap::value_parser!(usize))]
+    pub max_flows: usize,
+}
+
+/// A validated `audit` configuration.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub files: Vec<PathBuf>,
+    /// Set for a live audit (`--interface`).
+    pub live: Option<SniffConfig>,
+    pub ports: Vec<u16>,
+    pub max_flows: usize,
+    pub format: AuditFormat,
+    pub policy: crate::audit::Policy,
+}
+
+impl AuditArgs {
+    pub fn validate(self) -> Result<AuditConfig, String> {
+        if self.ports.contains(&0) {
+            return Err("--port 0 is not a TCP port a server listens on".into());
+        }
+        if self.max_flows == 0 {
+            return Err("--max-flows must be at least 1".into());
+        }
+        if self.duration == Some(0) {
+            return Err("--duration must be at least 1 second".into());
+        }
+        let mut ports = self.ports;
+        ports.sort_unstable();
+        ports.dedup();
+        let live = match self.interface {
+            Some(i) if i.is_empty() => {
+                return Err("--interface is empty; `pgtls interfaces` lists the names".into())
+            }
+            Some(i) => Some(SniffConfig {
+                interface: Some(i),
+                ports: ports.clone(),
+                filter: None,
+                duration: self.duration.map(Duration::from_secs),
+                count: None,
+                snaplen: 65535,
+                write: None,
+                format: Format::Json,
+                idle_timeout: Duration::from_secs(300),
+                max_flows: self.max_flows,
+            }),
+            None => None,
+        };
+        Ok(AuditConfig {
+            files: self.files,
+            live,
+            ports,
+            max_flows: self.max_flows,
+            format: self.format,
+            policy: crate::audit::Policy {
+                tls_required: !self.allow_plaintext,
+                min_tls: self.min_tls.version(),
+                show_queries: self.show_queries,
+            },
         })
     }
 }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod audit;
 pub mod capture;
 pub mod cli;
 pub mod decode;

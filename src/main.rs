@@ -32,6 +32,18 @@ fn main() -> ExitCode {
             sniff(&cfg)
         }
         Command::Interfaces => interfaces(),
+        Command::Audit(args) => {
+            let cfg = match args.validate() {
+                Ok(c) => c,
+                Err(e) => return fail(&e, 2),
+            };
+            let mut warn = |w: String| eprintln!("pgtls: warning: {w}");
+            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            match pgtls::audit::run(&cfg, &mut out, &mut warn) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => fail(&e.message, e.exit_code),
+            }
+        }
     }
 }
 

@@ -593,7 +593,7 @@ pub fn stop_error(stop: &Stop, write_path: Option<&std::path::Path>) -> Option<R
 }
 
 #[cfg(feature = "live")]
-pub use live::{interfaces, sniff};
+pub use live::{interfaces, open_capture, sniff, stop_on_signal};
 
 #[cfg(feature = "live")]
 mod live {
@@ -629,20 +629,48 @@ mod live {
         }
     }
 
-    /// `pgtls sniff`: opens the capture, prints sessions until stopped.
-    pub fn sniff(cfg: &SniffConfig) -> Result<(), RunError> {
+    /// Opens the capture `cfg` names (libpcap's default device when it
+    /// names none) with the filter of its ports: the capture, the
+    /// interface's name and the filter. Also used by `pgtls audit -i`.
+    pub fn open_capture(cfg: &SniffConfig) -> Result<(LiveCapture, String, String), RunError> {
         let interface = match &cfg.interface {
             Some(i) => i.clone(),
             None => cap::default_device().map_err(|e| err2(e.message))?,
         };
         let filter = bpf_filter(&cfg.ports, cfg.filter.as_deref());
-        let mut capture = LiveCapture::open(&LiveOptions {
+        let capture = LiveCapture::open(&LiveOptions {
             interface: interface.clone(),
             snaplen: cfg.snaplen,
             filter: filter.clone(),
             user_filter: cfg.filter.clone(),
         })
         .map_err(|e| err2(e.message))?;
+        Ok((capture, interface, filter))
+    }
+
+    /// A flag that Ctrl-C (or SIGTERM) sets. A second Ctrl-C a second or
+    /// more after the first ends the process at once, without the summary.
+    /// (One signal can come twice at once: `timeout` sends it to the child
+    /// and to its process group.)
+    pub fn stop_on_signal() -> Arc<AtomicBool> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let first = std::sync::Mutex::new(None::<Instant>);
+        let _ = ctrlc::set_handler(move || {
+            flag.store(true, Ordering::SeqCst);
+            let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
+            match *first {
+                Some(t) if t.elapsed() >= Duration::from_secs(1) => std::process::exit(130),
+                Some(_) => {}
+                None => *first = Some(Instant::now()),
+            }
+        });
+        stop
+    }
+
+    /// `pgtls sniff`: opens the capture, prints sessions until stopped.
+    pub fn sniff(cfg: &SniffConfig) -> Result<(), RunError> {
+        let (mut capture, interface, filter) = open_capture(cfg)?;
 
         let mut writer = match &cfg.write {
             Some(path) => {
@@ -659,23 +687,7 @@ mod live {
             None => None,
         };
 
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let stop = Arc::clone(&stop);
-            let first = std::sync::Mutex::new(None::<Instant>);
-            // A second Ctrl-C a second or more after the first ends at once,
-            // without the summary. (One signal can come twice at once: `timeout`
-            // sends it to the child and to its process group.)
-            let _ = ctrlc::set_handler(move || {
-                stop.store(true, Ordering::SeqCst);
-                let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
-                match *first {
-                    Some(t) if t.elapsed() >= Duration::from_secs(1) => std::process::exit(130),
-                    Some(_) => {}
-                    None => *first = Some(Instant::now()),
-                }
-            });
-        }
+        let stop = stop_on_signal();
 
         let stderr = io::stderr();
         let mut err = stderr.lock();
