@@ -161,6 +161,7 @@ impl<'a> ReportWriter<'a> {
             Format::Jsonl => {
                 self.buf.clear();
                 serde_json::to_writer(&mut self.buf, &r)?;
+                report::escape_json_for_terminal(&mut self.buf);
                 self.buf.push(b'\n');
                 self.out.write_all(&self.buf)?;
             }
@@ -172,6 +173,7 @@ impl<'a> ReportWriter<'a> {
                     b",\n    "
                 });
                 serde_json::to_writer(&mut self.buf, &r)?;
+                report::escape_json_for_terminal(&mut self.buf);
                 self.out.write_all(&self.buf)?;
                 self.written += 1;
             }
@@ -425,7 +427,9 @@ pub fn write_reports(
                 sessions: reports,
                 summary: Summary::of(reports),
             };
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            let mut buf = serde_json::to_vec_pretty(&doc)?;
+            report::escape_json_for_terminal(&mut buf);
+            out.write_all(&buf)?;
             writeln!(out)?;
         }
         Format::Jsonl => {

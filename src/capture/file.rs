@@ -288,6 +288,12 @@ impl<R: Read> CaptureReader<R> {
                 return Ok(None);
             }
             let bytes = &self.buf[self.start..self.start + block_len];
+            let type_bytes = [bytes[0], bytes[1], bytes[2], bytes[3]];
+            let block_type = if big_endian {
+                u32::from_be_bytes(type_bytes)
+            } else {
+                u32::from_le_bytes(type_bytes)
+            };
             let parsed = if big_endian {
                 parse_block_be(bytes)
             } else {
@@ -347,6 +353,11 @@ impl<R: Read> CaptureReader<R> {
                     }
                 }
                 Ok(_) => {} // statistics, name resolution, custom and unknown blocks
+                // A block type pgtls does not use is skipped silently: its
+                // length was checked above, and pcapng readers must skip
+                // unknown blocks. A packet or interface block that fails is
+                // worth a warning.
+                Err(_) if !matters(block_type) => {}
                 Err(_) => self.warn_once(format!(
                     "pcapng block at byte {} could not be decoded; skipped",
                     self.offset
@@ -413,6 +424,12 @@ impl<R: Read> CaptureReader<R> {
         }
         Ok(())
     }
+}
+
+/// Block types whose loss changes what pgtls reads: section header,
+/// interface description, enhanced and simple packet blocks.
+fn matters(block_type: u32) -> bool {
+    matches!(block_type, 0x0a0d_0d0a | 1 | 3 | 6)
 }
 
 fn hex(b: &[u8]) -> String {

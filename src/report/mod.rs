@@ -4,7 +4,7 @@
 mod table;
 pub mod time;
 
-pub use table::{render_summary, render_table, sanitize};
+pub use table::{escape_json_for_terminal, render_summary, render_table, sanitize};
 
 use crate::flow::Direction;
 use crate::pg::AuthCode;

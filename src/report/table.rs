@@ -8,13 +8,59 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 pub fn sanitize(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
-        if ch.is_control() {
-            out.extend(ch.escape_default());
+        if is_unsafe_for_terminal(ch) {
+            out.extend(ch.escape_unicode());
         } else {
             out.push(ch);
         }
     }
     out
+}
+
+/// Characters a terminal may act on or that reorder what a reader sees:
+/// C0, DEL and C1 controls (ESC, CSI …) and the bidirectional and
+/// zero-width format characters (Trojan-Source style).
+pub fn is_unsafe_for_terminal(ch: char) -> bool {
+    ch.is_control()
+        || matches!(
+            ch,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// Rewrites, inside serialized JSON, the characters of
+/// [`is_unsafe_for_terminal`] that JSON allows raw (DEL, C1, bidi and
+/// zero-width format characters) as `\uXXXX` escapes. They can only occur
+/// inside strings, so the document stays valid and decodes to the same text.
+pub fn escape_json_for_terminal(json: &mut Vec<u8>) {
+    let needs = json
+        .iter()
+        .any(|&b| b == 0x7f || b == 0xc2 || b == 0xd8 || b == 0xe2 || b == 0xef);
+    if !needs {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(json) else {
+        return;
+    };
+    // C0 controls are already escaped by the serializer inside strings;
+    // outside them only structural whitespace occurs, which must stay.
+    let raw_unsafe = |ch: char| u32::from(ch) >= 0x7f && is_unsafe_for_terminal(ch);
+    if !text.chars().any(raw_unsafe) {
+        return;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for ch in text.chars() {
+        if raw_unsafe(ch) {
+            out.push_str(&format!("\\u{:04x}", ch as u32));
+        } else {
+            out.push(ch);
+        }
+    }
+    *json = out.into_bytes();
 }
 
 pub fn render_table(reports: &[SessionReport], width: Option<u16>) -> String {
@@ -59,4 +105,31 @@ pub fn render_summary(summary: &Summary) -> String {
         out.push_str(&parts.join(", "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_controls_and_bidi_are_escaped() {
+        let s = sanitize("a\u{1b}[31mred\u{202e}cba\u{9b}x\u{7f}");
+        assert!(!s.chars().any(is_unsafe_for_terminal), "{s}");
+        assert!(s.contains("\\u{1b}") && s.contains("\\u{202e}"), "{s}");
+    }
+
+    #[test]
+    fn json_escaping_keeps_the_string() {
+        let wire = "x\u{7f}\u{9b}31m\u{202e}y\u{1b}é";
+        let mut json = serde_json::to_vec_pretty(&serde_json::json!({ "s": wire })).unwrap();
+        escape_json_for_terminal(&mut json);
+        let text = String::from_utf8(json.clone()).unwrap();
+        // Only the document's own line breaks stay raw.
+        assert!(
+            !text.chars().any(|c| c != '\n' && is_unsafe_for_terminal(c)),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back["s"], wire);
+    }
 }
