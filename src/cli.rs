@@ -189,7 +189,7 @@ pub struct AuditArgs {
     pub interface: Option<String>,
 
     /// With --interface: stop after this many seconds (otherwise at Ctrl-C).
-    #[arg(long, value_name = "SECS", requires = "interface")]
+    #[arg(long, value_name = "SECS")]
     pub duration: Option<u64>,
 
     /// Server port to follow (repeatable).
@@ -243,6 +243,9 @@ impl AuditArgs {
         }
         if self.duration == Some(0) {
             return Err("--duration must be at least 1 second".into());
+        }
+        if self.duration.is_some() && self.interface.is_none() {
+            return Err("--duration is for a live audit: add --interface NAME".into());
         }
         let mut ports = self.ports;
         ports.sort_unstable();
