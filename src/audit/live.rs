@@ -24,6 +24,10 @@ pub struct CollectSettings {
     pub deadline: Option<Instant>,
     /// Sessions with no packet for this long (packet time) are closed.
     pub idle_timeout: Duration,
+    /// After a stop (Ctrl-C, deadline), packets are still read for this long:
+    /// libpcap hands packets over in blocks, so those of the last moments
+    /// before the stop may not have been read yet.
+    pub drain: Duration,
 }
 
 /// What the capture did.
@@ -55,12 +59,20 @@ pub fn collect(
     let mut last_sweep: Option<i64> = None;
     let mut last_ts: Option<(i64, Instant)> = None;
     let mut packets = 0u64;
+    let mut stopping: Option<(&'static str, Instant)> = None;
     let (stopped, error) = loop {
-        if stop.load(Ordering::Relaxed) {
-            break ("interrupted", None);
-        }
-        if settings.deadline.is_some_and(|d| Instant::now() >= d) {
-            break ("duration", None);
+        match stopping {
+            Some((why, until)) if Instant::now() >= until => break (why, None),
+            Some(_) => {}
+            None if stop.load(Ordering::Relaxed) => {
+                stopping = Some(("interrupted", Instant::now() + settings.drain));
+                continue;
+            }
+            None if settings.deadline.is_some_and(|d| Instant::now() >= d) => {
+                stopping = Some(("duration", Instant::now() + settings.drain));
+                continue;
+            }
+            None => {}
         }
         match source.next_packet() {
             Ok(Next::Packet(p)) => {
@@ -69,7 +81,8 @@ pub fn collect(
                 last_ts = Some((p.ts_nanos, Instant::now()));
             }
             Ok(Next::Idle) => {}
-            Ok(Next::End) => break ("end-of-input", None),
+            Ok(Next::End) => break (stopping.map_or("end-of-input", |s| s.0), None),
+            Err(_) if stopping.is_some() => break (stopping.map_or("", |s| s.0), None),
             Err(e) => break ("capture-error", Some(e)),
         }
         // Packet time, moved on by the wall clock while the link is quiet.
@@ -121,6 +134,7 @@ pub fn capture(
         max_flows: cfg.max_flows,
         deadline: cfg.duration.map(|d| Instant::now() + d),
         idle_timeout: cfg.idle_timeout,
+        drain: Duration::from_millis(500),
     };
     let result = collect(&mut capture, &stop, &settings, on_report);
     if let Some(c) = capture.counts() {
@@ -134,10 +148,13 @@ pub fn capture(
     }
     match result {
         Ok(done) => {
-            warn(format!(
-                "capture on {} stopped ({}) after {} packets",
-                settings.source_name, done.stopped, done.packets
-            ));
+            let _ = writeln!(
+                std::io::stderr(),
+                "pgtls: capture on {} stopped ({}) after {} packets",
+                settings.source_name,
+                done.stopped,
+                done.packets
+            );
             Ok(())
         }
         Err((_, e)) => Err(crate::read::RunError {
@@ -210,6 +227,7 @@ mod tests {
             max_flows: 1000,
             deadline: None,
             idle_timeout: Duration::from_secs(300),
+            drain: Duration::ZERO,
         };
         let stop = AtomicBool::new(false);
         let mut live = Auditor::new(Policy::default());
@@ -254,6 +272,7 @@ mod tests {
             max_flows: 10,
             deadline: None,
             idle_timeout: Duration::from_secs(300),
+            drain: Duration::ZERO,
         };
         let mut n = 0;
         let done = collect(
