@@ -687,3 +687,50 @@ fn live_audit_without_the_feature_says_how_to_get_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--features live"), "{}", stderr(&o));
 }
+
+#[test]
+fn hostile_wire_strings_are_escaped_and_passwords_never_printed() {
+    // Captures built by tests/hostile.rs: terminal escapes and bidi
+    // overrides in startup parameters, SQLSTATE and SNI; passwords whose
+    // messages carry a marker.
+    let bidi = |c: char| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    for fmt in ["table", "json"] {
+        let o = pgtls(&[
+            "audit",
+            "tests/data/hostile/escape-sequences.pcap",
+            "--format",
+            fmt,
+            "--show-queries",
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            !out.chars()
+                .any(|c| (c.is_control() && c != '\n') || bidi(c)),
+            "{fmt}: a raw control or bidi character:\n{out}"
+        );
+        if fmt == "json" {
+            let doc: Value = serde_json::from_str(&out).expect("valid JSON");
+            assert_eq!(
+                doc["clients"][0]["application_names"][0], "\x1b]0;owned\x07app\u{202e}txt.exe",
+                "JSON still decodes to the wire string"
+            );
+        }
+    }
+    for args in [
+        &["audit", "tests/data/hostile/cleartext-passwords.pcap"][..],
+        &[
+            "audit",
+            "tests/data/hostile/cleartext-passwords.pcap",
+            "--show-queries",
+            "--format",
+            "json",
+        ],
+    ] {
+        let o = pgtls(args);
+        assert_eq!(o.status.code(), Some(1));
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(!all.contains("MARKER-hunter2"), "{args:?}:\n{all}");
+        assert!(all.contains("password-in-clear") || all.contains("password sent in clear"));
+    }
+}

@@ -5,9 +5,13 @@
 use super::model::*;
 use std::io::{self, Write};
 
-/// Writes the JSON document, pretty-printed, and a newline.
+/// Writes the JSON document, pretty-printed, and a newline. Characters
+/// that could fool a terminal (DEL, C1, bidi) are escaped as `\u`, as
+/// `read` does; the document still decodes to the strings from the wire.
 pub fn write_json(out: &mut dyn Write, audit: &Audit) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, audit)?;
+    let mut buf = serde_json::to_vec_pretty(audit)?;
+    crate::report::escape_json_for_terminal(&mut buf);
+    out.write_all(&buf)?;
     writeln!(out)?;
     out.flush()
 }
