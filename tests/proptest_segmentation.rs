@@ -27,6 +27,7 @@ const SAMPLES: &[&str] = &[
     "psycopg-direct-tls-refused.pcap",
     "asyncpg-tls.pcap",
     "multi.pcap",
+    "scanner-testssl.pcap",
 ];
 
 struct Baseline {

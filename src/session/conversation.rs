@@ -236,6 +236,9 @@ pub struct Conversation {
     pub client_bytes_seen: bool,
     pub server_bytes_seen: bool,
     resync_segments: u32,
+    /// First bytes of each TLS-phase direction held until they can be read.
+    tls_hold_client: Vec<u8>,
+    tls_hold_server: Vec<u8>,
     /// The verdict can no longer change: stop looking at bytes.
     settled: bool,
     events: Vec<TlsEvent>,
@@ -273,6 +276,8 @@ impl Default for Conversation {
             client_bytes_seen: false,
             server_bytes_seen: false,
             resync_segments: 0,
+            tls_hold_client: Vec::new(),
+            tls_hold_server: Vec::new(),
             settled: false,
             events: Vec::new(),
         }
@@ -688,6 +693,11 @@ impl Conversation {
             return true;
         }
         if tls::looks_like_sslv2_client_hello(c) {
+            // Wait for the whole SSLv2 record: it is parsed in one piece.
+            let len = (usize::from(c[0] & 0x7f) << 8) | usize::from(c[1]);
+            if c.len() < 2 + len {
+                return false;
+            }
             self.tls.negotiation = Some(Negotiation::Direct);
             self.phase = Phase::Tls;
             return true;
@@ -835,6 +845,34 @@ impl Conversation {
     }
 
     fn tls_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+        // The first bytes of a direction decide how it is read (TLS record,
+        // SSLv2-format hello, a PostgreSQL ErrorResponse): hold them until
+        // enough have arrived, so the answer does not depend on segmentation.
+        let (fresh, held) = match dir {
+            Direction::ToServer => (
+                self.client_tls.bytes_fed == 0 && !self.client_tls.broken,
+                &mut self.tls_hold_client,
+            ),
+            Direction::ToClient => (
+                self.server_tls.bytes_fed == 0 && !self.server_tls.broken,
+                &mut self.tls_hold_server,
+            ),
+        };
+        if fresh {
+            held.extend_from_slice(bytes);
+            if let Some(need) = start_bytes_needed(dir, held) {
+                if held.len() < need {
+                    return;
+                }
+            }
+            let start = std::mem::take(held);
+            self.tls_bytes_decided(dir, &start, frame);
+            return;
+        }
+        self.tls_bytes_decided(dir, bytes, frame);
+    }
+
+    fn tls_bytes_decided(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
         let mut events = std::mem::take(&mut self.events);
         events.clear();
         if dir == Direction::ToClient
@@ -863,7 +901,9 @@ impl Conversation {
             Direction::ToServer => &mut self.client_tls,
             Direction::ToClient => &mut self.server_tls,
         };
-        if stream.records == 0
+        // Only the very first bytes of the client's stream can be an
+        // SSLv2-format hello; later bytes of a TLS record may look like one.
+        if stream.bytes_fed == 0
             && dir == Direction::ToServer
             && tls::looks_like_sslv2_client_hello(bytes)
         {
@@ -1292,6 +1332,28 @@ pub fn negotiated_version(v: u32) -> pg::ProtocolVersion {
     } else {
         pg::ProtocolVersion(v)
     }
+}
+
+/// How many bytes the start of a TLS-phase direction needs before it can be
+/// classified; `None` when any length will do. Bounded by what the record
+/// formats allow.
+fn start_bytes_needed(dir: Direction, b: &[u8]) -> Option<usize> {
+    let first = *b.first()?;
+    if dir == Direction::ToServer && first & 0x80 != 0 {
+        // SSLv2 record: 2-byte header with a 15-bit length.
+        return Some(match b.get(1) {
+            Some(&l) => 2 + ((usize::from(first & 0x7f) << 8) | usize::from(l)),
+            None => 2,
+        });
+    }
+    if dir == Direction::ToClient && first == b'E' {
+        return Some(match pg::parse_pg_message_header(b) {
+            Some(h) => 5 + (h.body_len as usize).min(MAX_STARTUP_BYTES),
+            None if b.len() < 5 => 5,
+            None => 0,
+        });
+    }
+    Some(5)
 }
 
 fn pg_error(f: &pg::ErrorFields<'_>, frame: u64) -> PgError {

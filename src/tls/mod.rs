@@ -535,6 +535,8 @@ pub struct TlsStream {
     /// Lost sync after a gap: wait for a segment that starts with a record header.
     pub resync: bool,
     pub records: u32,
+    /// Bytes fed so far (an SSLv2-format hello can only be the first bytes).
+    pub bytes_fed: u64,
 }
 
 impl TlsStream {
@@ -562,6 +564,7 @@ impl TlsStream {
 
     /// Feeds the next bytes of this direction; events are appended to `out`.
     pub fn feed(&mut self, mut data: &[u8], out: &mut Vec<TlsEvent>) {
+        self.bytes_fed += data.len() as u64;
         if self.broken {
             return;
         }
