@@ -8,10 +8,12 @@
 //! left, so output streams with bounded memory on long captures.
 
 use crate::capture::Packet;
+use crate::decode::TcpFlags;
 use crate::decode::{decode_packet, Skip};
+use crate::flow::Direction;
 use crate::flow::{FlowKey, PortSet};
 use crate::report::SessionReport;
-use crate::session::Session;
+use crate::session::{recognise_pg_start, PgStart, Session, MAX_PG_START_BYTES};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -56,6 +58,30 @@ pub struct InputStats {
     pub late_segments: u64,
 }
 
+/// Connections on other ports waiting to show whether they are PostgreSQL
+/// (`--any-port`), at most this many at once.
+pub const MAX_CANDIDATES: usize = 65_536;
+/// Segments kept per candidate connection before it is given up.
+const MAX_CANDIDATE_SEGMENTS: usize = 16;
+
+/// A segment of a candidate connection, kept to replay into its session.
+struct HeldSegment {
+    dir: Direction,
+    ts: i64,
+    frame: u64,
+    seq: u32,
+    flags: TcpFlags,
+    payload: Vec<u8>,
+    wire_len: u32,
+}
+
+/// A connection on a port not in the list, from its SYN on.
+#[derive(Default)]
+struct Candidate {
+    segments: Vec<HeldSegment>,
+    client_bytes: Vec<u8>,
+}
+
 /// Turns packets into sessions; sessions into reports when they end.
 pub struct Analyzer {
     cfg: AnalyzerConfig,
@@ -78,6 +104,9 @@ pub struct Analyzer {
     early: Vec<SessionReport>,
     /// Follow only the flows of one shard: `(shard, shards)`.
     shard: Option<(u32, u32)>,
+    /// Recognise PostgreSQL on any port by the client's first bytes.
+    any_port: bool,
+    candidates: FxHashMap<FlowKey, Candidate>,
     pub stats: InputStats,
 }
 
@@ -96,8 +125,19 @@ impl Analyzer {
             ready: BTreeMap::new(),
             early: Vec::new(),
             shard: None,
+            any_port: false,
+            candidates: FxHashMap::default(),
             stats: InputStats::default(),
         }
+    }
+
+    /// Also follows connections on ports not in the list whose client starts
+    /// like PostgreSQL (SSLRequest, GSSENCRequest, CancelRequest, a
+    /// StartupMessage, or a ClientHello offering ALPN "postgresql"). Only
+    /// connections whose SYN is in the capture are recognised.
+    pub fn with_any_port(mut self) -> Self {
+        self.any_port = true;
+        self
     }
 
     /// Follows only the flows of shard `shard` of `shards`. Every flow belongs
@@ -129,6 +169,9 @@ impl Analyzer {
         self.stats.tcp_segments += 1;
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let Some((key, dir)) = self.cfg.ports.orient(seg.src, seg.dst, syn_only) else {
+            if self.any_port {
+                self.any_port_segment(p, &seg, syn_only);
+            }
             return;
         };
         if let Some((shard, shards)) = self.shard {
@@ -172,6 +215,116 @@ impl Analyzer {
             seg.payload,
             seg.wire_len,
         );
+        self.after_segment(key, p.ts_nanos);
+    }
+
+    /// `--any-port`: follows a connection on another port from its SYN until
+    /// the client's first bytes say whether it is PostgreSQL; if so, its
+    /// segments are replayed into a new session.
+    fn any_port_segment(
+        &mut self,
+        p: &Packet<'_>,
+        seg: &crate::decode::Segment<'_>,
+        syn_only: bool,
+    ) {
+        let forward = FlowKey {
+            client: seg.src,
+            server: seg.dst,
+        };
+        let backward = FlowKey {
+            client: seg.dst,
+            server: seg.src,
+        };
+        let (key, dir) = if self.flows.contains_key(&forward)
+            || self.candidates.contains_key(&forward)
+        {
+            (forward, Direction::ToServer)
+        } else if self.flows.contains_key(&backward) || self.candidates.contains_key(&backward) {
+            (backward, Direction::ToClient)
+        } else if syn_only && self.candidates.len() < MAX_CANDIDATES {
+            self.candidates.insert(forward, Candidate::default());
+            (forward, Direction::ToServer)
+        } else {
+            return;
+        };
+        if let Some((shard, shards)) = self.shard {
+            if shard_of(&key, shards) != shard {
+                self.candidates.remove(&key);
+                return;
+            }
+        }
+        if let Some(session) = self.flows.get_mut(&key) {
+            session.segment(
+                dir,
+                p.ts_nanos,
+                p.frame,
+                seg.seq,
+                seg.flags,
+                seg.payload,
+                seg.wire_len,
+            );
+            self.after_segment(key, p.ts_nanos);
+            return;
+        }
+        let Some(c) = self.candidates.get_mut(&key) else {
+            return;
+        };
+        c.segments.push(HeldSegment {
+            dir,
+            ts: p.ts_nanos,
+            frame: p.frame,
+            seq: seg.seq,
+            flags: seg.flags,
+            payload: seg.payload.to_vec(),
+            wire_len: seg.wire_len,
+        });
+        let verdict = match dir {
+            // A PostgreSQL server never speaks first.
+            Direction::ToClient if !seg.payload.is_empty() && c.client_bytes.is_empty() => {
+                PgStart::No
+            }
+            Direction::ToServer if !seg.payload.is_empty() => {
+                let room = MAX_PG_START_BYTES.saturating_sub(c.client_bytes.len());
+                c.client_bytes
+                    .extend_from_slice(&seg.payload[..seg.payload.len().min(room)]);
+                recognise_pg_start(&c.client_bytes)
+            }
+            _ => PgStart::NeedMore,
+        };
+        let give_up = matches!(verdict, PgStart::No)
+            || (matches!(verdict, PgStart::NeedMore)
+                && (c.segments.len() >= MAX_CANDIDATE_SEGMENTS
+                    || c.client_bytes.len() >= MAX_PG_START_BYTES
+                    || seg.flags.fin
+                    || seg.flags.rst));
+        if give_up {
+            self.candidates.remove(&key);
+            return;
+        }
+        if matches!(verdict, PgStart::Yes(_)) {
+            let c = self.candidates.remove(&key).unwrap_or_default();
+            self.stats.followed_segments += c.segments.len() as u64;
+            if self.flows.len() >= self.cfg.max_flows {
+                self.evict_oldest();
+            }
+            let first = &c.segments[0];
+            let index = self.next_index;
+            self.next_index += 1;
+            self.live.insert(index, key);
+            let mut session = Box::new(Session::new(key, index, first.ts, first.frame));
+            for h in &c.segments {
+                session.segment(h.dir, h.ts, h.frame, h.seq, h.flags, &h.payload, h.wire_len);
+            }
+            self.flows.insert(key, session);
+            self.after_segment(key, p.ts_nanos);
+        }
+    }
+
+    /// Early reports and retirement after a segment of `key`'s session.
+    fn after_segment(&mut self, key: FlowKey, ts: i64) {
+        let Some(session) = self.flows.get_mut(&key) else {
+            return;
+        };
         if self.cfg.report_early && !session.reported && session.verdict_is_final() {
             session.reported = true;
             let r = SessionReport::from_session(session, &self.file);
@@ -179,10 +332,10 @@ impl Analyzer {
         }
         if session.is_finished() {
             self.remove_and_retire(&key);
-            self.tombstone(key, p.ts_nanos);
+            self.tombstone(key, ts);
         } else if session.is_closed() && !session.closing {
             session.closing = true;
-            let entry = (p.ts_nanos, key, session.index);
+            let entry = (ts, key, session.index);
             if session.rst {
                 self.resetting.push_back(entry);
             } else {
@@ -298,6 +451,7 @@ impl Analyzer {
         self.resetting.clear();
         self.finished.clear();
         self.finished_order.clear();
+        self.candidates.clear();
     }
 
     /// Reports ready for output, in order of session start: those of every

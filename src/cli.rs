@@ -106,6 +106,12 @@ pub struct ReadArgs {
     /// bulk traffic, where one thread is fastest (the default).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
+
+    /// Also follow connections on any other TCP port whose client starts like
+    /// PostgreSQL (SSLRequest, GSSENCRequest, CancelRequest, StartupMessage,
+    /// or a ClientHello offering ALPN "postgresql"); needs the SYN in the capture.
+    #[arg(long)]
+    pub any_port: bool,
 }
 
 /// A validated `read` configuration.
@@ -117,6 +123,8 @@ pub struct ReadConfig {
     pub max_flows: usize,
     /// Worker threads, at least 1.
     pub threads: usize,
+    /// Recognise PostgreSQL on any port.
+    pub any_port: bool,
 }
 
 impl ReadArgs {
@@ -137,6 +145,7 @@ impl ReadArgs {
             format: self.format,
             max_flows: self.max_flows,
             threads,
+            any_port: self.any_port,
         })
     }
 }

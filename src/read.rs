@@ -76,11 +76,16 @@ pub fn read_capture_streaming<R: Read>(
 }
 
 fn analyzer_for(cfg: &ReadConfig) -> Analyzer {
-    Analyzer::new(AnalyzerConfig {
+    let a = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(cfg.ports.clone()),
         max_flows: cfg.max_flows,
         report_early: false,
-    })
+    });
+    if cfg.any_port {
+        a.with_any_port()
+    } else {
+        a
+    }
 }
 
 fn input_warnings(analyzer: &Analyzer, cfg: &ReadConfig, warn: &mut dyn FnMut(String)) {

@@ -199,3 +199,71 @@ fn sharded_run_reports_a_missing_file_like_a_single_thread() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("missing.pcap"), "{}", stderr(&o));
 }
+
+#[test]
+fn any_port_recognises_postgresql_by_its_first_bytes() {
+    // PostgreSQL on 15432 and 5432, read with a port list that names neither.
+    for (file, server) in [
+        (
+            "tests/data/public/zeek__psql-aws-ssl-require-15432.pcap",
+            "52.200.36.167:15432",
+        ),
+        (
+            "tests/data/public/zeek__psql-aws-ssl-disable-15432.pcap",
+            "52.200.36.167:15432",
+        ),
+        ("samples/tls12.pcap", "127.0.0.1:5432"),
+    ] {
+        let o = pgtls(&[
+            "read",
+            file,
+            "--port",
+            "1",
+            "--any-port",
+            "--format",
+            "jsonl",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8(o.stdout).unwrap();
+        let v: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v.len(), 1, "{file}: {out}");
+        assert_eq!(v[0]["server"], server, "{file}");
+        // Same verdict as when the port is named.
+        let named = pgtls(&[
+            "read",
+            file,
+            "--port",
+            server.rsplit(':').next().unwrap(),
+            "--format",
+            "jsonl",
+        ]);
+        let named: serde_json::Value =
+            serde_json::from_str(String::from_utf8(named.stdout).unwrap().trim()).unwrap();
+        assert_eq!(v[0]["verdict"], named["verdict"], "{file}");
+        assert_eq!(v[0]["packets"], named["packets"], "{file}");
+    }
+    // HTTP and MySQL on 5432 are not taken for PostgreSQL when the port is not named.
+    for file in [
+        "tests/data/public/zeek__http-on-port-5432.pcap",
+        "tests/data/public/zeek__mysql-on-port-5432.pcap",
+    ] {
+        let o = pgtls(&[
+            "read",
+            file,
+            "--port",
+            "1",
+            "--any-port",
+            "--format",
+            "jsonl",
+        ]);
+        assert!(o.status.success());
+        assert!(
+            o.stdout.is_empty(),
+            "{file}: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+    }
+}

@@ -1312,6 +1312,7 @@ mod tests {
             format: Format::Jsonl,
             max_flows: 1000,
             threads: 1,
+            any_port: false,
         };
         crate::read::analyze_files(&cfg, &mut |_| {}).expect("sample")
     }

@@ -244,6 +244,7 @@ mod tests {
             format: crate::cli::Format::Jsonl,
             max_flows: 1000,
             threads: 1,
+            any_port: false,
         };
         // cargo runs unit tests in the package's directory.
         let files = crate::read::analyze_files(&cfg, &mut |_| {});
