@@ -36,9 +36,8 @@ PGTLS_BIN=${PGTLS_BIN:-$REPO/target/debug/pgtls}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 PASSWORD=app-secret
 
-log() { printf '== %s\n' "$*" >&2; }
-warn() { printf '!! %s\n' "$*" >&2; }
-die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/pgtest.sh
+. "$(dirname "$0")/lib/pgtest.sh"
 
 require_tools() {
     [[ $(id -u) -eq 0 ]] || die "run as root (capture on lo, runuser -u postgres)"
@@ -112,34 +111,7 @@ setup_work() {
     trap 'exit 130' INT TERM
 }
 
-as_pg() { runuser -u postgres -- "$@"; }
 
-# A throwaway CA and a server certificate for localhost / 127.0.0.1.
-make_pki() {
-    log "making a throwaway CA and a server certificate for localhost"
-    PKI=$WORK/pki
-    mkdir -p "$PKI"
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 \
-        -subj "/CN=pgtls live-test throwaway root CA" \
-        -addext "basicConstraints=critical,CA:TRUE" \
-        -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$PKI/ca.key" -out "$PKI/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
-        -keyout "$PKI/server.key" -out "$PKI/server.csr" 2>/dev/null
-    cat >"$PKI/server.ext" <<'EOF'
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1
-EOF
-    openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-        -CAcreateserial -days 2 -sha256 -extfile "$PKI/server.ext" \
-        -out "$PKI/server.crt" 2>/dev/null
-    chown postgres: "$PKI/server.key" "$PKI/server.crt"
-    chmod 600 "$PKI/server.key" "$PKI/ca.key"
-    chmod 644 "$PKI/server.crt" "$PKI/ca.pem"
-    CA=$PKI/ca.pem
-}
 
 # start_server NAME PORT strict|lax: initdb, configure, start, create role app
 # and database appdb.
@@ -307,7 +279,8 @@ main() {
     setup_work
     local out=${OUT_DIR:-$WORK/out}
     mkdir -p "$out"
-    make_pki
+    PKI=$WORK/pki
+    make_pki "$PKI" live-test 2
     start_server strict "$STRICT_PORT" strict
     start_server lax "$LAX_PORT" lax
     setup_clients

@@ -49,9 +49,8 @@ PASSWORD=bench-secret
 SOURCES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-refused.pcap
     plaintext-accepted.pcap cancel-plaintext.pcap)
 
-log() { printf '== %s\n' "$*" >&2; }
-warn() { printf '!! %s\n' "$*" >&2; }
-die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/pgtest.sh
+. "$(dirname "$0")/lib/pgtest.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (tcpdump on lo, runuser -u postgres)"
 for t in python3 capinfos tshark; do
@@ -96,7 +95,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-as_pg() { runuser -u postgres -- "$@"; }
 
 # ================================================================ pgbench-tls.pcap
 make_pgbench_capture() {
@@ -113,28 +111,8 @@ make_pgbench_capture() {
     fi
     chown postgres: "$WORK"
 
-    log "making a throwaway CA and a server certificate for localhost"
     local pki=$WORK/pki
-    mkdir -p "$pki"
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
-        -subj "/CN=pgtls bench throwaway root CA" \
-        -addext "basicConstraints=critical,CA:TRUE" \
-        -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
-        -keyout "$pki/server.key" -out "$pki/server.csr" 2>/dev/null
-    cat >"$pki/server.ext" <<'EOF'
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
-EOF
-    openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
-        -CAcreateserial -days 30 -sha256 -extfile "$pki/server.ext" \
-        -out "$pki/server.crt" 2>/dev/null
-    chown postgres: "$pki/server.key" "$pki/server.crt" "$pki/ca.key"
-    chmod 600 "$pki/server.key" "$pki/ca.key"
-    chmod 644 "$pki/server.crt" "$pki/ca.pem"
+    make_pki "$pki" bench 30
 
     log "initdb $DATA"
     as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \

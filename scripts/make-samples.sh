@@ -45,9 +45,8 @@ PASSWORD=app-secret
 AUDIT_USER=audit
 AUDIT_PASSWORD=pgtls-audit-marker-7d1c
 
-log() { printf '== %s\n' "$*" >&2; }
-warn() { printf '!! %s\n' "$*" >&2; }
-die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=lib/pgtest.sh
+. "$(dirname "$0")/lib/pgtest.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (tcpdump on lo, runuser -u postgres)"
 for t in "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres"; do
@@ -93,32 +92,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-as_pg() { runuser -u postgres -- "$@"; }
 
 # ---------------------------------------------------------------- certificates
-log "making a throwaway CA and a server certificate for localhost"
 PKI=$WORK/pki
-mkdir -p "$PKI"
-openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
-    -subj "/CN=pgtls samples throwaway root CA" \
-    -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$PKI/ca.key" -out "$PKI/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=localhost" \
-    -keyout "$PKI/server.key" -out "$PKI/server.csr" 2>/dev/null
-cat >"$PKI/server.ext" <<'EOF'
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
-EOF
-openssl x509 -req -in "$PKI/server.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
-    -CAcreateserial -days 30 -sha256 -extfile "$PKI/server.ext" \
-    -out "$PKI/server.crt" 2>/dev/null
-chown postgres: "$PKI/server.key" "$PKI/server.crt" "$PKI/ca.key"
-chmod 600 "$PKI/server.key" "$PKI/ca.key"
-chmod 644 "$PKI/server.crt" "$PKI/ca.pem"
-CA=$PKI/ca.pem
+make_pki "$PKI" samples 30
 
 # For the certs group: a second root with an intermediate (root -> intermediate
 # -> leaf; the server sends leaf + intermediate), a certificate that expired in

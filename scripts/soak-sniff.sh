@@ -34,7 +34,8 @@ LAX_PORT=none
 setup_work
 out=${OUT_DIR:-$WORK/out}
 mkdir -p "$out"
-make_pki
+PKI=$WORK/pki
+make_pki "$PKI" soak 2
 start_server strict "$STRICT_PORT" strict
 setup_clients
 V="host=localhost hostaddr=127.0.0.1 port=$STRICT_PORT user=app dbname=appdb sslmode=require"
