@@ -37,10 +37,8 @@ pub fn is_unsafe_for_terminal(ch: char) -> bool {
 /// zero-width format characters) as `\uXXXX` escapes. They can only occur
 /// inside strings, so the document stays valid and decodes to the same text.
 pub fn escape_json_for_terminal(json: &mut Vec<u8>) {
-    let needs = json
-        .iter()
-        .any(|&b| b == 0x7f || b == 0xc2 || b == 0xd8 || b == 0xe2 || b == 0xef);
-    if !needs {
+    // Pure ASCII below DEL (the usual case) needs nothing.
+    if json.iter().all(|&b| b < 0x7f) {
         return;
     }
     let Ok(text) = std::str::from_utf8(json) else {
