@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let mut a = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(vec![5432, 6432]),
         max_flows: 1 + data.len() % 8,
-        report_early: data.len() % 2 == 0,
+        report_early: data.len().is_multiple_of(2),
     });
     let mut warnings = Vec::new();
     let read = pgtls::read::read_capture(&mut a, std::io::Cursor::new(data), "fuzz", &mut |w| {
