@@ -442,16 +442,27 @@ impl Analyzer {
 
     /// Ends the current input: every open session is judged on what it has.
     pub fn end_source(&mut self) {
-        let mut flows: Vec<Box<Session>> = self.flows.drain().map(|(_, s)| s).collect();
-        flows.sort_unstable_by_key(|s| s.index);
-        for s in flows {
-            self.retire(s);
+        while self.end_source_some(usize::MAX) {}
+    }
+
+    /// Ends the current input in steps: judges the `n` oldest open sessions
+    /// and returns whether any remain. Taking the reports between steps keeps
+    /// memory at the size of the table, not of all its reports at once.
+    pub fn end_source_some(&mut self, n: usize) -> bool {
+        let keys: Vec<FlowKey> = self.live.values().take(n).copied().collect();
+        for key in keys {
+            self.remove_and_retire(&key);
         }
+        if !self.flows.is_empty() {
+            return true;
+        }
+        self.live.clear();
         self.closing.clear();
         self.resetting.clear();
         self.finished.clear();
         self.finished_order.clear();
         self.candidates.clear();
+        false
     }
 
     /// Reports ready for output, in order of session start: those of every

@@ -70,7 +70,10 @@ pub fn read_capture_streaming<R: Read>(
     for w in cap.take_warnings() {
         warn(format!("{name}: {w}"));
     }
-    analyzer.end_source();
+    // Judge what is still open in batches, handing out reports in between.
+    while analyzer.end_source_some(DRAIN_EVERY as usize) {
+        emit(analyzer).map_err(StreamError::Output)?;
+    }
     emit(analyzer).map_err(StreamError::Output)?;
     Ok(())
 }

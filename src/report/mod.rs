@@ -237,7 +237,7 @@ pub struct GapReport {
 impl SessionReport {
     pub fn from_session(s: &Session, file: &str) -> Self {
         let judgement = s.judge();
-        let c = &s.conv;
+        let c = s.conv();
         let t = &c.tls;
         let ch = t.client_hello.as_deref();
         let sh = t.server_hello.as_deref();
@@ -476,7 +476,7 @@ fn resumed(
     sh: &ServerHelloInfo,
     s: &Session,
 ) -> Option<&'static str> {
-    let t = &s.conv.tls;
+    let t = &s.conv().tls;
     if sh.selected_version == TlsVersion::TLS_1_3.0 {
         return sh.psk_accepted().then_some("psk");
     }
@@ -496,7 +496,7 @@ fn certificates(
     ch: Option<&ClientHelloInfo>,
     sh: &ServerHelloInfo,
 ) -> Option<CertificatesReport> {
-    let t = &s.conv.tls;
+    let t = &s.conv().tls;
     let hidden = |why: &str| {
         Some(CertificatesReport {
             hidden: Some(why.to_string()),

@@ -20,7 +20,7 @@ fn j(verdict: Verdict, reason: impl Into<String>) -> Judgement {
 }
 
 pub fn judge(s: &Session) -> Judgement {
-    let c = &s.conv;
+    let c = s.conv();
     match &c.phase {
         Phase::NotPostgres(why) => j(Verdict::NotPostgresql, why.clone()),
         Phase::Cancel => j(
@@ -122,7 +122,7 @@ pub fn judge(s: &Session) -> Judgement {
 }
 
 fn judge_tls(s: &Session) -> Judgement {
-    let c = &s.conv;
+    let c = s.conv();
     let t = &c.tls;
     let client_max = t.client_hello.as_ref().map(|h| h.max_version());
     let below_12 = client_max.is_some_and(|v| v.rank() < TlsVersion::TLS_1_2.rank());
@@ -313,7 +313,7 @@ fn judge_tls(s: &Session) -> Judgement {
 }
 
 fn judge_plain(s: &Session) -> Judgement {
-    let c = &s.conv;
+    let c = s.conv();
     let p = &c.pg;
     let after_n = c
         .answers

@@ -56,7 +56,11 @@ pub struct Session {
     released: bool,
     to_server: Reassembler,
     to_client: Reassembler,
-    pub conv: Conversation,
+    /// Created with the first payload: a connection that never carries any
+    /// (a SYN flood, a port scan) costs only the counters above.
+    conv: Option<Box<Conversation>>,
+    /// The first packet seen was a SYN (else the capture began mid-stream).
+    first_syn: bool,
 }
 
 impl Session {
@@ -83,7 +87,8 @@ impl Session {
             released: false,
             to_server: Reassembler::default(),
             to_client: Reassembler::default(),
-            conv: Conversation::default(),
+            conv: None,
+            first_syn: false,
         }
     }
 
@@ -121,52 +126,66 @@ impl Session {
             }
         }
         if self.packets == 1 {
-            self.conv.midstream = !flags.syn;
+            self.first_syn = flags.syn;
         }
         match dir {
             Direction::ToServer => self.bytes_to_server += u64::from(wire_len),
             Direction::ToClient => self.bytes_to_client += u64::from(wire_len),
         }
-        if self.conv.wants_bytes() {
-            let conv = &mut self.conv;
+        if self.conv.as_ref().is_none_or(|c| c.wants_bytes()) {
+            let midstream = !self.first_syn;
+            let slot = &mut self.conv;
             let r = match dir {
                 Direction::ToServer => &mut self.to_server,
                 Direction::ToClient => &mut self.to_client,
             };
             r.segment(seq, flags.syn, payload, wire_len, frame, &mut |c| {
-                conv.chunk(dir, c)
+                conversation_in(slot, midstream).chunk(dir, c)
             });
         }
-        if self.conv.is_settled() && !self.released {
-            // Verdict final: keep counters only.
-            self.to_server.release();
-            self.to_client.release();
-            self.conv.release_buffers();
-            self.released = true;
+        if let Some(conv) = self.conv.as_mut() {
+            if conv.is_settled() && !self.released {
+                // Verdict final: keep counters only.
+                self.to_server.release();
+                self.to_client.release();
+                conv.release_buffers();
+                self.released = true;
+            }
         }
         // Segments still waiting behind a hole are not declared lost at a
         // FIN or RST: a reordered capture can bring them later. They are
         // delivered when the hole fills or when the session is retired.
         if flags.rst {
             self.rst = true;
-            self.conv.closed(dir, frame, true);
+            if let Some(conv) = self.conv.as_mut() {
+                conv.closed(dir, frame, true);
+            }
         } else if flags.fin {
             self.first_fin.get_or_insert(dir);
             match dir {
                 Direction::ToServer => self.client_fin = true,
                 Direction::ToClient => self.server_fin = true,
             }
-            self.conv.closed(dir, frame, false);
+            conversation_in(&mut self.conv, !self.first_syn).closed(dir, frame, false);
         }
     }
 
     fn flush(&mut self, dir: Direction) {
-        let conv = &mut self.conv;
+        let midstream = !self.first_syn;
+        let slot = &mut self.conv;
         let r = match dir {
             Direction::ToServer => &mut self.to_server,
             Direction::ToClient => &mut self.to_client,
         };
-        r.flush(&mut |c: Chunk<'_>| conv.chunk(dir, c));
+        r.flush(&mut |c: Chunk<'_>| conversation_in(slot, midstream).chunk(dir, c));
+    }
+
+    /// What the session's bytes showed (an empty conversation before any payload).
+    pub fn conv(&self) -> &Conversation {
+        static EMPTY: std::sync::OnceLock<Conversation> = std::sync::OnceLock::new();
+        self.conv
+            .as_deref()
+            .unwrap_or_else(|| EMPTY.get_or_init(Conversation::default))
     }
 
     /// Delivers whatever waits in the reassembly queues (end of capture).
@@ -177,7 +196,7 @@ impl Session {
 
     /// The verdict can no longer change (cheap; called per packet in live mode).
     pub fn verdict_is_final(&self) -> bool {
-        self.conv.is_settled() || self.conv.plaintext_answered() || self.is_closed()
+        self.conv().is_settled() || self.conv().plaintext_answered() || self.is_closed()
     }
 
     /// The connection is over for good: the ACK of the second FIN was seen.
@@ -220,4 +239,13 @@ impl Session {
             None => self.is_closed() || self.packets > 0,
         }
     }
+}
+
+/// The conversation of a session, created on first use.
+fn conversation_in(slot: &mut Option<Box<Conversation>>, midstream: bool) -> &mut Conversation {
+    slot.get_or_insert_with(|| {
+        let mut c = Box::<Conversation>::default();
+        c.midstream = midstream;
+        c
+    })
 }
