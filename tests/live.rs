@@ -375,3 +375,49 @@ fn disk_full_on_write_stops_with_a_clear_message() {
     // The summary still came before the error.
     assert!(err.contains("\"stopped\":\"write-error\""), "{err}");
 }
+
+/// An interface that disappears mid-capture (a veth pair deleted under
+/// pgtls) ends the capture with a clear message, the summary, exit 2.
+#[test]
+fn an_interface_that_goes_away_ends_with_a_clear_message() {
+    if !is_root() {
+        eprintln!("skipped: needs root to create a veth pair");
+        return;
+    }
+    let name = format!("pgt{}", std::process::id() % 100_000);
+    let peer = format!("{name}p");
+    let made = Command::new("ip")
+        .args(["link", "add", &name, "type", "veth", "peer", "name", &peer])
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot create a veth pair here");
+        return;
+    }
+    for n in [&name, &peer] {
+        let _ = Command::new("ip").args(["link", "set", n, "up"]).status();
+    }
+    let child = Command::new(BIN)
+        .args([
+            "sniff",
+            "-i",
+            &name,
+            "--format",
+            "jsonl",
+            "--duration",
+            "30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sniff");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let _ = Command::new("ip").args(["link", "del", &name]).status();
+    let o = child.wait_with_output().expect("sniff ends");
+    let err = stderr_of(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&name) && err.contains("capture stopped"),
+        "{err}"
+    );
+    assert!(err.contains("\"stopped\":\"capture-error\""), "{err}");
+}
