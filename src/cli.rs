@@ -129,12 +129,7 @@ pub struct ReadConfig {
 
 impl ReadArgs {
     pub fn validate(self) -> Result<ReadConfig, String> {
-        if self.ports.contains(&0) {
-            return Err("--port 0 is not a TCP port a server listens on".into());
-        }
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
+        check_ports_and_flows(&self.ports, self.max_flows)?;
         let threads = match self.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -244,12 +239,7 @@ pub struct AuditConfig {
 
 impl AuditArgs {
     pub fn validate(self) -> Result<AuditConfig, String> {
-        if self.ports.contains(&0) {
-            return Err("--port 0 is not a TCP port a server listens on".into());
-        }
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
+        check_ports_and_flows(&self.ports, self.max_flows)?;
         if self.duration == Some(0) {
             return Err("--duration must be at least 1 second".into());
         }
@@ -362,12 +352,7 @@ pub struct SniffConfig {
 
 impl SniffArgs {
     pub fn validate(self) -> Result<SniffConfig, String> {
-        if self.ports.contains(&0) {
-            return Err("--port 0 is not a TCP port a server listens on".into());
-        }
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
+        check_ports_and_flows(&self.ports, self.max_flows)?;
         if self.duration == Some(0) {
             return Err("--duration must be at least 1 second".into());
         }
@@ -406,4 +391,15 @@ impl SniffArgs {
             max_flows: self.max_flows,
         })
     }
+}
+
+/// The checks `read`, `sniff` and `audit` share.
+fn check_ports_and_flows(ports: &[u16], max_flows: usize) -> Result<(), String> {
+    if ports.contains(&0) {
+        return Err("--port 0 is not a TCP port a server listens on".into());
+    }
+    if max_flows == 0 {
+        return Err("--max-flows must be at least 1".into());
+    }
+    Ok(())
 }
