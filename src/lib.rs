@@ -16,3 +16,6 @@ pub mod report;
 pub mod session;
 pub mod sniff;
 pub mod tls;
+
+#[cfg(test)]
+pub(crate) mod testutil;

@@ -4,19 +4,7 @@
 //! client's StartupMessage; frame 6: the server's ErrorResponse).
 
 use super::*;
-
-/// Hex to bytes; spaces and newlines are ignored.
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(
-        digits.len().is_multiple_of(2),
-        "odd number of hex digits in {s:?}"
-    );
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
+use crate::testutil::{hex, XorShift};
 
 /// Parses a complete startup packet and checks nothing is left over.
 fn startup(bytes: &[u8]) -> StartupPacket<'_> {
@@ -795,22 +783,6 @@ fn backend_and_frontend_tags() {
     assert!(!is_frontend_tag(b'Z'));
     assert!(!is_backend_tag(b'Q'));
     assert!(!is_backend_tag(b'X'));
-}
-
-/// Deterministic pseudo-random numbers (xorshift64).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 #[test]

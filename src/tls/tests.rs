@@ -5,16 +5,7 @@
 //! one line per record header; synthetic records are built from them.
 
 use super::*;
-
-/// Hex to bytes; spaces and newlines are ignored.
-fn hex(s: &str) -> Vec<u8> {
-    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
-    digits
-        .chunks(2)
-        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-        .collect()
-}
+use crate::testutil::{hex, XorShift};
 
 /// tls13-verify-full.pcap, frame 8: 311 bytes of TCP payload.
 const TLS13_CLIENT_HELLO: &str = concat!(
@@ -1369,22 +1360,6 @@ fn raw_extensions_stop_at_overrun() {
 // ---------------------------------------------------------------------------
 // Robustness
 // ---------------------------------------------------------------------------
-
-/// Deterministic pseudo-random numbers (xorshift64).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 #[test]
 fn mutated_real_records_never_panic() {

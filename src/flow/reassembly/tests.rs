@@ -1,6 +1,7 @@
 //! Unit tests of per-direction TCP reassembly.
 
 use super::*;
+use crate::testutil::XorShift;
 
 /// What a consumer saw, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,30 +118,6 @@ fn with_syn(isn: u32) -> Harness {
     let mut h = Harness::default();
     h.syn(isn, 1);
     h
-}
-
-/// Deterministic pseudo-random numbers (xorshift64*).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, self.below(i + 1));
-        }
-    }
 }
 
 fn pattern(len: usize) -> Vec<u8> {
