@@ -5,6 +5,9 @@
 //! After a deliberate change of output, regenerate the JSON with
 //! `PGTLS_BLESS=1 cargo test --test audit` and review the diff.
 
+#[path = "common/golden.rs"]
+mod golden;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -184,7 +187,6 @@ fn cases() -> Vec<Case> {
 
 #[test]
 fn every_capture_matches_its_checked_in_audit() {
-    let bless = std::env::var_os("PGTLS_BLESS").is_some();
     let dir = Path::new("tests/expected_audit");
     let mut failures = Vec::new();
     for case in cases() {
@@ -202,30 +204,8 @@ fn every_capture_matches_its_checked_in_audit() {
             case.expected
         );
         let path = dir.join(&case.expected);
-        if bless {
-            std::fs::create_dir_all(dir).unwrap();
-            std::fs::write(&path, &out).expect("write expected audit");
-            continue;
-        }
-        let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            panic!(
-                "missing {}: run PGTLS_BLESS=1 cargo test --test audit",
-                path.display()
-            )
-        });
-        if expected != out {
-            let line = expected
-                .lines()
-                .zip(out.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or(expected.lines().count().min(out.lines().count()));
-            failures.push(format!(
-                "{}: differs at line {}\n  expected: {}\n  actual:   {}",
-                path.display(),
-                line + 1,
-                expected.lines().nth(line).unwrap_or("<none>"),
-                out.lines().nth(line).unwrap_or("<none>")
-            ));
+        if let Some(diff) = golden::check(&path, &out, "audit") {
+            failures.push(diff);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -4,6 +4,9 @@
 //! After a deliberate change of output, regenerate with
 //! `PGTLS_BLESS=1 cargo test --test expected_output` and review the diff.
 
+#[path = "common/golden.rs"]
+mod golden;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -37,7 +40,6 @@ fn captures_in(dir: &str) -> Vec<PathBuf> {
 }
 
 fn check_dir(dir: &str, ports: &[u16]) {
-    let bless = std::env::var_os("PGTLS_BLESS").is_some();
     let mut failures = Vec::new();
     let files = captures_in(dir);
     assert!(!files.is_empty(), "no captures in {dir}");
@@ -53,30 +55,9 @@ fn check_dir(dir: &str, ports: &[u16]) {
         }
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let expected_path = Path::new("tests/expected").join(format!("{name}.jsonl"));
-        if bless {
-            std::fs::write(&expected_path, &out).expect("write expected output");
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_else(|_| {
-            panic!(
-                "missing {}: run PGTLS_BLESS=1 cargo test --test expected_output",
-                expected_path.display()
-            )
-        });
-        if expected != out {
-            let first_diff = expected
-                .lines()
-                .zip(out.lines())
-                .position(|(a, b)| a != b)
-                .unwrap_or(expected.lines().count().min(out.lines().count()));
-            failures.push(format!(
-                "{}: output differs from {} at session {}\n  expected: {}\n  actual:   {}",
-                rel.display(),
-                expected_path.display(),
-                first_diff + 1,
-                expected.lines().nth(first_diff).unwrap_or("<none>"),
-                out.lines().nth(first_diff).unwrap_or("<none>")
-            ));
+        // One session per line: the line number is the session's.
+        if let Some(diff) = golden::check(&expected_path, &out, "expected_output") {
+            failures.push(format!("{}: {diff}", rel.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
