@@ -189,22 +189,15 @@ impl Analyzer {
             // A new SYN on a 4-tuple whose session is over: port reuse.
             self.remove_and_retire(&key);
         }
-        if !self.flows.contains_key(&key) {
-            if !syn_only && self.finished.contains_key(&key) {
-                self.stats.late_segments += 1;
-                return;
+        let session = match self.flows.get_mut(&key) {
+            Some(s) => s,
+            None => {
+                if !syn_only && self.finished.contains_key(&key) {
+                    self.stats.late_segments += 1;
+                    return;
+                }
+                self.open_session(key, p.ts_nanos, p.frame)
             }
-            if self.flows.len() >= self.cfg.max_flows {
-                self.evict_oldest();
-            }
-            let index = self.next_index;
-            self.next_index += 1;
-            self.live.insert(index, key);
-            self.flows
-                .insert(key, Box::new(Session::new(key, index, p.ts_nanos, p.frame)));
-        }
-        let Some(session) = self.flows.get_mut(&key) else {
-            return;
         };
         session.segment(
             dir,
@@ -304,20 +297,27 @@ impl Analyzer {
         if matches!(verdict, PgStart::Yes(_)) {
             let c = self.candidates.remove(&key).unwrap_or_default();
             self.stats.followed_segments += c.segments.len() as u64;
-            if self.flows.len() >= self.cfg.max_flows {
-                self.evict_oldest();
-            }
-            let first = &c.segments[0];
-            let index = self.next_index;
-            self.next_index += 1;
-            self.live.insert(index, key);
-            let mut session = Box::new(Session::new(key, index, first.ts, first.frame));
+            let session = self.open_session(key, c.segments[0].ts, c.segments[0].frame);
             for h in &c.segments {
                 session.segment(h.dir, h.ts, h.frame, h.seq, h.flags, &h.payload, h.wire_len);
             }
-            self.flows.insert(key, session);
             self.after_segment(key, p.ts_nanos);
         }
+    }
+
+    /// Starts a session for `key`, closing the oldest one first when the table
+    /// is full.
+    fn open_session(&mut self, key: FlowKey, ts: i64, frame: u64) -> &mut Session {
+        if self.flows.len() >= self.cfg.max_flows {
+            self.evict_oldest();
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        self.live.insert(index, key);
+        self.flows
+            .entry(key)
+            .insert_entry(Box::new(Session::new(key, index, ts, frame)))
+            .into_mut()
     }
 
     /// Early reports and retirement after a segment of `key`'s session.
