@@ -863,6 +863,19 @@ mod tests {
         }
     }
 
+    /// The trailer's capture part for a run on the test interface.
+    fn test_capture_report(o: &Outcome, pcap: Option<PcapCounts>) -> CaptureReport {
+        CaptureReport {
+            interface: "test0".into(),
+            filter: "tcp port 5432".into(),
+            stopped: o.stop.as_str(),
+            packets: o.packets,
+            reported_at_end: o.reported_at_end,
+            written: None,
+            pcap,
+        }
+    }
+
     fn settings(format: Format) -> LoopSettings {
         LoopSettings {
             source_name: "test0".into(),
@@ -1071,19 +1084,14 @@ mod tests {
         let mut src = VecSource::new(load("multi.pcap"));
         let mut out = Vec::new();
         let o = run_loop(&mut src, None, &stop, &settings(Format::Table), &mut out);
-        let cap = CaptureReport {
-            interface: "test0".into(),
-            filter: "tcp port 5432".into(),
-            stopped: o.stop.as_str(),
-            packets: o.packets,
-            reported_at_end: o.reported_at_end,
-            written: None,
-            pcap: Some(PcapCounts {
+        let cap = test_capture_report(
+            &o,
+            Some(PcapCounts {
                 received: 9,
                 dropped: 3,
                 if_dropped: 0,
             }),
-        };
+        );
         let mut err = Vec::new();
         write_trailer(&mut out, &mut err, Format::Table, &o, &cap).unwrap();
         let out = String::from_utf8(out).unwrap();
@@ -1102,15 +1110,7 @@ mod tests {
         let mut src = VecSource::new(load("tls12.pcap"));
         let mut out = Vec::new();
         let o = run_loop(&mut src, None, &stop, &settings(Format::Jsonl), &mut out);
-        let cap = CaptureReport {
-            interface: "test0".into(),
-            filter: "tcp port 5432".into(),
-            stopped: o.stop.as_str(),
-            packets: o.packets,
-            reported_at_end: o.reported_at_end,
-            written: None,
-            pcap: None,
-        };
+        let cap = test_capture_report(&o, None);
         let mut err = Vec::new();
         write_trailer(&mut out, &mut err, Format::Jsonl, &o, &cap).unwrap();
         assert_eq!(jsonl_verdicts(&out).len(), 1);
@@ -1127,15 +1127,7 @@ mod tests {
         let mut out = Vec::new();
         let o = run_loop(&mut src, None, &stop, &settings(Format::Json), &mut out);
         assert!(out.is_empty(), "json prints one document at the end");
-        let cap = CaptureReport {
-            interface: "test0".into(),
-            filter: "tcp port 5432".into(),
-            stopped: o.stop.as_str(),
-            packets: o.packets,
-            reported_at_end: o.reported_at_end,
-            written: None,
-            pcap: None,
-        };
+        let cap = test_capture_report(&o, None);
         let mut err = Vec::new();
         write_trailer(&mut out, &mut err, Format::Json, &o, &cap).unwrap();
         let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
