@@ -78,6 +78,22 @@ pub fn read_capture_streaming<R: Read>(
     Ok(())
 }
 
+/// Streams one input through the analyzer; "-" is standard input. A file
+/// that cannot be opened is a capture error naming the cause.
+pub fn read_path_streaming(
+    analyzer: &mut Analyzer,
+    path: &Path,
+    warn: &mut dyn FnMut(String),
+    emit: &mut dyn FnMut(&mut Analyzer) -> io::Result<()>,
+) -> Result<(), StreamError> {
+    let name = path.display().to_string();
+    if name == "-" {
+        return read_capture_streaming(analyzer, io::stdin().lock(), &name, warn, emit);
+    }
+    let f = File::open(path).map_err(|e| StreamError::Capture(e.into()))?;
+    read_capture_streaming(analyzer, f, &name, warn, emit)
+}
+
 fn analyzer_for(cfg: &ReadConfig) -> Analyzer {
     let a = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(cfg.ports.clone()),
@@ -115,18 +131,11 @@ pub fn analyze_files(
     let mut analyzer = analyzer_for(cfg);
     let mut all = Vec::new();
     for path in &cfg.files {
-        let name = path.display().to_string();
         let mut emit = |a: &mut Analyzer| {
             all.extend(a.take_reports());
             Ok(())
         };
-        let result = if name == "-" {
-            read_capture_streaming(&mut analyzer, io::stdin().lock(), &name, warn, &mut emit)
-        } else {
-            let f = File::open(path).map_err(|e| RunError::input(path, e))?;
-            read_capture_streaming(&mut analyzer, f, &name, warn, &mut emit)
-        };
-        result.map_err(|e| match e {
+        read_path_streaming(&mut analyzer, path, warn, &mut emit).map_err(|e| match e {
             StreamError::Capture(e) => RunError::input(path, e),
             StreamError::Output(e) => RunError::input(path, e),
         })?;
@@ -266,14 +275,6 @@ fn run_sharded(
             scope.spawn(move || {
                 let mut a = analyzer_for(cfg).with_shard(w as u32, workers as u32);
                 for (fi, path) in cfg.files.iter().enumerate() {
-                    let name = path.display().to_string();
-                    let f = match File::open(path) {
-                        Ok(f) => f,
-                        Err(e) => {
-                            let _ = tx.send((w, WorkerMsg::Failed(RunError::input(path, e))));
-                            return;
-                        }
-                    };
                     let mut file_warn = |m: String| {
                         if w == 0 {
                             let _ = tx.send((w, WorkerMsg::Warning(m)));
@@ -290,7 +291,7 @@ fn run_sharded(
                         }
                         Ok(())
                     };
-                    match read_capture_streaming(&mut a, f, &name, &mut file_warn, &mut emit) {
+                    match read_path_streaming(&mut a, path, &mut file_warn, &mut emit) {
                         Ok(()) => {}
                         Err(StreamError::Capture(e)) => {
                             let _ = tx.send((w, WorkerMsg::Failed(RunError::input(path, e))));
@@ -397,12 +398,7 @@ fn run_single(
             progress.update(a, writer.sessions());
             Ok(())
         };
-        let result = if name == "-" {
-            read_capture_streaming(&mut analyzer, io::stdin().lock(), &name, warn, &mut emit)
-        } else {
-            let f = File::open(path).map_err(|e| RunError::input(path, e))?;
-            read_capture_streaming(&mut analyzer, f, &name, warn, &mut emit)
-        };
+        let result = read_path_streaming(&mut analyzer, path, warn, &mut emit);
         progress.clear();
         match result {
             Ok(()) => {}
