@@ -119,8 +119,7 @@ start_server() {
     local name=$1 port=$2 mode=$3
     local data=$WORK/$name
     log "initdb + start $name ($mode) on 127.0.0.1:$port"
-    as_pg "$PGBIN/initdb" -D "$data" -U postgres -A trust --no-sync >"$WORK/$name-initdb.log" 2>&1 \
-        || { cat "$WORK/$name-initdb.log" >&2; die "initdb failed"; }
+    init_cluster "$data" "$WORK/$name-initdb.log"
     cat >>"$data/postgresql.conf" <<EOF
 
 # --- pgtls live-test.sh

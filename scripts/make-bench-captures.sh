@@ -115,8 +115,7 @@ make_pgbench_capture() {
     make_pki "$pki" bench 30
 
     log "initdb $DATA"
-    as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \
-        || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+    init_cluster "$DATA" "$WORK/initdb.log"
     cat >>"$DATA/postgresql.conf" <<EOF
 
 # --- pgtls make-bench-captures.sh

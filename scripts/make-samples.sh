@@ -153,8 +153,7 @@ want certs && make_cert_scenarios
 
 # ---------------------------------------------------------------- server
 log "initdb $DATA"
-as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -A trust --no-sync >"$WORK/initdb.log" 2>&1 \
-    || { cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+init_cluster "$DATA" "$WORK/initdb.log"
 cat >>"$DATA/postgresql.conf" <<EOF
 
 # --- pgtls make-samples.sh

@@ -37,3 +37,11 @@ EXT
     chmod 644 "$dir/server.crt" "$dir/ca.pem"
     CA=$dir/ca.pem
 }
+
+# init_cluster DATA LOG: a new PostgreSQL cluster owned by postgres (trust
+# authentication locally; callers add their own pg_hba.conf and settings).
+init_cluster() {
+    local data=$1 logfile=$2
+    as_pg "$PGBIN/initdb" -D "$data" -U postgres -A trust --no-sync >"$logfile" 2>&1 \
+        || { cat "$logfile" >&2; die "initdb failed"; }
+}
