@@ -148,16 +148,6 @@ impl<R: Read> CaptureReader<R> {
         std::mem::take(&mut self.warnings)
     }
 
-    /// Frames read so far.
-    pub fn frames(&self) -> u64 {
-        self.frame
-    }
-
-    /// Bytes of the file consumed so far.
-    pub fn bytes_read(&self) -> u64 {
-        self.offset
-    }
-
     /// The next packet, `None` at the end of the file. A file cut short or a
     /// corrupt record ends the stream with a warning rather than an error.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {

@@ -1202,11 +1202,6 @@ impl Conversation {
         }
     }
 
-    /// The client-side TLS stream, for the handshake's record count.
-    pub fn client_tls_records(&self) -> u32 {
-        self.client_tls.records
-    }
-
     pub fn server_tls_records(&self) -> u32 {
         self.server_tls.records
     }
