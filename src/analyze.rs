@@ -82,6 +82,46 @@ struct Candidate {
     client_bytes: Vec<u8>,
 }
 
+/// What happens to sessions after a segment: close lingers and early reports.
+#[derive(Default)]
+struct CloseQueues {
+    /// Closed sessions waiting out [`CLOSE_LINGER_NS`]: (close time, key, index).
+    closing: VecDeque<(i64, FlowKey, u64)>,
+    /// Reset sessions waiting out [`RESET_LINGER_NS`].
+    resetting: VecDeque<(i64, FlowKey, u64)>,
+    early: Vec<SessionReport>,
+}
+
+impl CloseQueues {
+    /// Early report and close lingers after a segment of `session`;
+    /// returns whether the session is finished (to retire now).
+    fn note_segment(
+        &mut self,
+        session: &mut Session,
+        cfg: &AnalyzerConfig,
+        file: &str,
+        ts: i64,
+    ) -> bool {
+        if cfg.report_early && !session.reported && session.verdict_is_final() {
+            session.reported = true;
+            self.early.push(SessionReport::from_session(session, file));
+        }
+        if session.is_finished() {
+            return true;
+        }
+        if session.is_closed() && !session.closing {
+            session.closing = true;
+            let entry = (ts, session.key, session.index);
+            if session.rst {
+                self.resetting.push_back(entry);
+            } else {
+                self.closing.push_back(entry);
+            }
+        }
+        false
+    }
+}
+
 /// Turns packets into sessions; sessions into reports when they end.
 pub struct Analyzer {
     cfg: AnalyzerConfig,
@@ -91,17 +131,14 @@ pub struct Analyzer {
     /// Sessions in the table by start order (index → key): the oldest is
     /// the first to evict, and the smallest index bounds what may be output.
     live: BTreeMap<u64, FlowKey>,
-    /// Closed sessions waiting out [`CLOSE_LINGER_NS`]: (close time, key, index).
-    closing: VecDeque<(i64, FlowKey, u64)>,
-    /// Reset sessions waiting out [`RESET_LINGER_NS`].
-    resetting: VecDeque<(i64, FlowKey, u64)>,
+    /// Sessions waiting to leave the table, and early reports.
+    queues: CloseQueues,
     /// Flows retired at their final ACK: late retransmissions of them are
     /// absorbed for [`CLOSE_LINGER_NS`] instead of starting a new session.
     finished: FxHashMap<FlowKey, i64>,
     finished_order: VecDeque<(i64, FlowKey)>,
     /// Reports of sessions that left the table, waiting for earlier ones.
     ready: BTreeMap<u64, Box<SessionReport>>,
-    early: Vec<SessionReport>,
     /// Follow only the flows of one shard: `(shard, shards)`.
     shard: Option<(u32, u32)>,
     /// Recognise PostgreSQL on any port by the client's first bytes.
@@ -118,12 +155,10 @@ impl Analyzer {
             flows: FxHashMap::default(),
             next_index: 0,
             live: BTreeMap::new(),
-            closing: VecDeque::new(),
-            resetting: VecDeque::new(),
+            queues: CloseQueues::default(),
             finished: FxHashMap::default(),
             finished_order: VecDeque::new(),
             ready: BTreeMap::new(),
-            early: Vec::new(),
             shard: None,
             any_port: false,
             candidates: FxHashMap::default(),
@@ -189,6 +224,7 @@ impl Analyzer {
             // A new SYN on a 4-tuple whose session is over: port reuse.
             self.remove_and_retire(&key);
         }
+        // One lookup for the segment and what follows it.
         let session = match self.flows.get_mut(&key) {
             Some(s) => s,
             None => {
@@ -196,9 +232,20 @@ impl Analyzer {
                     self.stats.late_segments += 1;
                     return;
                 }
-                self.open_session(key, p.ts_nanos, p.frame)
+                let index = self.admit(key);
+                self.flows
+                    .entry(key)
+                    .insert_entry(Box::new(Session::new(key, index, p.ts_nanos, p.frame)))
+                    .into_mut()
             }
         };
+        // A settled, open session: nothing to parse, nothing to queue (an
+        // early report, if any, went out when it settled).
+        if (session.reported || !self.cfg.report_early)
+            && session.count_only(dir, p.ts_nanos, p.frame, seg.flags, seg.wire_len)
+        {
+            return;
+        }
         session.segment(
             dir,
             p.ts_nanos,
@@ -208,7 +255,13 @@ impl Analyzer {
             seg.payload,
             seg.wire_len,
         );
-        self.after_segment(key, p.ts_nanos);
+        if self
+            .queues
+            .note_segment(session, &self.cfg, &self.file, p.ts_nanos)
+        {
+            self.remove_and_retire(&key);
+            self.tombstone(key, p.ts_nanos);
+        }
     }
 
     /// `--any-port`: follows a connection on another port from its SYN until
@@ -308,39 +361,33 @@ impl Analyzer {
     /// Starts a session for `key`, closing the oldest one first when the table
     /// is full.
     fn open_session(&mut self, key: FlowKey, ts: i64, frame: u64) -> &mut Session {
-        if self.flows.len() >= self.cfg.max_flows {
-            self.evict_oldest();
-        }
-        let index = self.next_index;
-        self.next_index += 1;
-        self.live.insert(index, key);
+        let index = self.admit(key);
         self.flows
             .entry(key)
             .insert_entry(Box::new(Session::new(key, index, ts, frame)))
             .into_mut()
     }
 
+    /// Makes room for a new session of `key` and gives it its start index.
+    fn admit(&mut self, key: FlowKey) -> u64 {
+        if self.flows.len() >= self.cfg.max_flows {
+            self.evict_oldest();
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        self.live.insert(index, key);
+        index
+    }
+
     /// Early reports and retirement after a segment of `key`'s session.
     fn after_segment(&mut self, key: FlowKey, ts: i64) {
-        let Some(session) = self.flows.get_mut(&key) else {
-            return;
+        let finished = match self.flows.get_mut(&key) {
+            Some(session) => self.queues.note_segment(session, &self.cfg, &self.file, ts),
+            None => false,
         };
-        if self.cfg.report_early && !session.reported && session.verdict_is_final() {
-            session.reported = true;
-            let r = SessionReport::from_session(session, &self.file);
-            self.early.push(r);
-        }
-        if session.is_finished() {
+        if finished {
             self.remove_and_retire(&key);
             self.tombstone(key, ts);
-        } else if session.is_closed() && !session.closing {
-            session.closing = true;
-            let entry = (ts, key, session.index);
-            if session.rst {
-                self.resetting.push_back(entry);
-            } else {
-                self.closing.push_back(entry);
-            }
         }
     }
 
@@ -369,9 +416,9 @@ impl Analyzer {
             };
             loop {
                 let queue = if reset {
-                    &mut self.resetting
+                    &mut self.queues.resetting
                 } else {
-                    &mut self.closing
+                    &mut self.queues.closing
                 };
                 let Some(&(closed_at, key, index)) = queue.front() else {
                     break;
@@ -391,7 +438,7 @@ impl Analyzer {
     /// Sessions whose verdict became final since the last call (only with
     /// `report_early`). Each session appears here at most once.
     pub fn take_final(&mut self) -> Vec<SessionReport> {
-        std::mem::take(&mut self.early)
+        std::mem::take(&mut self.queues.early)
     }
 
     /// Closes sessions with no packet for `idle_ns` before `now_ns` (packet
@@ -457,8 +504,8 @@ impl Analyzer {
             return true;
         }
         self.live.clear();
-        self.closing.clear();
-        self.resetting.clear();
+        self.queues.closing.clear();
+        self.queues.resetting.clear();
         self.finished.clear();
         self.finished_order.clear();
         self.candidates.clear();

@@ -2,6 +2,7 @@
 //! packet cut short by the snapshot length still yields what it holds.
 
 use crate::capture::{LinkType, Packet};
+use crate::flow::Endpoint;
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use std::net::{IpAddr, SocketAddr};
 
@@ -17,8 +18,8 @@ pub struct TcpFlags {
 /// A TCP segment as the flow table needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct Segment<'a> {
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
+    pub src: Endpoint,
+    pub dst: Endpoint,
     pub seq: u32,
     pub ack: u32,
     pub flags: TcpFlags,
@@ -153,8 +154,8 @@ fn segment_of<'a>(s: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         payload.len()
     };
     Ok(Segment {
-        src: SocketAddr::new(src, tcp.source_port()),
-        dst: SocketAddr::new(dst, tcp.destination_port()),
+        src: SocketAddr::new(src, tcp.source_port()).into(),
+        dst: SocketAddr::new(dst, tcp.destination_port()).into(),
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         flags: TcpFlags {
@@ -166,6 +167,22 @@ fn segment_of<'a>(s: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
         payload,
         wire_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
     })
+}
+
+/// An address read by the fast path.
+enum Addr {
+    V4([u8; 4]),
+    V6([u8; 16]),
+}
+
+impl Addr {
+    #[inline]
+    fn with_port(&self, port: u16) -> Endpoint {
+        match self {
+            Addr::V4(ip) => Endpoint::v4(*ip, port),
+            Addr::V6(ip) => Endpoint::v6(*ip, port),
+        }
+    }
 }
 
 /// The common case on the hot path, Ethernet II + IPv4 (no fragment) or
@@ -192,8 +209,8 @@ fn fast_ethernet_tcp(d: &[u8]) -> Option<Segment<'_>> {
                 return None;
             }
             (
-                IpAddr::from([h[12], h[13], h[14], h[15]]),
-                IpAddr::from([h[16], h[17], h[18], h[19]]),
+                Addr::V4([h[12], h[13], h[14], h[15]]),
+                Addr::V4([h[16], h[17], h[18], h[19]]),
                 ihl,
                 total,
             )
@@ -208,7 +225,7 @@ fn fast_ethernet_tcp(d: &[u8]) -> Option<Segment<'_>> {
             let mut t = [0u8; 16];
             s.copy_from_slice(&h[8..24]);
             t.copy_from_slice(&h[24..40]);
-            (IpAddr::from(s), IpAddr::from(t), 40, 40 + payload)
+            (Addr::V6(s), Addr::V6(t), 40, 40 + payload)
         }
         _ => return None,
     };
@@ -225,8 +242,8 @@ fn fast_ethernet_tcp(d: &[u8]) -> Option<Segment<'_>> {
     let payload = &captured[..captured.len().min(wire_len)];
     let flags = th[13];
     Some(Segment {
-        src: SocketAddr::new(src, u16::from_be_bytes([th[0], th[1]])),
-        dst: SocketAddr::new(dst, u16::from_be_bytes([th[2], th[3]])),
+        src: src.with_port(u16::from_be_bytes([th[0], th[1]])),
+        dst: dst.with_port(u16::from_be_bytes([th[2], th[3]])),
         seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
         ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
         flags: TcpFlags {

@@ -92,6 +92,39 @@ impl Session {
         }
     }
 
+    /// The common case of a long session: its verdict is settled, its
+    /// buffers are freed, the connection is open and the segment carries no
+    /// SYN, FIN or RST. Only the counters change; returns false (doing
+    /// nothing) when the segment needs [`Session::segment`].
+    #[inline]
+    pub fn count_only(
+        &mut self,
+        dir: Direction,
+        ts: i64,
+        frame: u64,
+        flags: crate::decode::TcpFlags,
+        wire_len: u32,
+    ) -> bool {
+        if !self.released
+            || self.client_fin
+            || self.server_fin
+            || self.rst
+            || flags.syn
+            || flags.fin
+            || flags.rst
+        {
+            return false;
+        }
+        self.packets += 1;
+        self.end_ns = self.end_ns.max(ts);
+        self.last_frame = frame;
+        match dir {
+            Direction::ToServer => self.bytes_to_server += u64::from(wire_len),
+            Direction::ToClient => self.bytes_to_client += u64::from(wire_len),
+        }
+        true
+    }
+
     /// Feeds one segment of this connection.
     #[allow(clippy::too_many_arguments)]
     pub fn segment(
