@@ -4,7 +4,7 @@ use crate::analyze::{Analyzer, AnalyzerConfig};
 use crate::capture::file::CaptureReader;
 use crate::cli::{Format, ReadConfig};
 use crate::flow::PortSet;
-use crate::report::{self, Document, SessionReport, Summary};
+use crate::report::{self, SessionReport, Summary};
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
@@ -166,7 +166,10 @@ pub struct ReportWriter<'a> {
     format: Format,
     width: Option<u16>,
     buf: Vec<u8>,
-    rows: Vec<SessionReport>,
+    /// Table rows held to size the columns, up to [`report::TABLE_MAX_ROWS`].
+    rows: Vec<report::Cells>,
+    /// More sessions than a bordered table holds: rows are written as they come.
+    streaming_rows: bool,
     summary: Summary,
     /// `--format json`: sessions written so far.
     written: u64,
@@ -180,6 +183,7 @@ impl<'a> ReportWriter<'a> {
             width,
             buf: Vec::with_capacity(4096),
             rows: Vec::new(),
+            streaming_rows: false,
             summary: Summary::of(&[]),
             written: 0,
         }
@@ -189,7 +193,21 @@ impl<'a> ReportWriter<'a> {
         self.summary.sessions += 1;
         *self.summary.verdicts.entry(r.verdict.as_str()).or_default() += 1;
         match self.format {
-            Format::Table => self.rows.push(r),
+            Format::Table => {
+                let cells = report::table_cells(&r);
+                if self.streaming_rows {
+                    writeln!(self.out, "{}", report::plain_row(&cells))?;
+                } else {
+                    self.rows.push(cells);
+                    if self.rows.len() > report::TABLE_MAX_ROWS {
+                        self.streaming_rows = true;
+                        writeln!(self.out, "{}", report::plain_header())?;
+                        for cells in std::mem::take(&mut self.rows) {
+                            writeln!(self.out, "{}", report::plain_row(&cells))?;
+                        }
+                    }
+                }
+            }
             Format::Jsonl => {
                 self.buf.clear();
                 serde_json::to_writer(&mut self.buf, &r)?;
@@ -220,7 +238,18 @@ impl<'a> ReportWriter<'a> {
 
     pub fn finish(self) -> io::Result<()> {
         match self.format {
-            Format::Table => write_reports(self.out, &self.rows, Format::Table, self.width)?,
+            Format::Table => {
+                // Streamed rows are out already.
+                if !self.streaming_rows {
+                    if self.rows.is_empty() {
+                        writeln!(self.out, "no PostgreSQL sessions found")?;
+                    } else {
+                        writeln!(self.out, "{}", report::render_table(&self.rows, self.width))?;
+                    }
+                }
+                writeln!(self.out, "{}", report::render_summary(&self.summary))?;
+                self.out.flush()?;
+            }
             Format::Jsonl => self.out.flush()?,
             Format::Json => {
                 if self.written == 0 {
@@ -423,42 +452,6 @@ fn run_single(
     }
     input_warnings(&analyzer, cfg, warn);
     writer.finish().or_else(output_error)
-}
-
-/// Writes the reports in the chosen format.
-pub fn write_reports(
-    out: &mut dyn Write,
-    reports: &[SessionReport],
-    format: Format,
-    width: Option<u16>,
-) -> io::Result<()> {
-    match format {
-        Format::Table => {
-            if reports.is_empty() {
-                writeln!(out, "no PostgreSQL sessions found")?;
-            } else {
-                writeln!(out, "{}", report::render_table(reports, width))?;
-            }
-            writeln!(out, "{}", report::render_summary(&Summary::of(reports)))?;
-        }
-        Format::Json => {
-            let doc = Document {
-                sessions: reports,
-                summary: Summary::of(reports),
-            };
-            let mut buf = serde_json::to_vec_pretty(&doc)?;
-            report::escape_json_for_terminal(&mut buf);
-            out.write_all(&buf)?;
-            writeln!(out)?;
-        }
-        Format::Jsonl => {
-            for r in reports {
-                serde_json::to_writer(&mut *out, r)?;
-                writeln!(out)?;
-            }
-        }
-    }
-    out.flush()
 }
 
 /// A one-line progress display on stderr while a large file is read, only

@@ -16,8 +16,7 @@ use crate::capture::{LinkType, Packet};
 use crate::cli::Format;
 use crate::flow::PortSet;
 use crate::read::RunError;
-use crate::report::sanitize;
-use crate::report::{render_summary, SessionReport, Summary};
+use crate::report::{self, render_summary, SessionReport, Summary};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -209,56 +208,15 @@ impl Emitter<'_> {
             }
             Format::Table => {
                 if !self.header_done {
-                    writeln!(self.out, "{}", table_header())?;
+                    writeln!(self.out, "{}", report::plain_header())?;
                     self.header_done = true;
                 }
-                writeln!(self.out, "{}", table_row(&r))?;
+                writeln!(self.out, "{}", report::plain_row(&report::table_cells(&r)))?;
                 self.out.flush()?;
             }
         }
         Ok(())
     }
-}
-
-const COLUMNS: [(&str, usize); 5] = [
-    ("start", 26),
-    ("client", 22),
-    ("server", 22),
-    ("verdict", 20),
-    ("tls", 9),
-];
-
-fn table_header() -> String {
-    let mut s = String::new();
-    for (name, w) in COLUMNS {
-        s.push_str(&format!("{name:<w$} "));
-    }
-    s.push_str("reason");
-    s
-}
-
-/// One session as one line, in the columns of `read`'s table.
-fn table_row(r: &SessionReport) -> String {
-    let tls = r.tls.server_version.clone().unwrap_or_else(|| {
-        r.tls
-            .client_max_version
-            .as_ref()
-            .map(|v| format!("({v})"))
-            .unwrap_or_else(|| "-".into())
-    });
-    let cells = [
-        r.start.replace('T', " ").trim_end_matches('Z').to_string(),
-        r.client.clone(),
-        r.server.clone(),
-        r.verdict.to_string(),
-        tls,
-    ];
-    let mut s = String::new();
-    for (cell, (_, w)) in cells.iter().zip(COLUMNS) {
-        s.push_str(&format!("{cell:<w$} "));
-    }
-    s.push_str(&sanitize(&r.reason));
-    s
 }
 
 /// Packet time for idle expiry: the last packet's timestamp, moved on by the

@@ -744,6 +744,53 @@ fn fifty_thousand_syns_from_distinct_ports() {
     syn_flood(50_000, &[], 512 * 1024);
 }
 
+/// The default table past `TABLE_MAX_ROWS` sessions: rows stream as plain
+/// lines in session order instead of being held for a bordered table.
+#[test]
+fn a_long_table_streams_its_rows() {
+    let n = 30_000;
+    let dir = temp_dir("syn-table");
+    let path = dir.join("syn-flood.pcap");
+    write_syn_flood(&path, n).unwrap();
+    let out = dir.join("out.txt");
+    let bin = env!("CARGO_BIN_EXE_pgtls");
+    let run = run_shell(
+        &[
+            "-c",
+            "exec \"$0\" read \"$1\" > \"$2\"",
+            bin,
+            path.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(600),
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        n as usize + 2,
+        "header, one row per session, summary"
+    );
+    assert!(
+        lines[0].starts_with("start ") && lines[0].ends_with(" reason"),
+        "{}",
+        lines[0]
+    );
+    assert!(!text.contains('│'), "no bordered table past the row limit");
+    for (i, row) in lines[1..=n as usize].iter().enumerate() {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        // Sessions in capture order: the flood's client ports count up.
+        assert_eq!(cols[2], format!("172.16.0.0:{}", 1024 + i), "{row}");
+        assert_eq!(cols[4], "incomplete", "{row}");
+    }
+    assert_eq!(
+        lines[n as usize + 1],
+        format!("{n} sessions: incomplete: {n}")
+    );
+}
+
 fn syn_flood(n: u32, extra: &[&str], peak_bound_kib: u64) {
     let dir = temp_dir(&format!("syn-{n}-{}", extra.len()));
     let path = dir.join("syn-flood.pcap");

@@ -4,7 +4,10 @@
 mod table;
 pub mod time;
 
-pub use table::{escape_json_for_terminal, render_summary, render_table, sanitize};
+pub use table::{
+    escape_json_for_terminal, plain_header, plain_row, render_summary, render_table, sanitize,
+    table_cells, Cells, TABLE_MAX_ROWS,
+};
 
 use crate::flow::Direction;
 use crate::pg::AuthCode;

@@ -61,33 +61,67 @@ pub fn escape_json_for_terminal(json: &mut Vec<u8>) {
     *json = out.into_bytes();
 }
 
-pub fn render_table(reports: &[SessionReport], width: Option<u16>) -> String {
+/// Sessions drawn as a bordered table; past this many, `read` streams rows
+/// as plain aligned lines (the table's columns need every row, and holding a
+/// million rows would hold their memory).
+pub const TABLE_MAX_ROWS: usize = 10_000;
+
+/// The table's cells of one session: start, client, server, verdict, TLS
+/// version (the client's maximum in parentheses when no server answered),
+/// reason.
+pub type Cells = [String; 6];
+
+pub fn table_cells(r: &SessionReport) -> Cells {
+    [
+        r.start.replace('T', " ").trim_end_matches('Z').to_string(),
+        r.client.clone(),
+        r.server.clone(),
+        r.verdict.to_string(),
+        r.tls.server_version.clone().unwrap_or_else(|| {
+            r.tls
+                .client_max_version
+                .as_ref()
+                .map(|v| format!("({v})"))
+                .unwrap_or_else(|| "-".into())
+        }),
+        sanitize(&r.reason),
+    ]
+}
+
+const HEADER: [&str; 6] = ["start", "client", "server", "verdict", "tls", "reason"];
+
+pub fn render_table(rows: &[Cells], width: Option<u16>) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
     if let Some(w) = width {
         t.set_width(w);
     }
-    t.set_header(vec![
-        "start", "client", "server", "verdict", "tls", "reason",
-    ]);
-    for r in reports {
-        t.add_row(vec![
-            r.start.replace('T', " ").trim_end_matches('Z').to_string(),
-            r.client.clone(),
-            r.server.clone(),
-            r.verdict.to_string(),
-            r.tls.server_version.clone().unwrap_or_else(|| {
-                r.tls
-                    .client_max_version
-                    .as_ref()
-                    .map(|v| format!("({v})"))
-                    .unwrap_or_else(|| "-".into())
-            }),
-            sanitize(&r.reason),
-        ]);
+    t.set_header(HEADER.to_vec());
+    for r in rows {
+        t.add_row(r.to_vec());
     }
     t.to_string()
+}
+
+/// Widths of the plain columns (all but the reason, which ends the line):
+/// room for a timestamp, an IPv4 address with port, the longest verdict.
+const PLAIN_WIDTHS: [usize; 5] = [26, 22, 22, 20, 9];
+
+/// The header line of the plain streaming form (`sniff`, long `read` tables).
+pub fn plain_header() -> String {
+    plain_row(&HEADER.map(String::from))
+}
+
+/// One session as one aligned line; a longer cell (an IPv6 address) pushes
+/// the rest of its line right rather than being cut.
+pub fn plain_row(cells: &Cells) -> String {
+    let mut s = String::new();
+    for (cell, w) in cells.iter().zip(PLAIN_WIDTHS) {
+        s.push_str(&format!("{cell:<w$} "));
+    }
+    s.push_str(&cells[5]);
+    s
 }
 
 pub fn render_summary(summary: &Summary) -> String {
