@@ -4,7 +4,7 @@ use crate::analyze::{Analyzer, AnalyzerConfig};
 use crate::capture::file::CaptureReader;
 use crate::cli::{Format, ReadConfig};
 use crate::flow::PortSet;
-use crate::report::{self, SessionReport, Summary};
+use crate::report::{self, Cells, SessionReport, Summary};
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
@@ -159,6 +159,47 @@ pub fn analyze_files(
     Ok(all)
 }
 
+/// A session's output rendered where it was judged, so that the workers of
+/// a sharded run serialize in parallel and the writer only copies bytes.
+pub struct Rendered {
+    /// Sort key within its file: the session's first frame.
+    pub first_frame: u64,
+    pub verdict: &'static str,
+    /// One JSON object (JSON Lines: with its newline).
+    pub body: Vec<u8>,
+    /// The table's cells.
+    pub cells: Option<Cells>,
+}
+
+impl Rendered {
+    pub fn of(r: &SessionReport, format: Format) -> io::Result<Rendered> {
+        let mut body = Vec::new();
+        let cells = render_into(r, format, &mut body)?;
+        Ok(Rendered {
+            first_frame: r.first_frame,
+            verdict: r.verdict.as_str(),
+            body,
+            cells,
+        })
+    }
+}
+
+/// Renders one report for `format`: JSON into `body` (escaped for
+/// terminals; a newline ends a JSON Lines record), or the table's cells.
+fn render_into(r: &SessionReport, format: Format, body: &mut Vec<u8>) -> io::Result<Option<Cells>> {
+    match format {
+        Format::Table => Ok(Some(report::table_cells(r))),
+        Format::Jsonl | Format::Json => {
+            serde_json::to_writer(&mut *body, r)?;
+            report::escape_json_for_terminal(body);
+            if format == Format::Jsonl {
+                body.push(b'\n');
+            }
+            Ok(None)
+        }
+    }
+}
+
 /// Writes reports as they become ready: JSON Lines and the JSON document
 /// stream; the table is drawn at the end (its columns need every row).
 pub struct ReportWriter<'a> {
@@ -190,11 +231,29 @@ impl<'a> ReportWriter<'a> {
     }
 
     pub fn write(&mut self, r: SessionReport) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let cells = render_into(&r, self.format, &mut buf);
+        let done = cells.and_then(|cells| self.emit(r.verdict.as_str(), &buf, cells));
+        self.buf = buf;
+        done
+    }
+
+    /// Writes a report rendered elsewhere (by a worker of a sharded run).
+    pub fn write_rendered(&mut self, r: Rendered) -> io::Result<()> {
+        self.emit(r.verdict, &r.body, r.cells)
+    }
+
+    /// Counts a session and writes its rendered form: `body` for the JSON
+    /// formats, `cells` for the table.
+    fn emit(&mut self, verdict: &'static str, body: &[u8], cells: Option<Cells>) -> io::Result<()> {
         self.summary.sessions += 1;
-        *self.summary.verdicts.entry(r.verdict.as_str()).or_default() += 1;
+        *self.summary.verdicts.entry(verdict).or_default() += 1;
         match self.format {
             Format::Table => {
-                let cells = report::table_cells(&r);
+                let Some(cells) = cells else {
+                    return Ok(());
+                };
                 if self.streaming_rows {
                     writeln!(self.out, "{}", report::plain_row(&cells))?;
                 } else {
@@ -208,23 +267,14 @@ impl<'a> ReportWriter<'a> {
                     }
                 }
             }
-            Format::Jsonl => {
-                self.buf.clear();
-                serde_json::to_writer(&mut self.buf, &r)?;
-                report::escape_json_for_terminal(&mut self.buf);
-                self.buf.push(b'\n');
-                self.out.write_all(&self.buf)?;
-            }
+            Format::Jsonl => self.out.write_all(body)?,
             Format::Json => {
-                self.buf.clear();
-                self.buf.extend_from_slice(if self.written == 0 {
+                self.out.write_all(if self.written == 0 {
                     b"{\n  \"sessions\": [\n    "
                 } else {
                     b",\n    "
-                });
-                serde_json::to_writer(&mut self.buf, &r)?;
-                report::escape_json_for_terminal(&mut self.buf);
-                self.out.write_all(&self.buf)?;
+                })?;
+                self.out.write_all(body)?;
                 self.written += 1;
             }
         }
@@ -285,7 +335,7 @@ pub fn run(
 
 /// What a worker of a sharded run tells the writer.
 enum WorkerMsg {
-    Reports(usize, Vec<SessionReport>),
+    Reports(usize, Vec<Rendered>),
     Warning(String),
     Done(Box<crate::analyze::InputStats>),
     Failed(RunError),
@@ -328,7 +378,11 @@ fn run_sharded(
                         if stop.load(Ordering::Relaxed) {
                             return Err(io::Error::other("stopped"));
                         }
-                        let r = a.take_reports();
+                        let r = a
+                            .take_reports()
+                            .iter()
+                            .map(|r| Rendered::of(r, cfg.format))
+                            .collect::<io::Result<Vec<_>>>()?;
                         if !r.is_empty() {
                             tx.send((w, WorkerMsg::Reports(fi, r)))
                                 .map_err(|_| io::Error::other("writer gone"))?;
@@ -351,10 +405,10 @@ fn run_sharded(
 
         // Merge: a report may go out once every worker still running has
         // sent something that sorts after it.
-        let mut queues: Vec<VecDeque<(usize, SessionReport)>> = vec![VecDeque::new(); workers];
+        let mut queues: Vec<VecDeque<(usize, Rendered)>> =
+            (0..workers).map(|_| VecDeque::new()).collect();
         let mut done = vec![false; workers];
-        let key =
-            |q: &VecDeque<(usize, SessionReport)>| q.front().map(|(f, r)| (*f, r.first_frame));
+        let key = |q: &VecDeque<(usize, Rendered)>| q.front().map(|(f, r)| (*f, r.first_frame));
         for (w, msg) in rx.iter() {
             match msg {
                 WorkerMsg::Reports(fi, rs) => queues[w].extend(rs.into_iter().map(|r| (fi, r))),
@@ -388,7 +442,7 @@ fn run_sharded(
                     break;
                 };
                 let (_, r) = queues[next].pop_front().expect("non-empty");
-                if let Err(e) = writer.write(r) {
+                if let Err(e) = writer.write_rendered(r) {
                     output_failure = Some(e);
                     stop.store(true, Ordering::Relaxed);
                     break;

@@ -244,6 +244,7 @@ impl SessionReport {
         let t = &c.tls;
         let ch = t.client_hello.as_deref();
         let sh = t.server_hello.as_deref();
+        let fingerprints = ch.map(fingerprint::client_fingerprints);
         let tls = TlsReport {
             client_versions: ch
                 .map(|h| h.offered_versions().iter().map(|v| v.name()).collect())
@@ -273,10 +274,11 @@ impl SessionReport {
                 frame: a.frame,
             }),
             encrypted_alerts: t.encrypted_alerts,
-            ja3: ch.and_then(|h| fingerprint::ja3(h).ok()),
-            ja4: ch.and_then(|h| fingerprint::ja4(h).ok()),
-            fingerprint_note: ch
-                .and_then(|h| fingerprint::ja4(h).err())
+            ja3: fingerprints.as_ref().and_then(|f| f.0.clone().ok()),
+            ja4: fingerprints.as_ref().and_then(|f| f.1.clone().ok()),
+            fingerprint_note: fingerprints
+                .as_ref()
+                .and_then(|f| f.1.clone().err())
                 .map(str::to_string),
             ja3s: sh.map(fingerprint::ja3s),
             client_key_shares: ch

@@ -37,8 +37,9 @@ pub fn is_unsafe_for_terminal(ch: char) -> bool {
 /// zero-width format characters) as `\uXXXX` escapes. They can only occur
 /// inside strings, so the document stays valid and decodes to the same text.
 pub fn escape_json_for_terminal(json: &mut Vec<u8>) {
-    // Pure ASCII below DEL (the usual case) needs nothing.
-    if json.iter().all(|&b| b < 0x7f) {
+    // Pure ASCII without DEL (the usual case) needs nothing; both checks
+    // run a word or more at a time.
+    if json.is_ascii() && !json.contains(&0x7f) {
         return;
     }
     let Ok(text) = std::str::from_utf8(json) else {

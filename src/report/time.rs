@@ -6,13 +6,24 @@ pub fn rfc3339(ns: i64) -> String {
     let micros = ns.rem_euclid(1_000_000_000) / 1_000;
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
+    // i64 nanoseconds span the years 1677 to 2262: always four digits.
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        tod / 3600,
-        (tod / 60) % 60,
-        tod % 60
-    )
+    // Two timestamps per session: written digit by digit, not through `format!`.
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y as u64);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, (tod / 3600) as u64);
+    put(14, 2, ((tod / 60) % 60) as u64);
+    put(17, 2, (tod % 60) as u64);
+    put(20, 6, micros as u64);
+    b.iter().map(|&c| char::from(c)).collect()
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
@@ -43,6 +54,9 @@ mod tests {
             "2000-02-29T12:34:56.789012Z"
         );
         assert_eq!(rfc3339(-1_000), "1969-12-31T23:59:59.999999Z");
+        // The ends of i64 nanoseconds: years 1677 and 2262.
+        assert_eq!(rfc3339(i64::MIN), "1677-09-21T00:12:43.145224Z");
+        assert_eq!(rfc3339(i64::MAX), "2262-04-11T23:47:16.854775Z");
         // 2026-11-28T20:45:58Z
         assert_eq!(
             rfc3339(1_795_898_758_000_000_000),

@@ -234,9 +234,125 @@ pub fn ja4(ch: &ClientHelloInfo) -> Result<String, &'static str> {
     Ja4Parts::of(ch, false).map(|p| p.hashed())
 }
 
+/// JA3 and JA4 of a ClientHello, as [`ja3`] and [`ja4`] give them.
+pub type ClientFingerprints = (Result<String, &'static str>, Result<String, &'static str>);
+
+/// Distinct hello shapes remembered per thread.
+const SHAPES_CACHED: usize = 4096;
+
+thread_local! {
+    static CLIENT_SHAPES: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, ClientFingerprints>> =
+        Default::default();
+}
+
+/// The fields JA3 and JA4 read, as one byte string: hellos of the same
+/// client library differ only in random, session id and key shares, so
+/// sessions share fingerprints by this key.
+fn client_shape(ch: &ClientHelloInfo) -> Vec<u8> {
+    let mut k = Vec::with_capacity(256);
+    k.push(u8::from(ch.sslv2_format));
+    k.extend_from_slice(&ch.legacy_version.to_le_bytes());
+    for list in [
+        &ch.supported_versions,
+        &ch.ciphers,
+        &ch.extensions,
+        &ch.groups,
+        &ch.signature_algorithms,
+    ] {
+        k.extend_from_slice(&(list.len() as u32).to_le_bytes());
+        for x in list.iter() {
+            k.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    k.extend_from_slice(&(ch.ec_point_formats.len() as u32).to_le_bytes());
+    k.extend_from_slice(&ch.ec_point_formats);
+    match &ch.alpn_first_raw {
+        Some(a) => {
+            k.extend_from_slice(&(a.len() as u32).to_le_bytes());
+            k.extend_from_slice(a);
+        }
+        None => k.extend_from_slice(&u32::MAX.to_le_bytes()),
+    }
+    k
+}
+
+/// [`ja3`] and [`ja4`] of a ClientHello, computed once per hello shape per
+/// thread (the MD5, SHA-256 and decimal lists cost more than the rest of a
+/// short session's report).
+pub fn client_fingerprints(ch: &ClientHelloInfo) -> ClientFingerprints {
+    let shape = client_shape(ch);
+    CLIENT_SHAPES.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(f) = c.get(&shape) {
+            return f.clone();
+        }
+        let f = (ja3(ch), ja4(ch));
+        if c.len() >= SHAPES_CACHED {
+            c.clear();
+        }
+        c.insert(shape, f.clone());
+        f
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cache gives what computing gives, for hellos that differ in one
+    /// fingerprinted field at a time, in any order, twice.
+    #[test]
+    fn cached_fingerprints_equal_computed_ones() {
+        let base = from_ja4_ro(
+            "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,0804,0401,0503,0805,0501,0806,0601",
+            0x0304,
+            b"h2",
+        );
+        let mut variants = vec![base.clone()];
+        let mut v = base.clone();
+        v.ciphers.swap(0, 1);
+        variants.push(v);
+        let mut v = base.clone();
+        v.extensions.pop();
+        variants.push(v);
+        let mut v = base.clone();
+        v.groups = vec![29, 23];
+        variants.push(v);
+        let mut v = base.clone();
+        v.ec_point_formats = vec![0];
+        variants.push(v);
+        let mut v = base.clone();
+        v.signature_algorithms.reverse();
+        variants.push(v);
+        let mut v = base.clone();
+        v.alpn_first_raw = Some(b"postgresql".to_vec());
+        variants.push(v);
+        let mut v = base.clone();
+        v.alpn_first_raw = None;
+        variants.push(v);
+        let mut v = base.clone();
+        v.supported_versions = vec![0x0303];
+        variants.push(v);
+        let mut v = base.clone();
+        v.legacy_version = 0x0301;
+        variants.push(v);
+        let mut v = base.clone();
+        v.sslv2_format = true;
+        variants.push(v);
+        let mut seen = std::collections::HashSet::new();
+        for round in 0..2 {
+            for ch in variants.iter().rev() {
+                let got = client_fingerprints(ch);
+                assert_eq!(got, (ja3(ch), ja4(ch)), "round {round}");
+                seen.insert(format!("{got:?}"));
+            }
+        }
+        assert_eq!(
+            seen.len(),
+            variants.len(),
+            "every variant has its own fingerprints"
+        );
+    }
 
     fn hexes(s: &str) -> Vec<u16> {
         if s.is_empty() {
