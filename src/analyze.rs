@@ -5,7 +5,11 @@
 //! absorbs the last ACKs), when their 4-tuple is reused, when they are
 //! evicted to stay within `max_flows`, or at the end of the input. Reports
 //! come out in order of session start as soon as every earlier session has
-//! left, so output streams with bounded memory on long captures.
+//! left, or, with [`Analyzer::in_departure_order`], as sessions leave:
+//! ordered by the frame at which they left, then by start, with sessions
+//! still open at the end of an input last, in order of start. In departure
+//! order nothing waits for a long-lived connection, so memory is bounded by
+//! the flow table however long a capture is.
 
 use crate::capture::Packet;
 use crate::decode::TcpFlags;
@@ -146,6 +150,10 @@ pub struct Analyzer {
     finished_order: VecDeque<(i64, FlowKey)>,
     /// Reports of sessions that left the table, waiting for earlier ones.
     ready: BTreeMap<u64, Box<SessionReport>>,
+    /// Reports in departure order (see [`Analyzer::in_departure_order`]).
+    departed: Option<Vec<SessionReport>>,
+    /// Frame of the packet being handled; `u64::MAX` while an input ends.
+    frame: u64,
     /// Follow only the flows of one shard: `(shard, shards)`.
     shard: Option<(u32, u32)>,
     /// Recognise PostgreSQL on any port by the client's first bytes.
@@ -166,6 +174,8 @@ impl Analyzer {
             finished: FxHashMap::default(),
             finished_order: VecDeque::new(),
             ready: BTreeMap::new(),
+            departed: None,
+            frame: 0,
             shard: None,
             any_port: false,
             candidates: FxHashMap::default(),
@@ -179,6 +189,15 @@ impl Analyzer {
     /// connections whose SYN is in the capture are recognised.
     pub fn with_any_port(mut self) -> Self {
         self.any_port = true;
+        self
+    }
+
+    /// Hands out reports as sessions leave the table rather than in order of
+    /// start (see the module's description): `pgtls read`'s streaming
+    /// output, whose memory must not depend on how long a connection stays
+    /// open.
+    pub fn in_departure_order(mut self) -> Self {
+        self.departed = Some(Vec::new());
         self
     }
 
@@ -196,6 +215,7 @@ impl Analyzer {
     }
 
     pub fn packet(&mut self, p: &Packet<'_>) {
+        self.frame = p.frame;
         self.stats.packets += 1;
         self.stats.bytes += p.data.len() as u64;
         self.retire_closed(p.ts_nanos);
@@ -491,7 +511,13 @@ impl Analyzer {
         s.finish_streams();
         let mut r = SessionReport::from_session(&s, &self.file);
         r.reported_early = s.reported;
-        self.ready.insert(s.index, Box::new(r));
+        r.retired_at = self.frame;
+        match &mut self.departed {
+            Some(d) => d.push(r),
+            None => {
+                self.ready.insert(s.index, Box::new(r));
+            }
+        }
     }
 
     /// Ends the current input: every open session is judged on what it has.
@@ -503,6 +529,7 @@ impl Analyzer {
     /// and returns whether any remain. Taking the reports between steps keeps
     /// memory at the size of the table, not of all its reports at once.
     pub fn end_source_some(&mut self, n: usize) -> bool {
+        self.frame = u64::MAX;
         let keys: Vec<FlowKey> = self.live.values().take(n).copied().collect();
         for key in keys {
             self.remove_and_retire(&key);
@@ -519,11 +546,19 @@ impl Analyzer {
         false
     }
 
-    /// Reports ready for output, in order of session start: those of every
-    /// session that started before the oldest one still open.
+    /// Reports ready for output. In order of session start: those of every
+    /// session that started before the oldest one still open. In departure
+    /// order: those of the sessions that left since the last call, by the
+    /// frame at which they left, then by start (several can leave at one
+    /// packet).
     /// With `report_early` (live capture) order does not matter and nothing
     /// waits: one long-lived session must not hold back every later one.
     pub fn take_reports(&mut self) -> Vec<SessionReport> {
+        if let Some(d) = &mut self.departed {
+            // Already in frame order: the sort only orders each frame's group.
+            d.sort_by_key(|r| (r.retired_at, r.first_frame));
+            return std::mem::take(d);
+        }
         let bound = if self.cfg.report_early {
             None
         } else {

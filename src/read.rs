@@ -49,7 +49,7 @@ pub enum StreamError {
 const DRAIN_EVERY: u64 = 4096;
 
 /// Reads one capture; every [`DRAIN_EVERY`] packets and at the end, hands
-/// the reports that are ready (in order of session start) to `emit`.
+/// the reports that are ready (in the order of [`Analyzer::take_reports`]) to `emit`.
 pub fn read_capture_streaming<R: Read>(
     analyzer: &mut Analyzer,
     reader: R,
@@ -162,8 +162,9 @@ pub fn analyze_files(
 /// A session's output rendered where it was judged, so that the workers of
 /// a sharded run serialize in parallel and the writer only copies bytes.
 pub struct Rendered {
-    /// Sort key within its file: the session's first frame.
-    pub first_frame: u64,
+    /// Order within its file: the frame at which the session left the flow
+    /// table, then its first frame.
+    pub order: (u64, u64),
     pub verdict: &'static str,
     /// One JSON object (JSON Lines: with its newline).
     pub body: Vec<u8>,
@@ -176,7 +177,7 @@ impl Rendered {
         let mut body = Vec::new();
         let cells = render_into(r, format, &mut body)?;
         Ok(Rendered {
-            first_frame: r.first_frame,
+            order: (r.retired_at, r.first_frame),
             verdict: r.verdict.as_str(),
             body,
             cells,
@@ -207,8 +208,9 @@ pub struct ReportWriter<'a> {
     format: Format,
     width: Option<u16>,
     buf: Vec<u8>,
-    /// Table rows held to size the columns, up to [`report::TABLE_MAX_ROWS`].
-    rows: Vec<report::Cells>,
+    /// Table rows held to size the columns and to be drawn in order of
+    /// session start, up to [`report::TABLE_MAX_ROWS`].
+    rows: Vec<((usize, u64), Cells)>,
     /// More sessions than a bordered table holds: rows are written as they come.
     streaming_rows: bool,
     summary: Summary,
@@ -230,23 +232,32 @@ impl<'a> ReportWriter<'a> {
         }
     }
 
-    pub fn write(&mut self, r: SessionReport) -> io::Result<()> {
+    /// Writes the report of a session of input number `file`.
+    pub fn write(&mut self, file: usize, r: SessionReport) -> io::Result<()> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let cells = render_into(&r, self.format, &mut buf);
-        let done = cells.and_then(|cells| self.emit(r.verdict.as_str(), &buf, cells));
+        let start = (file, r.first_frame);
+        let done = cells.and_then(|cells| self.emit(start, r.verdict.as_str(), &buf, cells));
         self.buf = buf;
         done
     }
 
     /// Writes a report rendered elsewhere (by a worker of a sharded run).
-    pub fn write_rendered(&mut self, r: Rendered) -> io::Result<()> {
-        self.emit(r.verdict, &r.body, r.cells)
+    pub fn write_rendered(&mut self, file: usize, r: Rendered) -> io::Result<()> {
+        self.emit((file, r.order.1), r.verdict, &r.body, r.cells)
     }
 
     /// Counts a session and writes its rendered form: `body` for the JSON
-    /// formats, `cells` for the table.
-    fn emit(&mut self, verdict: &'static str, body: &[u8], cells: Option<Cells>) -> io::Result<()> {
+    /// formats, `cells` for the table (whose rows are drawn in order of
+    /// `start`: input number, first frame).
+    fn emit(
+        &mut self,
+        start: (usize, u64),
+        verdict: &'static str,
+        body: &[u8],
+        cells: Option<Cells>,
+    ) -> io::Result<()> {
         self.summary.sessions += 1;
         *self.summary.verdicts.entry(verdict).or_default() += 1;
         match self.format {
@@ -257,11 +268,11 @@ impl<'a> ReportWriter<'a> {
                 if self.streaming_rows {
                     writeln!(self.out, "{}", report::plain_row(&cells))?;
                 } else {
-                    self.rows.push(cells);
+                    self.rows.push((start, cells));
                     if self.rows.len() > report::TABLE_MAX_ROWS {
                         self.streaming_rows = true;
                         writeln!(self.out, "{}", report::plain_header())?;
-                        for cells in std::mem::take(&mut self.rows) {
+                        for (_, cells) in std::mem::take(&mut self.rows) {
                             writeln!(self.out, "{}", report::plain_row(&cells))?;
                         }
                     }
@@ -286,7 +297,7 @@ impl<'a> ReportWriter<'a> {
         self.summary.sessions
     }
 
-    pub fn finish(self) -> io::Result<()> {
+    pub fn finish(mut self) -> io::Result<()> {
         match self.format {
             Format::Table => {
                 // Streamed rows are out already.
@@ -294,7 +305,10 @@ impl<'a> ReportWriter<'a> {
                     if self.rows.is_empty() {
                         writeln!(self.out, "no PostgreSQL sessions found")?;
                     } else {
-                        writeln!(self.out, "{}", report::render_table(&self.rows, self.width))?;
+                        let mut rows = std::mem::take(&mut self.rows);
+                        rows.sort_by_key(|(start, _)| *start);
+                        let cells: Vec<Cells> = rows.into_iter().map(|(_, c)| c).collect();
+                        writeln!(self.out, "{}", report::render_table(&cells, self.width))?;
                     }
                 }
                 writeln!(self.out, "{}", report::render_summary(&self.summary))?;
@@ -342,8 +356,8 @@ enum WorkerMsg {
 }
 
 /// Several workers read the same files, each following the flows of its
-/// shard; their reports are merged by (file, first frame), which is the
-/// order of session start a single-threaded run gives.
+/// shard; their reports are merged by (file, frame the session left at,
+/// first frame), which is the order a single-threaded run gives.
 fn run_sharded(
     cfg: &ReadConfig,
     out: &mut dyn Write,
@@ -367,7 +381,9 @@ fn run_sharded(
             let tx = tx.clone();
             let stop = &stop;
             scope.spawn(move || {
-                let mut a = analyzer_for(cfg).with_shard(w as u32, workers as u32);
+                let mut a = analyzer_for(cfg)
+                    .in_departure_order()
+                    .with_shard(w as u32, workers as u32);
                 for (fi, path) in cfg.files.iter().enumerate() {
                     let mut file_warn = |m: String| {
                         if w == 0 {
@@ -408,7 +424,7 @@ fn run_sharded(
         let mut queues: Vec<VecDeque<(usize, Rendered)>> =
             (0..workers).map(|_| VecDeque::new()).collect();
         let mut done = vec![false; workers];
-        let key = |q: &VecDeque<(usize, Rendered)>| q.front().map(|(f, r)| (*f, r.first_frame));
+        let key = |q: &VecDeque<(usize, Rendered)>| q.front().map(|(f, r)| (*f, r.order));
         for (w, msg) in rx.iter() {
             match msg {
                 WorkerMsg::Reports(fi, rs) => queues[w].extend(rs.into_iter().map(|r| (fi, r))),
@@ -441,8 +457,8 @@ fn run_sharded(
                 else {
                     break;
                 };
-                let (_, r) = queues[next].pop_front().expect("non-empty");
-                if let Err(e) = writer.write_rendered(r) {
+                let (fi, r) = queues[next].pop_front().expect("non-empty");
+                if let Err(e) = writer.write_rendered(fi, r) {
                     output_failure = Some(e);
                     stop.store(true, Ordering::Relaxed);
                     break;
@@ -482,16 +498,16 @@ fn run_single(
     width: Option<u16>,
     warn: &mut dyn FnMut(String),
 ) -> Result<(), RunError> {
-    let mut analyzer = analyzer_for(cfg);
+    let mut analyzer = analyzer_for(cfg).in_departure_order();
     let mut writer = ReportWriter::new(out, cfg.format, width);
     let mut progress = Progress::new(io::stderr().is_terminal());
-    for path in &cfg.files {
+    for (fi, path) in cfg.files.iter().enumerate() {
         let name = path.display().to_string();
         let size = std::fs::metadata(path).map(|m| m.len()).ok();
         progress.start_file(&name, size, &analyzer);
         let mut emit = |a: &mut Analyzer| {
             for r in a.take_reports() {
-                writer.write(r)?;
+                writer.write(fi, r)?;
             }
             progress.update(a, writer.sessions());
             Ok(())

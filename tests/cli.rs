@@ -105,12 +105,41 @@ fn jsonl_is_one_object_per_session_and_nothing_else() {
         for field in ["protocol", "user", "database", "application_name", "error"] {
             assert!(v["pg"].get(field).is_some(), "missing pg.{field}");
         }
-        starts.push(v["start"].as_str().unwrap().to_string());
+        starts.push((
+            v["first_frame"].as_u64().unwrap(),
+            v["last_frame"].as_u64().unwrap(),
+        ));
     }
     assert_eq!(starts.len(), 8);
-    let mut sorted = starts.clone();
+    // Streamed as sessions leave (each closed with a final ACK, its last
+    // frame): the CancelRequest (frames 103-110) before the session it
+    // cancelled (frames 90-118), which started first.
+    let lasts: Vec<u64> = starts.iter().map(|s| s.1).collect();
+    let mut sorted = lasts.clone();
     sorted.sort();
-    assert_eq!(starts, sorted, "sessions must come in order of start");
+    assert_eq!(lasts, sorted, "sessions must come as they leave");
+    let cancel = starts.iter().position(|s| s.0 == 103).unwrap();
+    let cancelled = starts.iter().position(|s| s.0 == 90).unwrap();
+    assert!(cancel < cancelled, "{starts:?}");
+}
+
+#[test]
+fn table_lists_sessions_in_order_of_start() {
+    let o = pgtls(&["read", "samples/multi.pcap", "samples/tls12.pcap"]);
+    assert!(o.status.success());
+    let out = String::from_utf8(o.stdout).unwrap();
+    let starts: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("│ 20"))
+        .map(|l| l.split('┆').next().unwrap())
+        .collect();
+    assert_eq!(starts.len(), 9, "{out}");
+    // multi.pcap in order of start, then tls12.pcap (which starts earlier
+    // in time but is the second input).
+    let mut sorted = starts[..8].to_vec();
+    sorted.sort();
+    assert_eq!(starts[..8], sorted[..], "{out}");
+    assert!(starts[8] < starts[7], "{out}");
 }
 
 #[test]

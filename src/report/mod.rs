@@ -27,6 +27,10 @@ pub struct SessionReport {
     /// Already printed when its verdict became final (live capture).
     #[serde(skip)]
     pub reported_early: bool,
+    /// Frame at which the session left the flow table (`u64::MAX`: still
+    /// open at the end of its input): the order of output.
+    #[serde(skip)]
+    pub retired_at: u64,
     pub verdict: Verdict,
     pub reason: String,
     pub client: String,
@@ -371,6 +375,7 @@ impl SessionReport {
             file: file.to_string(),
             index: s.index,
             reported_early: false,
+            retired_at: 0,
             verdict: judgement.verdict,
             reason: judgement.reason,
             client: s.key.client.to_string(),
