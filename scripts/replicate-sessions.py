@@ -31,7 +31,8 @@ packet in the output): index, client, server, verdict, source file, source clien
         | scripts/replicate-sessions.py --check short-sessions.expected.tsv
 
 checks pgtls's verdicts against the TSV: every expected session reported once,
-with the expected verdict, in the same order, and no other session.
+with the expected verdict, and no other session; sorted by first frame, the
+sessions come in the TSV's order (pgtls streams them as they end).
 
 Only Ethernet (DLT 1) / IPv4 / TCP classic pcap sources (either byte order,
 micro- or nanosecond) are supported; anything else is refused.
@@ -203,8 +204,9 @@ def check(tsv):
     extra = []
     order_ok = True
     n = 0
-    for line in sys.stdin:
-        d = json.loads(line)
+    reports = [json.loads(line) for line in sys.stdin]
+    reports.sort(key=lambda d: d["first_frame"])
+    for d in reports:
         client, verdict = d["client"], d["verdict"]
         if client not in want:
             extra.append((client, verdict, d.get("reason")))

@@ -41,6 +41,17 @@ pub struct AnalyzerConfig {
     pub report_early: bool,
 }
 
+/// Tombstones of retired flows kept at most (16 bytes each in the table
+/// plus 16 in the expiry queue).
+pub const MAX_TOMBSTONES: usize = 65_536;
+
+/// A flow's identity for tombstones: a 64-bit hash (two flows in the same
+/// linger colliding is a one in 2^48 event at the tombstone bound).
+fn flow_id(key: &FlowKey) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
 /// The shard of a flow, the same in every thread and run.
 pub fn shard_of(key: &FlowKey, shards: u32) -> u32 {
     use std::hash::BuildHasher;
@@ -146,8 +157,9 @@ pub struct Analyzer {
     queues: CloseQueues,
     /// Flows retired at their final ACK: late retransmissions of them are
     /// absorbed for [`CLOSE_LINGER_NS`] instead of starting a new session.
-    finished: FxHashMap<FlowKey, i64>,
-    finished_order: VecDeque<(i64, FlowKey)>,
+    /// Keyed by the flow's 64-bit hash ([`flow_id`]): 16 bytes a tombstone.
+    finished: FxHashMap<u64, i64>,
+    finished_order: VecDeque<(i64, u64)>,
     /// Reports of sessions that left the table, waiting for earlier ones.
     ready: BTreeMap<u64, Box<SessionReport>>,
     /// Reports in departure order (see [`Analyzer::in_departure_order`]).
@@ -255,7 +267,7 @@ impl Analyzer {
         let session = match self.flows.get_mut(&key) {
             Some(s) => s,
             None => {
-                if !syn_only && self.finished.contains_key(&key) {
+                if !syn_only && self.finished.contains_key(&flow_id(&key)) {
                     self.stats.late_segments += 1;
                     return;
                 }
@@ -419,13 +431,40 @@ impl Analyzer {
     }
 
     /// Absorbs late segments of a retired flow for [`CLOSE_LINGER_NS`].
+    /// At most [`MAX_TOMBSTONES`]: past that the oldest is forgotten early
+    /// (a capture retiring that many sessions within the linger).
     fn tombstone(&mut self, key: FlowKey, at: i64) {
-        self.finished.insert(key, at);
-        self.finished_order.push_back((at, key));
+        if self.finished_order.len() >= MAX_TOMBSTONES {
+            if let Some((old_at, old)) = self.finished_order.pop_front() {
+                if self.finished.get(&old) == Some(&old_at) {
+                    self.finished.remove(&old);
+                }
+            }
+        }
+        let id = flow_id(&key);
+        self.finished.insert(id, at);
+        self.finished_order.push_back((at, id));
+    }
+
+    /// Drops the close-queue entries of sessions that already left (at their
+    /// final ACK) once they outnumber the sessions in the table: a dense
+    /// capture closes more sessions within the linger than it has open.
+    fn compact_close_queues(&mut self) {
+        let queued = self.queues.closing.len() + self.queues.resetting.len();
+        if queued <= 2 * self.flows.len() + 1024 {
+            return;
+        }
+        let flows = &self.flows;
+        let present = |&(_, key, index): &(i64, FlowKey, u64)| {
+            flows.get(&key).is_some_and(|s| s.index == index)
+        };
+        self.queues.closing.retain(present);
+        self.queues.resetting.retain(present);
     }
 
     /// Retires closed sessions whose linger is over, and forgets old tombstones.
     fn retire_closed(&mut self, now_ns: i64) {
+        self.compact_close_queues();
         while let Some(&(at, key)) = self.finished_order.front() {
             if now_ns.saturating_sub(at) < CLOSE_LINGER_NS {
                 break;

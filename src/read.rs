@@ -47,6 +47,8 @@ pub enum StreamError {
 
 /// Packets between two looks at the reports ready for output.
 const DRAIN_EVERY: u64 = 4096;
+/// Sessions still open at the end of an input judged between two looks.
+const END_BATCH: usize = 1024;
 
 /// Reads one capture; every [`DRAIN_EVERY`] packets and at the end, hands
 /// the reports that are ready (in the order of [`Analyzer::take_reports`]) to `emit`.
@@ -82,7 +84,7 @@ fn stream_capture<R: Read>(
         warn(format!("{name}: {w}"));
     }
     // Judge what is still open in batches, handing out reports in between.
-    while analyzer.end_source_some(DRAIN_EVERY as usize) {
+    while analyzer.end_source_some(END_BATCH) {
         emit(analyzer).map_err(StreamError::Output)?;
     }
     emit(analyzer).map_err(StreamError::Output)?;
@@ -347,6 +349,9 @@ pub fn run(
     }
 }
 
+/// Report batches a worker of a sharded run may have waiting for the writer.
+const WORKER_BACKLOG: usize = 4;
+
 /// What a worker of a sharded run tells the writer.
 enum WorkerMsg {
     Reports(usize, Vec<Rendered>),
@@ -371,14 +376,17 @@ fn run_sharded(
     let workers = cfg.threads;
     let stop = AtomicBool::new(false);
     let mut writer = ReportWriter::new(out, cfg.format, width);
-    let (tx, rx) = sync_channel::<(usize, WorkerMsg)>(workers * 8);
+    // One bounded channel per worker: the merge waits on the worker it needs
+    // next, so a worker that runs ahead blocks instead of piling up reports.
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers)
+        .map(|_| sync_channel::<WorkerMsg>(WORKER_BACKLOG))
+        .unzip();
     let mut failure: Option<RunError> = None;
     let mut output_failure: Option<io::Error> = None;
     let mut stats = crate::analyze::InputStats::default();
     let mut evicted = 0;
     std::thread::scope(|scope| {
-        for w in 0..workers {
-            let tx = tx.clone();
+        for (w, tx) in txs.into_iter().enumerate() {
             let stop = &stop;
             scope.spawn(move || {
                 let mut a = analyzer_for(cfg)
@@ -387,7 +395,7 @@ fn run_sharded(
                 for (fi, path) in cfg.files.iter().enumerate() {
                     let mut file_warn = |m: String| {
                         if w == 0 {
-                            let _ = tx.send((w, WorkerMsg::Warning(m)));
+                            let _ = tx.send(WorkerMsg::Warning(m));
                         }
                     };
                     let mut emit = |a: &mut Analyzer| {
@@ -400,7 +408,7 @@ fn run_sharded(
                             .map(|r| Rendered::of(r, cfg.format))
                             .collect::<io::Result<Vec<_>>>()?;
                         if !r.is_empty() {
-                            tx.send((w, WorkerMsg::Reports(fi, r)))
+                            tx.send(WorkerMsg::Reports(fi, r))
                                 .map_err(|_| io::Error::other("writer gone"))?;
                         }
                         Ok(())
@@ -408,16 +416,15 @@ fn run_sharded(
                     match read_path_streaming(&mut a, path, &mut file_warn, &mut emit) {
                         Ok(()) => {}
                         Err(StreamError::Capture(e)) => {
-                            let _ = tx.send((w, WorkerMsg::Failed(RunError::input(path, e))));
+                            let _ = tx.send(WorkerMsg::Failed(RunError::input(path, e)));
                             return;
                         }
                         Err(StreamError::Output(_)) => return,
                     }
                 }
-                let _ = tx.send((w, WorkerMsg::Done(Box::new(a.stats.clone()))));
+                let _ = tx.send(WorkerMsg::Done(Box::new(a.stats.clone())));
             });
         }
-        drop(tx);
 
         // Merge: a report may go out once every worker still running has
         // sent something that sorts after it.
@@ -425,46 +432,52 @@ fn run_sharded(
             (0..workers).map(|_| VecDeque::new()).collect();
         let mut done = vec![false; workers];
         let key = |q: &VecDeque<(usize, Rendered)>| q.front().map(|(f, r)| (*f, r.order));
-        for (w, msg) in rx.iter() {
-            match msg {
-                WorkerMsg::Reports(fi, rs) => queues[w].extend(rs.into_iter().map(|r| (fi, r))),
-                WorkerMsg::Warning(m) => warn(m),
-                WorkerMsg::Done(s) => {
-                    done[w] = true;
-                    evicted += s.evicted_flows;
-                    if w == 0 {
-                        stats = *s;
+        loop {
+            // A running worker with nothing queued holds up the merge: wait for it.
+            if let Some(w) = (0..workers).find(|&i| !done[i] && queues[i].is_empty()) {
+                match rxs[w].recv() {
+                    Ok(WorkerMsg::Reports(fi, rs)) => {
+                        queues[w].extend(rs.into_iter().map(|r| (fi, r)))
                     }
-                }
-                WorkerMsg::Failed(e) => {
-                    done[w] = true;
-                    if failure.is_none() {
-                        failure = Some(e);
+                    Ok(WorkerMsg::Warning(m)) => warn(m),
+                    Ok(WorkerMsg::Done(s)) => {
+                        done[w] = true;
+                        evicted += s.evicted_flows;
+                        if w == 0 {
+                            stats = *s;
+                        }
                     }
-                    stop.store(true, Ordering::Relaxed);
+                    Ok(WorkerMsg::Failed(e)) => {
+                        done[w] = true;
+                        if failure.is_none() {
+                            failure = Some(e);
+                        }
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    // Stopped without a word (output failed, run stopping).
+                    Err(_) => done[w] = true,
                 }
+                if failure.is_some() || output_failure.is_some() {
+                    queues[w].clear();
+                }
+                continue;
             }
+            let Some(next) = (0..workers)
+                .filter(|&i| !queues[i].is_empty())
+                .min_by_key(|&i| key(&queues[i]))
+            else {
+                break;
+            };
+            let (fi, r) = queues[next].pop_front().expect("non-empty");
             if failure.is_some() || output_failure.is_some() {
                 continue;
             }
-            loop {
-                if (0..workers).any(|i| !done[i] && queues[i].is_empty()) {
-                    break;
-                }
-                let Some(next) = (0..workers)
-                    .filter(|&i| !queues[i].is_empty())
-                    .min_by_key(|&i| key(&queues[i]))
-                else {
-                    break;
-                };
-                let (fi, r) = queues[next].pop_front().expect("non-empty");
-                if let Err(e) = writer.write_rendered(fi, r) {
-                    output_failure = Some(e);
-                    stop.store(true, Ordering::Relaxed);
-                    break;
-                }
+            if let Err(e) = writer.write_rendered(fi, r) {
+                output_failure = Some(e);
+                stop.store(true, Ordering::Relaxed);
             }
         }
+        drop(rxs);
     });
     if let Some(e) = failure {
         return Err(e);
