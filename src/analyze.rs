@@ -13,7 +13,7 @@
 
 use crate::capture::Packet;
 use crate::decode::TcpFlags;
-use crate::decode::{decode_packet, Skip};
+use crate::decode::{decode_fast, decode_packet, Segment, Skip};
 use crate::flow::Direction;
 use crate::flow::{FlowKey, PortSet};
 use crate::report::SessionReport;
@@ -105,16 +105,33 @@ struct Candidate {
 }
 
 /// What happens to sessions after a segment: close lingers and early reports.
-#[derive(Default)]
 struct CloseQueues {
     /// Closed sessions waiting out [`CLOSE_LINGER_NS`]: (close time, key, index).
     closing: VecDeque<(i64, FlowKey, u64)>,
     /// Reset sessions waiting out [`RESET_LINGER_NS`].
     resetting: VecDeque<(i64, FlowKey, u64)>,
     early: Vec<SessionReport>,
+    /// Packet time at which the front of a linger queue (or of the
+    /// tombstones) is due: before it, packets skip [`Analyzer::retire_closed`].
+    due_ns: i64,
+}
+
+impl Default for CloseQueues {
+    fn default() -> Self {
+        CloseQueues {
+            closing: VecDeque::new(),
+            resetting: VecDeque::new(),
+            early: Vec::new(),
+            due_ns: i64::MAX,
+        }
+    }
 }
 
 impl CloseQueues {
+    fn due_at(&mut self, at: i64, linger: i64) {
+        self.due_ns = self.due_ns.min(at.saturating_add(linger));
+    }
+
     /// Early report and close lingers after a segment of `session`;
     /// returns whether the session is finished (to retire now).
     fn note_segment(
@@ -136,8 +153,10 @@ impl CloseQueues {
             let entry = (ts, session.key, session.index);
             if session.rst {
                 self.resetting.push_back(entry);
+                self.due_at(ts, RESET_LINGER_NS);
             } else {
                 self.closing.push_back(entry);
+                self.due_at(ts, CLOSE_LINGER_NS);
             }
         }
         false
@@ -230,16 +249,26 @@ impl Analyzer {
         self.frame = p.frame;
         self.stats.packets += 1;
         self.stats.bytes += p.data.len() as u64;
-        self.retire_closed(p.ts_nanos);
-        let seg = match decode_packet(p) {
-            Ok(s) => s,
+        if p.ts_nanos >= self.queues.due_ns {
+            self.retire_closed(p.ts_nanos);
+        }
+        // The fast decode and the general one each get their own copy of
+        // the rest, so the segment stays in registers on the hot path.
+        if let Some(seg) = decode_fast(p) {
+            return self.tcp_segment(p, seg);
+        }
+        match decode_packet(p) {
+            Ok(seg) => self.tcp_segment(p, seg),
             Err(skip) => {
                 if skip != Skip::NotTcp && skip != Skip::NotIp {
                     *self.stats.skipped.entry(skip.describe()).or_default() += 1;
                 }
-                return;
             }
-        };
+        }
+    }
+
+    #[inline(always)]
+    fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>) {
         self.stats.tcp_segments += 1;
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let Some((key, dir)) = self.cfg.ports.orient(seg.src, seg.dst, syn_only) else {
@@ -301,6 +330,7 @@ impl Analyzer {
             self.remove_and_retire(&key);
             self.tombstone(key, p.ts_nanos);
         }
+        self.compact_close_queues();
     }
 
     /// `--any-port`: follows a connection on another port from its SYN until
@@ -428,6 +458,7 @@ impl Analyzer {
             self.remove_and_retire(&key);
             self.tombstone(key, ts);
         }
+        self.compact_close_queues();
     }
 
     /// Absorbs late segments of a retired flow for [`CLOSE_LINGER_NS`].
@@ -444,6 +475,7 @@ impl Analyzer {
         let id = flow_id(&key);
         self.finished.insert(id, at);
         self.finished_order.push_back((at, id));
+        self.queues.due_at(at, CLOSE_LINGER_NS);
     }
 
     /// Drops the close-queue entries of sessions that already left (at their
@@ -464,7 +496,6 @@ impl Analyzer {
 
     /// Retires closed sessions whose linger is over, and forgets old tombstones.
     fn retire_closed(&mut self, now_ns: i64) {
-        self.compact_close_queues();
         while let Some(&(at, key)) = self.finished_order.front() {
             if now_ns.saturating_sub(at) < CLOSE_LINGER_NS {
                 break;
@@ -499,6 +530,17 @@ impl Analyzer {
                 }
             }
         }
+        let q = &self.queues;
+        self.queues.due_ns = [
+            self.finished_order.front().map(|f| (f.0, CLOSE_LINGER_NS)),
+            q.closing.front().map(|f| (f.0, CLOSE_LINGER_NS)),
+            q.resetting.front().map(|f| (f.0, RESET_LINGER_NS)),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(at, linger)| at.saturating_add(linger))
+        .min()
+        .unwrap_or(i64::MAX);
     }
 
     /// Sessions whose verdict became final since the last call (only with
@@ -581,6 +623,7 @@ impl Analyzer {
         self.queues.resetting.clear();
         self.finished.clear();
         self.finished_order.clear();
+        self.queues.due_ns = i64::MAX;
         self.candidates.clear();
         false
     }

@@ -60,6 +60,23 @@ pub fn decode_packet<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
             return Ok(seg);
         }
     }
+    decode_packet_general(p)
+}
+
+/// The common case, Ethernet II + IPv4/IPv6 + TCP read straight from the
+/// bytes; `None` sends the packet to [`decode_packet`].
+#[inline(always)]
+pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
+    if p.link == LinkType::ETHERNET {
+        fast_ethernet_tcp(p.data)
+    } else {
+        None
+    }
+}
+
+/// Every link type, through etherparse's lax slicing.
+#[inline(never)]
+fn decode_packet_general<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let sliced = match p.link {
         LinkType::ETHERNET => {
             LaxSlicedPacket::from_ethernet(p.data).map_err(|_| Skip::TruncatedHeaders)?
@@ -189,6 +206,7 @@ impl Addr {
 /// IPv6 (no extension header) + TCP, read straight from the bytes. Anything
 /// else (VLAN tags, options that do not fit, fragments, cut headers) returns
 /// `None` and goes through etherparse's full lax decoding.
+#[inline(always)]
 fn fast_ethernet_tcp(d: &[u8]) -> Option<Segment<'_>> {
     let ether_type = u16::from_be_bytes([*d.get(12)?, *d.get(13)?]);
     let ip = d.get(14..)?;

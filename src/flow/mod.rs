@@ -157,30 +157,31 @@ impl PortSet {
         dst: Endpoint,
         syn_only: bool,
     ) -> Option<(FlowKey, Direction)> {
-        let to_server = FlowKey {
-            client: src,
-            server: dst,
+        let to_server = match (self.contains(src.port), self.contains(dst.port)) {
+            (false, true) => true,
+            (true, false) => false,
+            (true, true) if syn_only || dst.port < src.port => true,
+            (true, true) if src.port < dst.port => false,
+            // Same port on both ends: order by address so both directions agree.
+            (true, true) => dst < src,
+            (false, false) => return None,
         };
-        let to_client = FlowKey {
-            client: dst,
-            server: src,
-        };
-        match (self.contains(src.port()), self.contains(dst.port())) {
-            (false, true) => Some((to_server, Direction::ToServer)),
-            (true, false) => Some((to_client, Direction::ToClient)),
-            (true, true) if syn_only || dst.port() < src.port() => {
-                Some((to_server, Direction::ToServer))
-            }
-            (true, true) if src.port() < dst.port() => Some((to_client, Direction::ToClient)),
-            (true, true) => {
-                // Same port on both ends: order by address so both directions agree.
-                if dst < src {
-                    Some((to_server, Direction::ToServer))
-                } else {
-                    Some((to_client, Direction::ToClient))
-                }
-            }
-            (false, false) => None,
-        }
+        Some(if to_server {
+            (
+                FlowKey {
+                    client: src,
+                    server: dst,
+                },
+                Direction::ToServer,
+            )
+        } else {
+            (
+                FlowKey {
+                    client: dst,
+                    server: src,
+                },
+                Direction::ToClient,
+            )
+        })
     }
 }
