@@ -259,6 +259,35 @@ impl<R: Read> CaptureReader<R> {
             return Ok(None);
         };
         let hdr_len = if modified { 24 } else { 16 };
+        // Fast path: the whole record is in the buffer.
+        let head = self.buf[..self.end].get(self.start..self.start + 16);
+        if let Some(h) = head.and_then(|h| <[u8; 16]>::try_from(h).ok()) {
+            let word = |i: usize| {
+                let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+                if big_endian {
+                    u32::from_be_bytes(b)
+                } else {
+                    u32::from_le_bytes(b)
+                }
+            };
+            let caplen = word(8) as usize;
+            let data_start = self.start + hdr_len;
+            if caplen <= MAX_PCAP_RECORD && data_start + caplen <= self.end {
+                let frac = i64::from(word(4));
+                let ts = i64::from(word(0)) * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
+                let orig_len = word(12).max(caplen as u32);
+                self.consume(hdr_len + caplen);
+                self.frame += 1;
+                self.last_ts = ts;
+                return Ok(Some(Packet {
+                    frame: self.frame,
+                    ts_nanos: ts,
+                    link,
+                    data: &self.buf[data_start..data_start + caplen],
+                    orig_len,
+                }));
+            }
+        }
         self.fill(hdr_len)?;
         let avail = self.end - self.start;
         if avail == 0 {
