@@ -3,6 +3,12 @@ use pgtls::cli::{Cli, Command};
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
+/// Sessions allocate and free many small strings and vectors (reports,
+/// evidence, hello fields): mimalloc cuts the allocator's share of a
+/// million-session read from a fifth of the time (README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
