@@ -16,6 +16,10 @@
 #   short-sessions.expected.tsv     six samples replicated with distinct client
 #                      addresses and ports (scripts/replicate-sessions.py), and the
 #                      verdict each copied session must get (that of its source).
+#   open-sessions.pcap  short-sessions.pcap without its FIN and RST segments: a
+#                      million sessions whose verdicts are final and that are all
+#                      still open at the end, for the memory per tracked flow
+#                      (pgtls read open-sessions.pcap --max-flows 1100000).
 # Then it checks that `pgtls read short-sessions.pcap --format jsonl` gives every
 # session its expected verdict (VERIFY=0 skips), and prints packets and sessions.
 #
@@ -216,6 +220,17 @@ if [[ $FORCE == 1 || ! -f $OUT/short-sessions.pcap || ! -f $OUT/short-sessions.e
     chmod 644 "$OUT/short-sessions.pcap" "$OUT/short-sessions.expected.tsv"
 else
     log "keeping $OUT/short-sessions.pcap (FORCE=1 remakes it)"
+fi
+
+# ================================================================ open-sessions.pcap
+if [[ $FORCE == 1 || ! -f $OUT/open-sessions.pcap ]]; then
+    log "open-sessions.pcap: short-sessions.pcap without FIN and RST segments"
+    tcpdump -r "$OUT/short-sessions.pcap" -w "$OUT/open-sessions.pcap.tmp" \
+        'tcp[tcpflags] & (tcp-fin|tcp-rst) == 0'
+    mv "$OUT/open-sessions.pcap.tmp" "$OUT/open-sessions.pcap"
+    chmod 644 "$OUT/open-sessions.pcap"
+else
+    log "keeping $OUT/open-sessions.pcap (FORCE=1 remakes it)"
 fi
 
 # ================================================================ summary
