@@ -274,7 +274,8 @@ impl<R: Read> CaptureReader<R> {
             let data_start = self.start + hdr_len;
             if caplen <= MAX_PCAP_RECORD && data_start + caplen <= self.end {
                 let frac = i64::from(word(4));
-                let ts = i64::from(word(0)) * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
+                let ts =
+                    i64::from(word(0)) * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
                 let orig_len = word(12).max(caplen as u32);
                 self.consume(hdr_len + caplen);
                 self.frame += 1;
