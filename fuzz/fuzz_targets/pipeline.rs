@@ -1,12 +1,14 @@
 //! The whole `pgtls read` path from raw capture bytes: the pcap/pcapng
 //! reader, decoding, the flow table (with a small --max-flows so eviction
-//! runs), sessions, verdicts, and the table and JSON outputs.
+//! runs), sessions, verdicts in either report order, and the table and
+//! JSON outputs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pgtls::analyze::{Analyzer, AnalyzerConfig};
 use pgtls::cli::Format;
 use pgtls::flow::PortSet;
+use pgtls::read::ReportWriter;
 
 fuzz_target!(|data: &[u8]| {
     let mut a = Analyzer::new(AnalyzerConfig {
@@ -14,6 +16,9 @@ fuzz_target!(|data: &[u8]| {
         max_flows: 1 + data.len() % 8,
         report_early: data.len().is_multiple_of(2),
     });
+    if data.len().is_multiple_of(3) {
+        a = a.in_departure_order();
+    }
     let mut warnings = Vec::new();
     let read = pgtls::read::read_capture(&mut a, std::io::Cursor::new(data), "fuzz", &mut |w| {
         warnings.push(w)
@@ -23,15 +28,22 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = a.take_final();
     let reports = a.take_reports();
-    let mut table = Vec::new();
-    pgtls::read::write_reports(&mut table, &reports, Format::Table, Some(120)).unwrap();
+    let write = |format: Format, width: Option<u16>| {
+        let mut out = Vec::new();
+        let mut w = ReportWriter::new(&mut out, format, width);
+        for r in &reports {
+            w.write(0, r.clone()).unwrap();
+        }
+        w.finish().unwrap();
+        out
+    };
+    let table = write(Format::Table, Some(120));
     let table = String::from_utf8(table).expect("the table is UTF-8");
     assert!(
         !table.chars().any(|c| c.is_control() && c != '\n'),
         "control character in the table: {table:?}"
     );
-    let mut json = Vec::new();
-    pgtls::read::write_reports(&mut json, &reports, Format::Json, None).unwrap();
+    let json = write(Format::Json, None);
     let doc: serde_json::Value = serde_json::from_slice(&json).expect("JSON reads back");
     assert_eq!(
         doc["sessions"].as_array().map(|s| s.len()),

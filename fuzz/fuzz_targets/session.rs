@@ -12,7 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use pgtls::decode::TcpFlags;
 use pgtls::flow::{Direction, FlowKey};
-use pgtls::report::{render_table, SessionReport};
+use pgtls::report::{plain_row, render_table, table_cells, SessionReport};
 use pgtls::session::Session;
 
 fuzz_target!(|data: &[u8]| {
@@ -62,10 +62,16 @@ fuzz_target!(|data: &[u8]| {
     }
     s.finish_streams();
     let report = SessionReport::from_session(&s, "fuzz");
-    let table = render_table(std::slice::from_ref(&report), Some(100));
+    let cells = table_cells(&report);
+    let table = render_table(std::slice::from_ref(&cells), Some(100));
     assert!(
         !table.chars().any(|c| c.is_control() && c != '\n'),
         "control character in the table: {table:?}"
+    );
+    let row = plain_row(&cells);
+    assert!(
+        !row.chars().any(|c| c.is_control()),
+        "control character in a streamed row: {row:?}"
     );
     let json = serde_json::to_string(&report).expect("report serialises");
     let back: serde_json::Value = serde_json::from_str(&json).expect("JSON reads back");
