@@ -716,7 +716,7 @@ mod live {
                     line.push_str(&format!("  {}", d.addresses.join(" ")));
                 }
                 if let Some(desc) = &d.description {
-                    line.push_str(&format!("  ({})", sanitize(desc)));
+                    line.push_str(&format!("  ({})", report::sanitize(desc)));
                 }
                 if i == 0 {
                     line.push_str("  [default]");
