@@ -2,8 +2,7 @@
 //!
 //! Packets flow one way: capture → decode → flow → pg/tls parsers →
 //! session → report.
-// One `unsafe` block, measured: mapping capture files (src/capture/file.rs).
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod analyze;
 pub mod audit;

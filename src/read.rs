@@ -59,18 +59,7 @@ pub fn read_capture_streaming<R: Read>(
     warn: &mut dyn FnMut(String),
     emit: &mut dyn FnMut(&mut Analyzer) -> io::Result<()>,
 ) -> Result<(), StreamError> {
-    let cap = CaptureReader::new(reader).map_err(StreamError::Capture)?;
-    stream_capture(analyzer, cap, name, warn, emit)
-}
-
-/// [`read_capture_streaming`] from an open reader.
-fn stream_capture<R: Read>(
-    analyzer: &mut Analyzer,
-    mut cap: CaptureReader<R>,
-    name: &str,
-    warn: &mut dyn FnMut(String),
-    emit: &mut dyn FnMut(&mut Analyzer) -> io::Result<()>,
-) -> Result<(), StreamError> {
+    let mut cap = CaptureReader::new(reader).map_err(StreamError::Capture)?;
     analyzer.set_source(name);
     let mut n: u64 = 0;
     while let Some(p) = cap.next_packet().map_err(StreamError::Capture)? {
@@ -104,11 +93,7 @@ pub fn read_path_streaming(
         return read_capture_streaming(analyzer, io::stdin().lock(), &name, warn, emit);
     }
     let f = File::open(path).map_err(|e| StreamError::Capture(e.into()))?;
-    let dup = f.try_clone().map_err(|e| StreamError::Capture(e.into()))?;
-    match CaptureReader::mapped(dup).map_err(StreamError::Capture)? {
-        Some(cap) => stream_capture(analyzer, cap, &name, warn, emit),
-        None => read_capture_streaming(analyzer, f, &name, warn, emit),
-    }
+    read_capture_streaming(analyzer, f, &name, warn, emit)
 }
 
 fn analyzer_for(cfg: &ReadConfig) -> Analyzer {
