@@ -76,6 +76,29 @@ impl From<SocketAddr> for Endpoint {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_print_as_socket_addresses() {
+        for a in [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.1.0.7:5432",
+            "192.168.100.9:49152",
+            "[::1]:5432",
+            "[2001:db8::7]:50000",
+            "[::ffff:10.0.0.1]:5432",
+        ] {
+            let sock: SocketAddr = a.parse().unwrap();
+            let e = Endpoint::from(sock);
+            assert_eq!(e.to_string(), sock.to_string(), "{a}");
+            assert_eq!(format!("{e:>24}"), format!("{sock:>24}"), "{a}");
+        }
+    }
+}
+
 impl std::str::FromStr for Endpoint {
     type Err = std::net::AddrParseError;
 
@@ -86,7 +109,35 @@ impl std::str::FromStr for Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.addr().fmt(f)
+        if self.v6 || f.width().is_some() || f.precision().is_some() {
+            return self.addr().fmt(f);
+        }
+        // IPv4 "a.b.c.d:port" digit by digit: two per session report.
+        fn push_dec(b: &mut [u8; 21], n: &mut usize, mut v: u32) {
+            let mut digits = [0u8; 5];
+            let mut k = 0;
+            loop {
+                digits[k] = b'0' + (v % 10) as u8;
+                k += 1;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            for d in digits[..k].iter().rev() {
+                b[*n] = *d;
+                *n += 1;
+            }
+        }
+        let mut b = [0u8; 21];
+        let mut n = 0;
+        for (i, octet) in self.ip[..4].iter().enumerate() {
+            push_dec(&mut b, &mut n, u32::from(*octet));
+            b[n] = if i < 3 { b'.' } else { b':' };
+            n += 1;
+        }
+        push_dec(&mut b, &mut n, u32::from(self.port));
+        f.write_str(std::str::from_utf8(&b[..n]).map_err(|_| fmt::Error)?)
     }
 }
 

@@ -117,9 +117,12 @@ pub fn plain_header() -> String {
 /// One session as one aligned line; a longer cell (an IPv6 address) pushes
 /// the rest of its line right rather than being cut.
 pub fn plain_row(cells: &Cells) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(128 + cells[5].len());
     for (cell, w) in cells.iter().zip(PLAIN_WIDTHS) {
-        s.push_str(&format!("{cell:<w$} "));
+        // Padding by characters, as `{:<w$}` does.
+        s.push_str(cell);
+        let n = cell.chars().count();
+        s.extend(std::iter::repeat_n(' ', w.saturating_sub(n) + 1));
     }
     s.push_str(&cells[5]);
     s
@@ -143,6 +146,25 @@ pub fn render_summary(summary: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_rows_pad_like_format() {
+        let cells: Cells = [
+            "2026-11-28 20:55:38.654946".into(),
+            "[2001:db8::1]:50000".into(),
+            "[2001:db8:1234:5678:9abc:def0:1234:5678]:5432".into(),
+            "rejected-tls-version".into(),
+            "(TLSv1.1)".into(),
+            "reasón".into(),
+        ];
+        let mut want = String::new();
+        for (cell, w) in cells.iter().zip(PLAIN_WIDTHS) {
+            want.push_str(&format!("{cell:<w$} "));
+        }
+        want.push_str(&cells[5]);
+        assert_eq!(plain_row(&cells), want);
+        assert!(plain_header().starts_with("start                      client "));
+    }
 
     #[test]
     fn terminal_controls_and_bidi_are_escaped() {
