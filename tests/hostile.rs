@@ -754,34 +754,24 @@ fn a_long_table_streams_its_rows() {
     write_syn_flood(&path, n).unwrap();
     let out = dir.join("out.txt");
     let bin = env!("CARGO_BIN_EXE_pgtls");
-    let run = run_shell(
-        &[
-            "-c",
-            "exec \"$0\" read \"$1\" > \"$2\"",
-            bin,
-            path.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
-        Duration::from_secs(600),
-    );
-    let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let table = |threads: &str| {
+        let run = run_shell(
+            &[
+                "-c",
+                "exec \"$0\" read \"$1\" -j \"$3\" > \"$2\"",
+                bin,
+                path.to_str().unwrap(),
+                out.to_str().unwrap(),
+                threads,
+            ],
+            Duration::from_secs(600),
+        );
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let text = table("1");
     // Two threads stream the same rows in the same order.
-    let run2 = run_shell(
-        &[
-            "-c",
-            "exec \"$0\" read \"$1\" -j 2 > \"$2\"",
-            bin,
-            path.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
-        Duration::from_secs(600),
-    );
-    assert_eq!(run2.code, Some(0), "{}", run2.stderr);
-    assert!(
-        std::fs::read_to_string(&out).unwrap() == text,
-        "-j 2 differs"
-    );
+    assert!(table("2") == text, "-j 2 differs");
     std::fs::remove_dir_all(&dir).ok();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(

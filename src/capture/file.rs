@@ -194,21 +194,13 @@ impl<R: Read> CaptureReader<R> {
         // Fast path: the whole record is in the buffer.
         let head = self.buf[..self.end].get(self.start..self.start + 16);
         if let Some(h) = head.and_then(|h| <[u8; 16]>::try_from(h).ok()) {
-            let word = |i: usize| {
-                let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-                if big_endian {
-                    u32::from_be_bytes(b)
-                } else {
-                    u32::from_le_bytes(b)
-                }
-            };
-            let caplen = word(8) as usize;
+            let (sec, frac, caplen, orig_len) = record_header(&h, big_endian);
+            let caplen = caplen as usize;
             let data_start = self.start + hdr_len;
             if caplen <= MAX_PCAP_RECORD && data_start + caplen <= self.end {
-                let frac = i64::from(word(4));
-                let ts =
-                    i64::from(word(0)) * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
-                let orig_len = word(12).max(caplen as u32);
+                let frac = i64::from(frac);
+                let ts = i64::from(sec) * 1_000_000_000 + if nanos { frac } else { frac * 1_000 };
+                let orig_len = orig_len.max(caplen as u32);
                 self.consume(hdr_len + caplen);
                 self.frame += 1;
                 self.last_ts = ts;
@@ -231,16 +223,10 @@ impl<R: Read> CaptureReader<R> {
             self.truncated(avail, hdr_len, "a record header");
             return Ok(None);
         }
-        let h = &self.buf[self.start..self.start + 16];
-        let rd = |i: usize| {
-            let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-            if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        let (sec, frac, caplen, orig_len) = (rd(0), rd(4), rd(8) as usize, rd(12));
+        let mut h = [0; 16];
+        h.copy_from_slice(&self.buf[self.start..self.start + 16]);
+        let (sec, frac, caplen, orig_len) = record_header(&h, big_endian);
+        let caplen = caplen as usize;
         if caplen > MAX_PCAP_RECORD {
             self.corrupt(format!(
                 "record {} claims {caplen} captured bytes, more than any snapshot length",
@@ -454,6 +440,20 @@ impl<R: Read> CaptureReader<R> {
         }
         Ok(())
     }
+}
+
+/// A pcap record header: seconds, fraction, captured and original length.
+#[inline]
+fn record_header(h: &[u8; 16], big_endian: bool) -> (u32, u32, u32, u32) {
+    let word = |i: usize| {
+        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    (word(0), word(4), word(8), word(12))
 }
 
 /// Block types whose loss changes what pgtls reads: section header,
