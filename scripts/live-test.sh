@@ -165,16 +165,7 @@ setup_clients() {
         HOME="$CLIENT_HOME" PGPASSWORD="$PASSWORD" PGCONNECT_TIMEOUT=10 PGAPPNAME=pgtls-live-test)
     # openssl s_client must really send a TLS 1.1 ClientHello, whatever the
     # system's MinProtocol.
-    cat >"$WORK/openssl-legacy.cnf" <<'EOF'
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_sect
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-MinProtocol = TLSv1
-CipherString = DEFAULT@SECLEVEL=0
-EOF
+    write_legacy_openssl_conf "$WORK/openssl-legacy.cnf"
 }
 pq() { "${PQENV[@]}" psql -X -q -At "$@"; }
 

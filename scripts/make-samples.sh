@@ -372,16 +372,7 @@ cap_stop
 
 # An old-version ClientHello from openssl s_client. If this OpenSSL refuses to
 # send one (its config raises MinProtocol), retry with a permissive OPENSSL_CONF.
-cat >"$WORK/openssl-legacy.cnf" <<'EOF2'
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_sect
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-MinProtocol = TLSv1
-CipherString = DEFAULT@SECLEVEL=0
-EOF2
+write_legacy_openssl_conf "$WORK/openssl-legacy.cnf"
 old_tls_capture() { # NAME S_CLIENT_FLAG HEX_VERSION
     local name=$1 flag=$2 ver=$3 n
     log "$name"
@@ -605,16 +596,7 @@ fi # want base
 # an md5-hashed password (so that the md5 method does not switch to SCRAM),
 # the marker $AUDIT_PASSWORD.
 if want audit; then
-cat >"$WORK/openssl-legacy.cnf" <<'EOF2'
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_sect
-[ssl_sect]
-system_default = system_default_sect
-[system_default_sect]
-MinProtocol = TLSv1
-CipherString = DEFAULT@SECLEVEL=0
-EOF2
+write_legacy_openssl_conf "$WORK/openssl-legacy.cnf"
 AUDIT_CI="host=localhost hostaddr=127.0.0.1 port=$PORT user=$AUDIT_USER dbname=appdb"
 pqa() { # pqa CONNINFO SQL...: psql as the audit role
     "${PQENV[@]}" PGPASSWORD="$AUDIT_PASSWORD" psql -X -q -At "$@"

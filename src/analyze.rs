@@ -13,7 +13,7 @@
 
 use crate::capture::Packet;
 use crate::decode::TcpFlags;
-use crate::decode::{decode_fast, decode_packet, Segment, Skip};
+use crate::decode::{decode_fast, decode_general, Segment, Skip};
 use crate::flow::Direction;
 use crate::flow::{FlowKey, PortSet};
 use crate::report::SessionReport;
@@ -39,6 +39,34 @@ pub struct AnalyzerConfig {
     /// Report each session as soon as its verdict is final (live capture),
     /// through [`Analyzer::take_final`].
     pub report_early: bool,
+}
+
+/// Puts a new session in the table.
+fn insert_session(
+    flows: &mut FxHashMap<FlowKey, Box<Session>>,
+    key: FlowKey,
+    index: u64,
+    ts: i64,
+    frame: u64,
+) -> &mut Session {
+    flows
+        .entry(key)
+        .insert_entry(Box::new(Session::new(key, index, ts, frame)))
+        .into_mut()
+}
+
+/// Feeds a decoded segment of packet `p` to its session.
+#[inline(always)]
+fn feed(session: &mut Session, dir: Direction, p: &Packet<'_>, seg: &Segment<'_>) {
+    session.segment(
+        dir,
+        p.ts_nanos,
+        p.frame,
+        seg.seq,
+        seg.flags,
+        seg.payload,
+        seg.wire_len,
+    );
 }
 
 /// Tombstones of retired flows kept at most (16 bytes each in the table
@@ -163,6 +191,14 @@ impl CloseQueues {
     }
 }
 
+/// Reports of sessions that left the table, in the order they go out.
+enum Ready {
+    /// By start index; each waits until every earlier session has left.
+    ByStart(BTreeMap<u64, Box<SessionReport>>),
+    /// As they left ([`Analyzer::in_departure_order`]).
+    ByDeparture(Vec<SessionReport>),
+}
+
 /// Turns packets into sessions; sessions into reports when they end.
 pub struct Analyzer {
     cfg: AnalyzerConfig,
@@ -179,10 +215,8 @@ pub struct Analyzer {
     /// Keyed by the flow's 64-bit hash ([`flow_id`]): 16 bytes a tombstone.
     finished: FxHashMap<u64, i64>,
     finished_order: VecDeque<(i64, u64)>,
-    /// Reports of sessions that left the table, waiting for earlier ones.
-    ready: BTreeMap<u64, Box<SessionReport>>,
-    /// Reports in departure order (see [`Analyzer::in_departure_order`]).
-    departed: Option<Vec<SessionReport>>,
+    /// Reports of sessions that left the table, not yet taken.
+    ready: Ready,
     /// Frame of the packet being handled; `u64::MAX` while an input ends.
     frame: u64,
     /// Follow only the flows of one shard: `(shard, shards)`.
@@ -204,8 +238,7 @@ impl Analyzer {
             queues: CloseQueues::default(),
             finished: FxHashMap::default(),
             finished_order: VecDeque::new(),
-            ready: BTreeMap::new(),
-            departed: None,
+            ready: Ready::ByStart(BTreeMap::new()),
             frame: 0,
             shard: None,
             any_port: false,
@@ -228,7 +261,7 @@ impl Analyzer {
     /// output, whose memory must not depend on how long a connection stays
     /// open.
     pub fn in_departure_order(mut self) -> Self {
-        self.departed = Some(Vec::new());
+        self.ready = Ready::ByDeparture(Vec::new());
         self
     }
 
@@ -257,7 +290,7 @@ impl Analyzer {
         if let Some(seg) = decode_fast(p) {
             return self.tcp_segment(p, seg);
         }
-        match decode_packet(p) {
+        match decode_general(p) {
             Ok(seg) => self.tcp_segment(p, seg),
             Err(skip) => {
                 if skip != Skip::NotTcp && skip != Skip::NotIp {
@@ -301,10 +334,7 @@ impl Analyzer {
                     return;
                 }
                 let index = self.admit(key);
-                self.flows
-                    .entry(key)
-                    .insert_entry(Box::new(Session::new(key, index, p.ts_nanos, p.frame)))
-                    .into_mut()
+                insert_session(&mut self.flows, key, index, p.ts_nanos, p.frame)
             }
         };
         // A settled, open session: nothing to parse, nothing to queue (an
@@ -314,34 +344,17 @@ impl Analyzer {
         {
             return;
         }
-        session.segment(
-            dir,
-            p.ts_nanos,
-            p.frame,
-            seg.seq,
-            seg.flags,
-            seg.payload,
-            seg.wire_len,
-        );
-        if self
+        feed(session, dir, p, &seg);
+        let finished = self
             .queues
-            .note_segment(session, &self.cfg, &self.file, p.ts_nanos)
-        {
-            self.remove_and_retire(&key);
-            self.tombstone(key, p.ts_nanos);
-        }
-        self.compact_close_queues();
+            .note_segment(session, &self.cfg, &self.file, p.ts_nanos);
+        self.settle(key, p.ts_nanos, finished);
     }
 
     /// `--any-port`: follows a connection on another port from its SYN until
     /// the client's first bytes say whether it is PostgreSQL; if so, its
     /// segments are replayed into a new session.
-    fn any_port_segment(
-        &mut self,
-        p: &Packet<'_>,
-        seg: &crate::decode::Segment<'_>,
-        syn_only: bool,
-    ) {
+    fn any_port_segment(&mut self, p: &Packet<'_>, seg: &Segment<'_>, syn_only: bool) {
         let forward = FlowKey {
             client: seg.src,
             server: seg.dst,
@@ -369,15 +382,7 @@ impl Analyzer {
             }
         }
         if let Some(session) = self.flows.get_mut(&key) {
-            session.segment(
-                dir,
-                p.ts_nanos,
-                p.frame,
-                seg.seq,
-                seg.flags,
-                seg.payload,
-                seg.wire_len,
-            );
+            feed(session, dir, p, seg);
             self.after_segment(key, p.ts_nanos);
             return;
         }
@@ -431,10 +436,7 @@ impl Analyzer {
     /// is full.
     fn open_session(&mut self, key: FlowKey, ts: i64, frame: u64) -> &mut Session {
         let index = self.admit(key);
-        self.flows
-            .entry(key)
-            .insert_entry(Box::new(Session::new(key, index, ts, frame)))
-            .into_mut()
+        insert_session(&mut self.flows, key, index, ts, frame)
     }
 
     /// Makes room for a new session of `key` and gives it its start index.
@@ -454,6 +456,12 @@ impl Analyzer {
             Some(session) => self.queues.note_segment(session, &self.cfg, &self.file, ts),
             None => false,
         };
+        self.settle(key, ts, finished);
+    }
+
+    /// After [`CloseQueues::note_segment`]: retires a finished session and
+    /// keeps the close queues compact.
+    fn settle(&mut self, key: FlowKey, ts: i64, finished: bool) {
         if finished {
             self.remove_and_retire(&key);
             self.tombstone(key, ts);
@@ -593,10 +601,10 @@ impl Analyzer {
         let mut r = SessionReport::from_session(&s, &self.file);
         r.reported_early = s.reported;
         r.retired_at = self.frame;
-        match &mut self.departed {
-            Some(d) => d.push(r),
-            None => {
-                self.ready.insert(s.index, Box::new(r));
+        match &mut self.ready {
+            Ready::ByDeparture(d) => d.push(r),
+            Ready::ByStart(waiting) => {
+                waiting.insert(s.index, Box::new(r));
             }
         }
     }
@@ -636,18 +644,21 @@ impl Analyzer {
     /// With `report_early` (live capture) order does not matter and nothing
     /// waits: one long-lived session must not hold back every later one.
     pub fn take_reports(&mut self) -> Vec<SessionReport> {
-        if let Some(d) = &mut self.departed {
-            // Already in frame order: the sort only orders each frame's group.
-            d.sort_by_key(|r| (r.retired_at, r.first_frame));
-            return std::mem::take(d);
-        }
+        let waiting = match &mut self.ready {
+            Ready::ByDeparture(d) => {
+                // Already in frame order: the sort only orders each frame's group.
+                d.sort_by_key(|r| (r.retired_at, r.first_frame));
+                return std::mem::take(d);
+            }
+            Ready::ByStart(waiting) => waiting,
+        };
         let bound = if self.cfg.report_early {
             None
         } else {
             self.live.first_key_value().map(|(i, _)| *i)
         };
         let mut out = Vec::new();
-        while let Some(entry) = self.ready.first_entry() {
+        while let Some(entry) = waiting.first_entry() {
             if bound.is_some_and(|b| *entry.key() > b) {
                 break;
             }

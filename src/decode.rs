@@ -60,11 +60,11 @@ pub fn decode_packet<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
             return Ok(seg);
         }
     }
-    decode_packet_general(p)
+    decode_general(p)
 }
 
 /// The common case, Ethernet II + IPv4/IPv6 + TCP read straight from the
-/// bytes; `None` sends the packet to [`decode_packet`].
+/// bytes; `None` sends the packet to [`decode_general`].
 #[inline(always)]
 pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
     if p.link == LinkType::ETHERNET {
@@ -74,9 +74,10 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
     }
 }
 
-/// Every link type, through etherparse's lax slicing.
+/// Every link type, through etherparse's lax slicing (for packets
+/// [`decode_fast`] did not take).
 #[inline(never)]
-fn decode_packet_general<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
+pub fn decode_general<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     let sliced = match p.link {
         LinkType::ETHERNET => {
             LaxSlicedPacket::from_ethernet(p.data).map_err(|_| Skip::TruncatedHeaders)?

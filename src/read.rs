@@ -17,7 +17,8 @@ pub struct RunError {
 }
 
 impl RunError {
-    fn input(path: &Path, cause: impl std::fmt::Display) -> Self {
+    /// An input that could not be opened or read: `path: cause`, exit 2.
+    pub(crate) fn input(path: &Path, cause: impl std::fmt::Display) -> Self {
         RunError {
             message: format!("{}: {cause}", path.display()),
             exit_code: 2,
@@ -109,7 +110,9 @@ fn analyzer_for(cfg: &ReadConfig) -> Analyzer {
     }
 }
 
-fn input_warnings(analyzer: &Analyzer, cfg: &ReadConfig, warn: &mut dyn FnMut(String)) {
+/// Warnings about the inputs as a whole: packets not decoded, sessions
+/// evicted to stay within `max_flows`.
+pub fn input_warnings(analyzer: &Analyzer, max_flows: usize, warn: &mut dyn FnMut(String)) {
     let skipped: u64 = analyzer.stats.skipped.values().sum();
     if skipped > 0 {
         let mut kinds: Vec<_> = analyzer.stats.skipped.iter().collect();
@@ -120,7 +123,7 @@ fn input_warnings(analyzer: &Analyzer, cfg: &ReadConfig, warn: &mut dyn FnMut(St
     if analyzer.stats.evicted_flows > 0 {
         warn(format!(
             "{} sessions were closed early to stay within --max-flows {}",
-            analyzer.stats.evicted_flows, cfg.max_flows
+            analyzer.stats.evicted_flows, max_flows
         ));
     }
 }
@@ -142,7 +145,7 @@ pub fn analyze_files(
             StreamError::Output(e) => RunError::input(path, e),
         })?;
     }
-    input_warnings(&analyzer, cfg, warn);
+    input_warnings(&analyzer, cfg.max_flows, warn);
     Ok(all)
 }
 
@@ -473,7 +476,7 @@ fn run_sharded(
     stats.evicted_flows = evicted;
     let mut a = analyzer_for(cfg);
     a.stats = stats;
-    input_warnings(&a, cfg, warn);
+    input_warnings(&a, cfg.max_flows, warn);
     writer.finish().or_else(output_error)
 }
 
@@ -518,7 +521,7 @@ fn run_single(
             Err(StreamError::Output(e)) => return output_error(e),
         }
     }
-    input_warnings(&analyzer, cfg, warn);
+    input_warnings(&analyzer, cfg.max_flows, warn);
     writer.finish().or_else(output_error)
 }
 

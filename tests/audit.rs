@@ -9,7 +9,7 @@
 mod golden;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// The password of role `audit` in the samples: it crosses in clear in
@@ -40,21 +40,6 @@ fn audit_json(args: &[&str]) -> (Value, i32) {
     let doc: Value = serde_json::from_str(&stdout(&o))
         .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}); stderr: {}", stderr(&o)));
     (doc, code)
-}
-
-fn captures_in(dir: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("capture directory")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap") | Some("pcapng")
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn rule<'a>(doc: &'a Value, server: &str, rule: &str) -> &'a Value {
@@ -122,14 +107,14 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let mut v = Vec::new();
-    for f in captures_in("samples") {
+    for f in golden::captures_in("samples") {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         v.push(Case {
             expected: format!("{name}.json"),
             args: vec![format!("samples/{name}")],
         });
     }
-    for f in captures_in("tests/data/public") {
+    for f in golden::captures_in("tests/data/public") {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         v.push(Case {
             expected: format!("{name}.json"),
@@ -229,7 +214,7 @@ fn exit_status_of_every_sample() {
         "ssl-off-prefer.pcap",
         "ssl-off-require.pcap",
     ];
-    for f in captures_in("samples") {
+    for f in golden::captures_in("samples") {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let o = pgtls(&["audit", f.to_str().unwrap()]);
         let want = if violated.contains(&name.as_str()) {
@@ -258,7 +243,7 @@ fn exit_status_of_every_public_capture() {
         "zeek__psql-aws-ssl-require-15432.pcap",
         "zeek__psql-aws-ssl-require.pcap",
     ];
-    for f in captures_in("tests/data/public") {
+    for f in golden::captures_in("tests/data/public") {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         let o = pgtls(&[
             "audit",

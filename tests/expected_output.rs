@@ -7,7 +7,7 @@
 #[path = "common/golden.rs"]
 mod golden;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 fn pgtls_jsonl(file: &Path, ports: &[u16]) -> (String, String, i32) {
@@ -24,24 +24,9 @@ fn pgtls_jsonl(file: &Path, ports: &[u16]) -> (String, String, i32) {
     )
 }
 
-fn captures_in(dir: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("capture directory")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap") | Some("pcapng")
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 fn check_dir(dir: &str, ports: &[u16]) {
     let mut failures = Vec::new();
-    let files = captures_in(dir);
+    let files = golden::captures_in(dir);
     assert!(!files.is_empty(), "no captures in {dir}");
     for file in files {
         let rel = file

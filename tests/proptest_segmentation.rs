@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::packet::TcpPacket;
 use common::pcapw::{self, Capture, Record};
-use common::shapes::{split_payloads, XorShift};
+use common::shapes::{data_directions, split_payloads, XorShift};
 use common::{analyze_ok, rows, sample_bytes, sample_capture, show};
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -71,15 +70,7 @@ const WINDOW: usize = 8;
 /// [`WINDOW`]) and, with
 /// probability `dup_percent`, repeats one right after itself.
 fn shuffle_runs(cap: &Capture, rng: &mut XorShift, dup_percent: u64) -> Capture {
-    let dirs: Vec<_> = cap
-        .records
-        .iter()
-        .map(|r| {
-            TcpPacket::parse(cap.link, &r.data)
-                .filter(|p| !p.payload.is_empty())
-                .map(|p| p.direction())
-        })
-        .collect();
+    let dirs = data_directions(cap);
     let mut records: Vec<Record> = cap.records.clone();
     let mut i = 0;
     while i < records.len() {

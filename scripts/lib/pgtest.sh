@@ -45,3 +45,19 @@ init_cluster() {
     as_pg "$PGBIN/initdb" -D "$data" -U postgres -A trust --no-sync >"$logfile" 2>&1 \
         || { cat "$logfile" >&2; die "initdb failed"; }
 }
+
+# write_legacy_openssl_conf FILE: an OpenSSL config that lets clients offer
+# TLS 1.0/1.1 and weak ciphers whatever the system's MinProtocol (use it as
+# OPENSSL_CONF for the old-version and weak-cipher captures).
+write_legacy_openssl_conf() {
+    cat >"$1" <<'EOF'
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1
+CipherString = DEFAULT@SECLEVEL=0
+EOF
+}

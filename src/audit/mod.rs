@@ -20,10 +20,9 @@ pub use policy::{Policy, Severity};
 use crate::analyze::{Analyzer, AnalyzerConfig};
 use crate::cli::{AuditConfig, AuditFormat};
 use crate::flow::PortSet;
-use crate::read::{read_capture_streaming, RunError, StreamError};
+use crate::read::{input_warnings, read_path_streaming, RunError, StreamError};
 use crate::report::SessionReport;
 use crate::session::Conversation;
-use std::fs::File;
 use std::io::{self, Write};
 
 /// Query texts kept per session with `--show-queries`.
@@ -88,13 +87,6 @@ pub fn audit_reports<'a>(
     a.finish()
 }
 
-fn input_error(path: &std::path::Path, cause: impl std::fmt::Display) -> RunError {
-    RunError {
-        message: format!("{}: {cause}", path.display()),
-        exit_code: 2,
-    }
-}
-
 /// Feeds every session of the files to the auditor as its report comes out.
 fn audit_files(
     cfg: &AuditConfig,
@@ -115,30 +107,12 @@ fn audit_files(
             }
             Ok(())
         };
-        let result = if name == "-" {
-            read_capture_streaming(&mut analyzer, io::stdin().lock(), &name, warn, &mut emit)
-        } else {
-            let f = File::open(path).map_err(|e| input_error(path, e))?;
-            read_capture_streaming(&mut analyzer, f, &name, warn, &mut emit)
-        };
-        result.map_err(|e| match e {
-            StreamError::Capture(e) => input_error(path, e),
-            StreamError::Output(e) => input_error(path, e),
+        read_path_streaming(&mut analyzer, path, warn, &mut emit).map_err(|e| match e {
+            StreamError::Capture(e) => RunError::input(path, e),
+            StreamError::Output(e) => RunError::input(path, e),
         })?;
     }
-    let skipped: u64 = analyzer.stats.skipped.values().sum();
-    if skipped > 0 {
-        let mut kinds: Vec<_> = analyzer.stats.skipped.iter().collect();
-        kinds.sort();
-        let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        warn(format!("packets not decoded: {}", list.join(", ")));
-    }
-    if analyzer.stats.evicted_flows > 0 {
-        warn(format!(
-            "{} sessions were closed early to stay within --max-flows {}",
-            analyzer.stats.evicted_flows, cfg.max_flows
-        ));
-    }
+    input_warnings(&analyzer, cfg.max_flows, warn);
     Ok(())
 }
 

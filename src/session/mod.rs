@@ -115,6 +115,13 @@ impl Session {
         {
             return false;
         }
+        self.count(dir, ts, frame, wire_len);
+        true
+    }
+
+    /// The counters every segment moves.
+    #[inline]
+    fn count(&mut self, dir: Direction, ts: i64, frame: u64, wire_len: u32) {
         self.packets += 1;
         self.end_ns = self.end_ns.max(ts);
         self.last_frame = frame;
@@ -122,7 +129,6 @@ impl Session {
             Direction::ToServer => self.bytes_to_server += u64::from(wire_len),
             Direction::ToClient => self.bytes_to_client += u64::from(wire_len),
         }
-        true
     }
 
     /// Feeds one segment of this connection.
@@ -149,9 +155,7 @@ impl Session {
         {
             self.final_ack = true;
         }
-        self.packets += 1;
-        self.end_ns = self.end_ns.max(ts);
-        self.last_frame = frame;
+        self.count(dir, ts, frame, wire_len);
         if flags.syn {
             self.syn_seen = true;
             if !flags.ack && dir == Direction::ToServer {
@@ -160,10 +164,6 @@ impl Session {
         }
         if self.packets == 1 {
             self.first_syn = flags.syn;
-        }
-        match dir {
-            Direction::ToServer => self.bytes_to_server += u64::from(wire_len),
-            Direction::ToClient => self.bytes_to_client += u64::from(wire_len),
         }
         if self.conv.as_ref().is_none_or(|c| c.wants_bytes()) {
             let midstream = !self.first_syn;

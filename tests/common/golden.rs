@@ -1,7 +1,7 @@
 //! Output checked in beside the tests: compared byte for byte, or rewritten
 //! for review when `PGTLS_BLESS=1` is set.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `PGTLS_BLESS` is set: checked-in files are rewritten, not compared.
 pub fn blessing() -> bool {
@@ -40,4 +40,20 @@ pub fn check(path: &Path, actual: &str, test: &str) -> Option<String> {
         expected.lines().nth(line).unwrap_or("<none>"),
         actual.lines().nth(line).unwrap_or("<none>")
     ))
+}
+
+/// The pcap and pcapng files of a directory, sorted.
+pub fn captures_in(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("capture directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap") | Some("pcapng")
+            )
+        })
+        .collect();
+    v.sort();
+    v
 }

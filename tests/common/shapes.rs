@@ -100,18 +100,24 @@ pub fn split_payloads(cap: &Capture, mut size: impl FnMut(usize) -> usize) -> Ca
     }
 }
 
-/// Swaps each pair of adjacent frames that carry data in the same direction
-/// of the same flow. Returns the capture and the number of swaps.
-pub fn swap_adjacent_same_direction(cap: &Capture) -> (Capture, usize) {
-    let dirs: Vec<_> = cap
-        .records
+/// For each frame, the direction of the data it carries (`None`: no data,
+/// or not TCP).
+#[allow(clippy::type_complexity)]
+pub fn data_directions(cap: &Capture) -> Vec<Option<(Vec<u8>, u16, Vec<u8>, u16)>> {
+    cap.records
         .iter()
         .map(|r| {
             TcpPacket::parse(cap.link, &r.data)
                 .filter(|p| !p.payload.is_empty())
                 .map(|p| p.direction())
         })
-        .collect();
+        .collect()
+}
+
+/// Swaps each pair of adjacent frames that carry data in the same direction
+/// of the same flow. Returns the capture and the number of swaps.
+pub fn swap_adjacent_same_direction(cap: &Capture) -> (Capture, usize) {
+    let dirs = data_directions(cap);
     let mut records = cap.records.clone();
     let mut swaps = 0;
     let mut i = 0;
