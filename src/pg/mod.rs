@@ -28,7 +28,7 @@ pub const MAX_STARTUP_PACKET_LEN: u32 = 10_004;
 pub const MAX_CANCEL_REQUEST_LEN: u32 = 12 + 256;
 
 /// A packet of the startup phase, sent by the client before any typed message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum StartupPacket<'a> {
     SslRequest,
     GssEncRequest,
@@ -66,7 +66,7 @@ impl std::fmt::Display for ProtocolVersion {
 }
 
 /// What the first bytes of a client stream say about a startup packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StartupFraming {
     /// Not enough bytes for the 8-byte header yet.
     NeedHeader,
@@ -142,7 +142,7 @@ pub fn parse_cstring(i: &[u8]) -> IResult<&[u8], &[u8]> {
 }
 
 /// Frame of a typed message: one type byte and an int32 length that counts itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MessageHeader {
     pub tag: u8,
     /// Length of the body, without the type byte and the length field.
@@ -259,7 +259,7 @@ pub fn parse_pg_authentication(body: &[u8]) -> IResult<&[u8], AuthCode> {
 }
 
 /// The fields of an ErrorResponse or NoticeResponse that pgtls reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ErrorFields<'a> {
     /// `S`: localized severity.
     pub severity: Option<&'a [u8]>,

@@ -17,7 +17,7 @@ pub const MAX_STARTUP_BYTES: usize = 16 * 1024;
 pub const MAX_RESYNC_SEGMENTS: u32 = 16;
 
 /// How TLS was started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Negotiation {
     /// SSLRequest, then `S`.
     SslRequest,
@@ -38,13 +38,13 @@ impl Negotiation {
 }
 
 /// Which request is waiting for its one-byte answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Request {
     Ssl,
     Gss,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// Waiting for the client's next startup-phase packet.
     Startup,
@@ -63,7 +63,7 @@ pub enum Phase {
 }
 
 /// An alert and who sent it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AlertSeen {
     pub alert: Alert,
     pub from: Direction,
@@ -71,7 +71,7 @@ pub struct AlertSeen {
 }
 
 /// What TLS showed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct TlsFacts {
     pub negotiation: Option<Negotiation>,
     pub client_hello: Option<Box<ClientHelloInfo>>,
@@ -100,7 +100,7 @@ pub struct TlsFacts {
 }
 
 /// An ErrorResponse.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PgError {
     pub severity: Option<String>,
     pub code: Option<String>,
@@ -109,7 +109,7 @@ pub struct PgError {
 }
 
 /// What the PostgreSQL messages showed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct PgFacts {
     pub protocol: Option<pg::ProtocolVersion>,
     pub startup_frame: u64,
@@ -155,7 +155,7 @@ pub struct PgFacts {
 }
 
 /// A password message ('p') seen in clear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PasswordAnswer {
     /// The authentication request it answered, when that was captured.
     pub answered: Option<pg::AuthCode>,
@@ -163,7 +163,7 @@ pub struct PasswordAnswer {
 }
 
 /// The text of a query seen in clear.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QueryText {
     pub frame: u64,
     pub text: String,
@@ -184,7 +184,7 @@ thread_local! {
 /// Bytes sent out of turn during the startup phase: after SSLRequest or
 /// GSSENCRequest before the answer, or after `S`/`G` in the same segment
 /// (CVE-2021-23214 / CVE-2021-23222 style injection).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Injection {
     pub from: Direction,
     /// `SSLRequest`, `GSSENCRequest`, `'S'` or `'G'`.
@@ -194,13 +194,13 @@ pub struct Injection {
 }
 
 /// A finding about bytes that should not be where they are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Anomaly {
     pub frame: u64,
     pub what: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Conversation {
     pub phase: Phase,
     /// The stream began without a SYN (set by the session before bytes arrive).
@@ -289,7 +289,7 @@ impl Default for Conversation {
 pub const MAX_PLAUSIBLE_GSS_PACKET: u32 = 1 << 20;
 
 /// Frames one direction of GSSAPI-encrypted traffic: int32 length, payload.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct GssFramer {
     header: Vec<u8>,
     remaining: u64,
@@ -335,6 +335,67 @@ const MAX_ANOMALIES: usize = 16;
 
 impl Conversation {
     /// False once the verdict is settled: the session keeps only counters.
+    /// Visits every frame number the conversation holds except the close
+    /// frames (`client_closed`, `server_closed`, `reset_by`), always in the
+    /// same order: what a frozen session keeps of its own (see
+    /// [`super::frozen`]). A field left out here only makes fewer sessions
+    /// share a shape; it never changes a report.
+    pub(super) fn frames_mut(&mut self, f: &mut dyn FnMut(&mut u64)) {
+        fn opt(v: &mut Option<u64>, f: &mut dyn FnMut(&mut u64)) {
+            if let Some(v) = v {
+                f(v);
+            }
+        }
+        f(&mut self.pending_client_frame);
+        f(&mut self.pending_server_frame);
+        opt(&mut self.ssl_request_frame, f);
+        opt(&mut self.gss_request_frame, f);
+        for a in &mut self.answers {
+            f(&mut a.2);
+        }
+        let t = &mut self.tls;
+        f(&mut t.client_hello_frame);
+        f(&mut t.server_hello_frame);
+        if let Some(a) = &mut t.alert {
+            f(&mut a.frame);
+        }
+        f(&mut t.certificate_frame);
+        opt(&mut t.server_ccs_frame, f);
+        if let Some(m) = &mut t.malformed {
+            f(&mut m.2);
+        }
+        let pg = &mut self.pg;
+        f(&mut pg.startup_frame);
+        if let Some(m) = &mut pg.first_server_message {
+            f(&mut m.1);
+        }
+        f(&mut pg.auth_frame);
+        if let Some(e) = &mut pg.error {
+            f(&mut e.frame);
+        }
+        opt(&mut pg.ready_frame, f);
+        f(&mut pg.cancel_frame);
+        for a in &mut pg.auth_frames {
+            f(a);
+        }
+        for p in &mut pg.password_answers {
+            f(&mut p.frame);
+        }
+        opt(&mut pg.first_query_frame, f);
+        for q in &mut pg.query_texts {
+            f(&mut q.frame);
+        }
+        for a in &mut self.anomalies {
+            f(&mut a.frame);
+        }
+        for i in &mut self.injections {
+            f(&mut i.frame);
+        }
+        for e in &mut self.evidence {
+            f(&mut e.frame);
+        }
+    }
+
     pub fn wants_bytes(&self) -> bool {
         !self.settled
     }
@@ -1467,7 +1528,7 @@ fn hex_prefix(b: &[u8]) -> String {
 /// What the first bytes a client sent on a connection say about PostgreSQL.
 /// For following sessions on any port (`--any-port`): a connection becomes a
 /// session when its client's first bytes are [`PgStart::Yes`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PgStart {
     /// A PostgreSQL startup packet, or a direct-TLS ClientHello offering
     /// ALPN "postgresql"; the text names which.

@@ -15,7 +15,7 @@ pub struct Message<'a> {
     pub body: &'a [u8],
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct MessageStream {
     buf: Vec<u8>,
     skip: u64,

@@ -7,6 +7,7 @@
 //! machine does no I/O and reads no clock.
 
 mod conversation;
+mod frozen;
 mod judge;
 mod messages;
 pub mod verdict;
@@ -14,13 +15,16 @@ pub mod verdict;
 pub use conversation::{
     negotiated_version, recognise_pg_start, Conversation, Negotiation, PgStart, MAX_PG_START_BYTES,
 };
+pub use frozen::{Shapes, MAX_SHAPES};
 pub use verdict::Verdict;
 
 use crate::flow::reassembly::{Chunk, Reassembler};
 use crate::flow::{Direction, FlowKey};
+use frozen::Frozen;
+use std::borrow::Cow;
 
 /// A piece of evidence: which message, which packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Evidence {
     pub frame: u64,
     pub what: String,
@@ -43,8 +47,10 @@ pub struct Session {
     pub client_fin: bool,
     pub server_fin: bool,
     pub rst: bool,
-    /// Initial sequence number of the client's SYN.
-    pub client_isn: Option<u32>,
+    /// Initial sequence number of the client's SYN, when `isn_seen` (two
+    /// fields rather than an `Option`: 8 bytes less a session).
+    client_isn: u32,
+    isn_seen: bool,
     /// Reported early (live capture) when its verdict became final.
     pub reported: bool,
     /// Queued for retirement after the close linger.
@@ -54,13 +60,28 @@ pub struct Session {
     /// Which side sent the first FIN.
     first_fin: Option<Direction>,
     released: bool,
+    /// The first packet seen was a SYN (else the capture began mid-stream).
+    first_syn: bool,
+    body: Body,
+}
+
+/// What a session holds beyond its counters.
+#[derive(Debug)]
+enum Body {
+    /// Still reading its bytes.
+    Open(Box<Streams>),
+    /// Settled and frozen ([`Session::freeze`]).
+    Frozen(Frozen),
+}
+
+/// Both byte streams and what they showed.
+#[derive(Debug, Default)]
+struct Streams {
     to_server: Reassembler,
     to_client: Reassembler,
     /// Created with the first payload: a connection that never carries any
-    /// (a SYN flood, a port scan) costs only the counters above.
+    /// (a SYN flood, a port scan) costs only the counters and reassemblers.
     conv: Option<Box<Conversation>>,
-    /// The first packet seen was a SYN (else the capture began mid-stream).
-    first_syn: bool,
 }
 
 impl Session {
@@ -79,16 +100,15 @@ impl Session {
             client_fin: false,
             server_fin: false,
             rst: false,
-            client_isn: None,
+            client_isn: 0,
+            isn_seen: false,
             reported: false,
             closing: false,
             final_ack: false,
             first_fin: None,
             released: false,
-            to_server: Reassembler::default(),
-            to_client: Reassembler::default(),
-            conv: None,
             first_syn: false,
+            body: Body::Open(Box::default()),
         }
     }
 
@@ -158,31 +178,34 @@ impl Session {
         self.count(dir, ts, frame, wire_len);
         if flags.syn {
             self.syn_seen = true;
-            if !flags.ack && dir == Direction::ToServer {
-                self.client_isn.get_or_insert(seq);
+            if !flags.ack && dir == Direction::ToServer && !self.isn_seen {
+                self.client_isn = seq;
+                self.isn_seen = true;
             }
         }
         if self.packets == 1 {
             self.first_syn = flags.syn;
         }
-        if self.conv.as_ref().is_none_or(|c| c.wants_bytes()) {
-            let midstream = !self.first_syn;
-            let slot = &mut self.conv;
-            let r = match dir {
-                Direction::ToServer => &mut self.to_server,
-                Direction::ToClient => &mut self.to_client,
-            };
-            r.segment(seq, flags.syn, payload, wire_len, frame, &mut |c| {
-                conversation_in(slot, midstream).chunk(dir, c)
-            });
-        }
-        if let Some(conv) = self.conv.as_mut() {
-            if conv.is_settled() && !self.released {
-                // Verdict final: keep counters only.
-                self.to_server.release();
-                self.to_client.release();
-                conv.release_buffers();
-                self.released = true;
+        if let Body::Open(st) = &mut self.body {
+            if st.conv.as_ref().is_none_or(|c| c.wants_bytes()) {
+                let midstream = !self.first_syn;
+                let slot = &mut st.conv;
+                let r = match dir {
+                    Direction::ToServer => &mut st.to_server,
+                    Direction::ToClient => &mut st.to_client,
+                };
+                r.segment(seq, flags.syn, payload, wire_len, frame, &mut |c| {
+                    conversation_in(slot, midstream).chunk(dir, c)
+                });
+            }
+            if let Some(conv) = st.conv.as_mut() {
+                if conv.is_settled() && !self.released {
+                    // Verdict final: keep counters only.
+                    st.to_server.release();
+                    st.to_client.release();
+                    conv.release_buffers();
+                    self.released = true;
+                }
             }
         }
         // Segments still waiting behind a hole are not declared lost at a
@@ -190,35 +213,110 @@ impl Session {
         // delivered when the hole fills or when the session is retired.
         if flags.rst {
             self.rst = true;
-            if let Some(conv) = self.conv.as_mut() {
-                conv.closed(dir, frame, true);
-            }
+            self.closed(dir, frame, true);
         } else if flags.fin {
             self.first_fin.get_or_insert(dir);
             match dir {
                 Direction::ToServer => self.client_fin = true,
                 Direction::ToClient => self.server_fin = true,
             }
-            conversation_in(&mut self.conv, !self.first_syn).closed(dir, frame, false);
+            self.closed(dir, frame, false);
+        }
+    }
+
+    /// Records a FIN or RST in the conversation (a RST only in one that exists).
+    fn closed(&mut self, dir: Direction, frame: u64, reset: bool) {
+        let base = self.first_frame;
+        match &mut self.body {
+            Body::Open(st) => {
+                if reset {
+                    if let Some(conv) = st.conv.as_mut() {
+                        conv.closed(dir, frame, true);
+                    }
+                } else {
+                    conversation_in(&mut st.conv, !self.first_syn).closed(dir, frame, false);
+                }
+            }
+            Body::Frozen(f) => {
+                if !f.closed(dir, frame, reset, base) {
+                    self.thaw();
+                    self.closed(dir, frame, reset);
+                }
+            }
+        }
+    }
+
+    /// Shares what a settled session's conversation showed with every
+    /// session that showed the same, keeping only its own frames and
+    /// counters ([`frozen`]); returns whether it froze now. A session still
+    /// reading bytes, or whose streams lost bytes, stays as it is.
+    pub fn freeze(&mut self, shapes: &mut Shapes) -> bool {
+        if !self.released {
+            return false;
+        }
+        let Body::Open(st) = &mut self.body else {
+            return false;
+        };
+        if st.to_server.gaps + st.to_client.gaps > 0 {
+            return false;
+        }
+        let Some(conv) = st.conv.take() else {
+            return false;
+        };
+        match Frozen::freeze(conv, self.first_frame, shapes) {
+            Ok(f) => {
+                self.body = Body::Frozen(f);
+                true
+            }
+            Err(conv) => {
+                st.conv = Some(conv);
+                false
+            }
+        }
+    }
+
+    /// Is the session frozen ([`Session::freeze`])?
+    pub fn is_frozen(&self) -> bool {
+        matches!(self.body, Body::Frozen(_))
+    }
+
+    /// Rebuilds a frozen session's conversation (before its report).
+    pub fn thaw(&mut self) {
+        if let Body::Frozen(f) = &self.body {
+            let conv = f.thaw(self.first_frame);
+            self.body = Body::Open(Box::new(Streams {
+                conv: Some(Box::new(conv)),
+                ..Streams::default()
+            }));
         }
     }
 
     fn flush(&mut self, dir: Direction) {
         let midstream = !self.first_syn;
-        let slot = &mut self.conv;
+        let Body::Open(st) = &mut self.body else {
+            return;
+        };
+        let slot = &mut st.conv;
         let r = match dir {
-            Direction::ToServer => &mut self.to_server,
-            Direction::ToClient => &mut self.to_client,
+            Direction::ToServer => &mut st.to_server,
+            Direction::ToClient => &mut st.to_client,
         };
         r.flush(&mut |c: Chunk<'_>| conversation_in(slot, midstream).chunk(dir, c));
     }
 
-    /// What the session's bytes showed (an empty conversation before any payload).
-    pub fn conv(&self) -> &Conversation {
+    /// What the session's bytes showed (an empty conversation before any
+    /// payload). A frozen session's is rebuilt on each call: thaw it first
+    /// when it is read more than once.
+    pub fn conv(&self) -> Cow<'_, Conversation> {
         static EMPTY: std::sync::OnceLock<Conversation> = std::sync::OnceLock::new();
-        self.conv
-            .as_deref()
-            .unwrap_or_else(|| EMPTY.get_or_init(Conversation::default))
+        match &self.body {
+            Body::Open(st) => Cow::Borrowed(
+                st.conv
+                    .as_deref()
+                    .unwrap_or_else(|| EMPTY.get_or_init(Conversation::default)),
+            ),
+            Body::Frozen(f) => Cow::Owned(f.thaw(self.first_frame)),
+        }
     }
 
     /// Delivers whatever waits in the reassembly queues (end of capture).
@@ -229,7 +327,15 @@ impl Session {
 
     /// The verdict can no longer change (cheap; called per packet in live mode).
     pub fn verdict_is_final(&self) -> bool {
-        self.conv().is_settled() || self.conv().plaintext_answered() || self.is_closed()
+        match &self.body {
+            Body::Frozen(_) => true,
+            Body::Open(st) => {
+                st.conv
+                    .as_ref()
+                    .is_some_and(|c| c.is_settled() || c.plaintext_answered())
+                    || self.is_closed()
+            }
+        }
     }
 
     /// The connection is over for good: the ACK of the second FIN was seen.
@@ -245,10 +351,14 @@ impl Session {
 
     /// Gaps the capture left in the two streams.
     pub fn gaps(&self) -> (u32, u64) {
-        (
-            self.to_server.gaps + self.to_client.gaps,
-            self.to_server.gap_bytes + self.to_client.gap_bytes,
-        )
+        match &self.body {
+            Body::Open(st) => (
+                st.to_server.gaps + st.to_client.gaps,
+                st.to_server.gap_bytes + st.to_client.gap_bytes,
+            ),
+            // Only sessions without gaps freeze.
+            Body::Frozen(_) => (0, 0),
+        }
     }
 
     pub fn midstream(&self) -> bool {
@@ -267,9 +377,10 @@ impl Session {
     /// Does a SYN with this sequence number start a new connection on the
     /// same 4-tuple (rather than retransmit this one's SYN)?
     pub fn is_new_connection(&self, syn_seq: u32) -> bool {
-        match self.client_isn {
-            Some(isn) => isn != syn_seq,
-            None => self.is_closed() || self.packets > 0,
+        if self.isn_seen {
+            self.client_isn != syn_seq
+        } else {
+            self.is_closed() || self.packets > 0
         }
     }
 }
@@ -281,4 +392,19 @@ fn conversation_in(slot: &mut Option<Box<Conversation>>, midstream: bool) -> &mu
         c.midstream = midstream;
         c
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The flow table holds a session per flow in place: its size is most
+    /// of what a tracked flow costs (README, Performance).
+    #[test]
+    fn a_session_fits_its_budget() {
+        assert!(std::mem::size_of::<super::Session>() <= 192);
+        // The slab's empty slots cost no tag.
+        assert_eq!(
+            std::mem::size_of::<Option<super::Session>>(),
+            std::mem::size_of::<super::Session>()
+        );
+    }
 }

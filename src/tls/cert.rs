@@ -17,7 +17,7 @@ pub const MAX_CERTS_PER_CHAIN: usize = 10;
 pub const EXPIRY_WARNING_SECS: i64 = 30 * 86_400;
 
 /// One certificate of a chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CertInfo {
     /// Distinguished names as RFC 4514-like strings (`CN=localhost, O=…`).
     pub subject: String,
@@ -72,7 +72,7 @@ impl CertInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Validity {
     Valid,
     /// Valid, but for 30 days or less after the capture.
@@ -93,7 +93,7 @@ impl Validity {
 }
 
 /// A Certificate message, decoded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct CertChain {
     /// In the order sent (leaf first, by the protocol's rule).
     pub certs: Vec<CertInfo>,
@@ -347,7 +347,7 @@ pub fn dns_name_matches(pattern: &str, host: &str) -> bool {
 }
 
 /// The outcome of checking a name against a certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NameCheck {
     pub matches: bool,
     /// The entry that matched (`DNS:*.example.com`, `IP:127.0.0.1`, `CN=host`).

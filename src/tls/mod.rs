@@ -93,7 +93,7 @@ pub fn is_grease(v: u16) -> bool {
 }
 
 /// What a ClientHello offered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClientHelloInfo {
     /// Record-layer version of the record that carried the hello.
     pub record_version: u16,
@@ -154,7 +154,7 @@ impl ClientHelloInfo {
 }
 
 /// What a ServerHello selected.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ServerHelloInfo {
     pub legacy_version: u16,
     /// supported_versions when present, else legacy_version.
@@ -177,7 +177,7 @@ impl ServerHelloInfo {
 }
 
 /// An alert as seen on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Alert {
     pub level: u8,
     pub description: u8,
@@ -277,7 +277,7 @@ pub const ALERT_PROTOCOL_VERSION: u8 = 70;
 pub const ALERT_CLOSE_NOTIFY: u8 = 0;
 
 /// Something the record layer found, in stream order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TlsEvent {
     ClientHello(Box<ClientHelloInfo>),
     ServerHello(Box<ServerHelloInfo>),
@@ -310,7 +310,7 @@ pub enum TlsEvent {
 }
 
 /// Header of a TLS record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RecordHeader {
     pub content_type: u8,
     pub version: u16,
@@ -517,7 +517,7 @@ pub fn raw_extensions(mut exts: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 /// One direction of a TLS conversation: frames records, reassembles handshake
 /// messages, and reports [`TlsEvent`]s. Application data is skipped without
 /// being buffered.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct TlsStream {
     /// Bytes of a record header or of a record body still incomplete.
     pending: Vec<u8>,

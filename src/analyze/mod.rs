@@ -17,9 +17,12 @@ use crate::decode::{decode_fast, decode_general, Segment, Skip};
 use crate::flow::Direction;
 use crate::flow::{FlowKey, PortSet};
 use crate::report::SessionReport;
-use crate::session::{recognise_pg_start, PgStart, Session, MAX_PG_START_BYTES};
+use crate::session::{recognise_pg_start, PgStart, Session, Shapes, MAX_PG_START_BYTES};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+
+mod table;
+use table::{flow_id, FlowTable};
 
 /// Default bound on sessions tracked at once.
 pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
@@ -41,20 +44,6 @@ pub struct AnalyzerConfig {
     pub report_early: bool,
 }
 
-/// Puts a new session in the table.
-fn insert_session(
-    flows: &mut FxHashMap<FlowKey, Box<Session>>,
-    key: FlowKey,
-    index: u64,
-    ts: i64,
-    frame: u64,
-) -> &mut Session {
-    flows
-        .entry(key)
-        .insert_entry(Box::new(Session::new(key, index, ts, frame)))
-        .into_mut()
-}
-
 /// Feeds a decoded segment of packet `p` to its session.
 #[inline(always)]
 fn feed(session: &mut Session, dir: Direction, p: &Packet<'_>, seg: &Segment<'_>) {
@@ -69,16 +58,15 @@ fn feed(session: &mut Session, dir: Direction, p: &Packet<'_>, seg: &Segment<'_>
     );
 }
 
+/// Sessions in the table from which settled sessions are frozen
+/// ([`Session::freeze`]). A frozen session costs about 250 bytes instead of
+/// 2 to 3 KB, but freezing and rebuilding it for its report take time: a
+/// table this small holds at most some 12 MB of unfrozen sessions.
+pub const FREEZE_ABOVE: usize = 4096;
+
 /// Tombstones of retired flows kept at most (16 bytes each in the table
 /// plus 16 in the expiry queue).
 pub const MAX_TOMBSTONES: usize = 65_536;
-
-/// A flow's identity for tombstones: a 64-bit hash (two flows in the same
-/// linger colliding is a one in 2^48 event at the tombstone bound).
-fn flow_id(key: &FlowKey) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(key)
-}
 
 /// The shard of a flow, the same in every thread and run.
 pub fn shard_of(key: &FlowKey, shards: u32) -> u32 {
@@ -106,6 +94,8 @@ pub struct InputStats {
     pub evicted_flows: u64,
     /// Segments of connections already over (late retransmissions).
     pub late_segments: u64,
+    /// Settled sessions frozen while open ([`Session::freeze`]).
+    pub frozen_sessions: u64,
 }
 
 /// Connections on other ports waiting to show whether they are PostgreSQL
@@ -203,16 +193,17 @@ enum Ready {
 pub struct Analyzer {
     cfg: AnalyzerConfig,
     file: String,
-    flows: FxHashMap<FlowKey, Box<Session>>,
+    /// Open sessions; the oldest is the first to evict, and its start
+    /// index bounds what may be output in order of start.
+    flows: FlowTable,
     next_index: u64,
-    /// Sessions in the table by start order (index → key): the oldest is
-    /// the first to evict, and the smallest index bounds what may be output.
-    live: BTreeMap<u64, FlowKey>,
     /// Sessions waiting to leave the table, and early reports.
     queues: CloseQueues,
     /// Flows retired at their final ACK: late retransmissions of them are
     /// absorbed for [`CLOSE_LINGER_NS`] instead of starting a new session.
-    /// Keyed by the flow's 64-bit hash ([`flow_id`]): 16 bytes a tombstone.
+    /// Keyed by the flow's 64-bit hash ([`flow_id`]): 16 bytes a tombstone
+    /// (two flows in the same linger colliding is a one in 2^48 event at
+    /// the tombstone bound).
     finished: FxHashMap<u64, i64>,
     finished_order: VecDeque<(i64, u64)>,
     /// Reports of sessions that left the table, not yet taken.
@@ -224,6 +215,9 @@ pub struct Analyzer {
     /// Recognise PostgreSQL on any port by the client's first bytes.
     any_port: bool,
     candidates: FxHashMap<FlowKey, Candidate>,
+    /// Settled sessions freeze once the table holds at least this many.
+    freeze_above: usize,
+    shapes: Shapes,
     pub stats: InputStats,
 }
 
@@ -232,9 +226,8 @@ impl Analyzer {
         Analyzer {
             cfg,
             file: String::new(),
-            flows: FxHashMap::default(),
+            flows: FlowTable::default(),
             next_index: 0,
-            live: BTreeMap::new(),
             queues: CloseQueues::default(),
             finished: FxHashMap::default(),
             finished_order: VecDeque::new(),
@@ -243,8 +236,17 @@ impl Analyzer {
             shard: None,
             any_port: false,
             candidates: FxHashMap::default(),
+            freeze_above: FREEZE_ABOVE,
+            shapes: Shapes::default(),
             stats: InputStats::default(),
         }
+    }
+
+    /// Freezes settled sessions only while the table holds at least `n`
+    /// (`usize::MAX`: never), instead of [`FREEZE_ABOVE`].
+    pub fn with_freeze_above(mut self, n: usize) -> Self {
+        self.freeze_above = n;
+        self
     }
 
     /// Also follows connections on ports not in the list whose client starts
@@ -325,6 +327,7 @@ impl Analyzer {
             // A new SYN on a 4-tuple whose session is over: port reuse.
             self.remove_and_retire(&key);
         }
+        let freeze = self.flows.len() >= self.freeze_above;
         // One lookup for the segment and what follows it.
         let session = match self.flows.get_mut(&key) {
             Some(s) => s,
@@ -333,8 +336,9 @@ impl Analyzer {
                     self.stats.late_segments += 1;
                     return;
                 }
-                let index = self.admit(key);
-                insert_session(&mut self.flows, key, index, p.ts_nanos, p.frame)
+                let index = self.admit();
+                self.flows
+                    .insert(Session::new(key, index, p.ts_nanos, p.frame))
             }
         };
         // A settled, open session: nothing to parse, nothing to queue (an
@@ -348,6 +352,9 @@ impl Analyzer {
         let finished = self
             .queues
             .note_segment(session, &self.cfg, &self.file, p.ts_nanos);
+        if freeze && !finished && session.freeze(&mut self.shapes) {
+            self.stats.frozen_sessions += 1;
+        }
         self.settle(key, p.ts_nanos, finished);
     }
 
@@ -435,18 +442,17 @@ impl Analyzer {
     /// Starts a session for `key`, closing the oldest one first when the table
     /// is full.
     fn open_session(&mut self, key: FlowKey, ts: i64, frame: u64) -> &mut Session {
-        let index = self.admit(key);
-        insert_session(&mut self.flows, key, index, ts, frame)
+        let index = self.admit();
+        self.flows.insert(Session::new(key, index, ts, frame))
     }
 
-    /// Makes room for a new session of `key` and gives it its start index.
-    fn admit(&mut self, key: FlowKey) -> u64 {
+    /// Makes room for a new session and gives it its start index.
+    fn admit(&mut self) -> u64 {
         if self.flows.len() >= self.cfg.max_flows {
             self.evict_oldest();
         }
         let index = self.next_index;
         self.next_index += 1;
-        self.live.insert(index, key);
         index
     }
 
@@ -563,8 +569,8 @@ impl Analyzer {
         let idle: Vec<FlowKey> = self
             .flows
             .iter()
-            .filter(|(_, s)| now_ns.saturating_sub(s.end_ns) > idle_ns)
-            .map(|(k, _)| *k)
+            .filter(|s| now_ns.saturating_sub(s.end_ns) > idle_ns)
+            .map(|s| s.key)
             .collect();
         for k in idle {
             self.remove_and_retire(&k);
@@ -578,8 +584,7 @@ impl Analyzer {
 
     /// Closes the session that started first (the table is full).
     fn evict_oldest(&mut self) {
-        if let Some((_, key)) = self.live.first_key_value() {
-            let key = *key;
+        if let Some((_, key)) = self.flows.oldest() {
             self.stats.evicted_flows += 1;
             self.remove_and_retire(&key);
         }
@@ -591,13 +596,13 @@ impl Analyzer {
         }
     }
 
-    fn retire(&mut self, mut s: Box<Session>) {
-        self.live.remove(&s.index);
+    fn retire(&mut self, mut s: Session) {
         if self.cfg.report_early && s.reported {
             // Already printed when its verdict became final.
             return;
         }
         s.finish_streams();
+        s.thaw();
         let mut r = SessionReport::from_session(&s, &self.file);
         r.reported_early = s.reported;
         r.retired_at = self.frame;
@@ -619,14 +624,14 @@ impl Analyzer {
     /// memory at the size of the table, not of all its reports at once.
     pub fn end_source_some(&mut self, n: usize) -> bool {
         self.frame = u64::MAX;
-        let keys: Vec<FlowKey> = self.live.values().take(n).copied().collect();
+        let keys = self.flows.take_oldest(n);
         for key in keys {
             self.remove_and_retire(&key);
         }
         if !self.flows.is_empty() {
             return true;
         }
-        self.live.clear();
+        self.flows.clear_admissions();
         self.queues.closing.clear();
         self.queues.resetting.clear();
         self.finished.clear();
@@ -655,7 +660,7 @@ impl Analyzer {
         let bound = if self.cfg.report_early {
             None
         } else {
-            self.live.first_key_value().map(|(i, _)| *i)
+            self.flows.oldest().map(|(i, _)| i)
         };
         let mut out = Vec::new();
         while let Some(entry) = waiting.first_entry() {

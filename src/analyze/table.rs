@@ -1,0 +1,211 @@
+//! The flow table: every open session, found by its 4-tuple, and the order in
+//! which they were admitted.
+//!
+//! A million concurrent flows is an ordinary forensic capture, so a flow
+//! costs as little as its session allows:
+//! - sessions live in a slab of fixed-size slots, allocated 4,096 at a time
+//!   (no allocator size class rounding them up, no pointer per session);
+//! - the hash index holds only a slot number (4 bytes and a control byte),
+//!   found by the key's 64-bit hash; the key itself is kept once, in the
+//!   session;
+//! - the admission order is a queue of (start index, slot) pairs, 16 bytes a
+//!   flow; entries of sessions that already left are skipped when met and
+//!   swept when they outnumber the open sessions.
+
+use crate::flow::FlowKey;
+use crate::session::Session;
+use hashbrown::HashTable;
+use std::collections::VecDeque;
+
+/// A flow's 64-bit identity: the hash the table files it under (also the
+/// key of its tombstone once it has left).
+pub fn flow_id(key: &FlowKey) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(key)
+}
+
+/// Slots allocated at once.
+const CHUNK: usize = 4096;
+
+#[derive(Default)]
+pub struct FlowTable {
+    /// Slot numbers, by the hash of their session's key.
+    index: HashTable<u32>,
+    slab: Slab,
+    /// (start index, slot) of admitted sessions in order of start, some of
+    /// them already gone.
+    admitted: VecDeque<(u64, u32)>,
+}
+
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Box<[Option<Session>]>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    #[inline]
+    fn get(&self, slot: u32) -> Option<&Session> {
+        let slot = slot as usize;
+        self.chunks[slot / CHUNK][slot % CHUNK].as_ref()
+    }
+
+    #[inline]
+    fn get_mut(&mut self, slot: u32) -> Option<&mut Session> {
+        let slot = slot as usize;
+        self.chunks[slot / CHUNK][slot % CHUNK].as_mut()
+    }
+
+    /// The key of an occupied slot.
+    #[inline]
+    fn key(&self, slot: u32) -> &FlowKey {
+        &self.get(slot).expect("indexed slot holds a session").key
+    }
+
+    fn put(&mut self, session: Session) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                let base = self.chunks.len() * CHUNK;
+                let chunk: Box<[Option<Session>]> = (0..CHUNK).map(|_| None).collect();
+                self.chunks.push(chunk);
+                // Handed out lowest first.
+                self.free
+                    .extend((base + 1..base + CHUNK).rev().map(|s| s as u32));
+                base as u32
+            }
+        };
+        let s = slot as usize;
+        self.chunks[s / CHUNK][s % CHUNK] = Some(session);
+        slot
+    }
+
+    fn take(&mut self, slot: u32) -> Option<Session> {
+        let s = slot as usize;
+        let taken = self.chunks[s / CHUNK][s % CHUNK].take();
+        if taken.is_some() {
+            self.free.push(slot);
+        }
+        taken
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.chunks.iter().flat_map(|c| c.iter().flatten())
+    }
+}
+
+impl FlowTable {
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    #[inline]
+    fn slot_of(&self, key: &FlowKey) -> Option<u32> {
+        let slab = &self.slab;
+        self.index
+            .find(flow_id(key), |&slot| slab.key(slot) == key)
+            .copied()
+    }
+
+    pub fn get(&self, key: &FlowKey) -> Option<&Session> {
+        self.slot_of(key).and_then(|slot| self.slab.get(slot))
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Session> {
+        let slot = self.slot_of(key)?;
+        self.slab.get_mut(slot)
+    }
+
+    pub fn contains_key(&self, key: &FlowKey) -> bool {
+        self.slot_of(key).is_some()
+    }
+
+    /// Is the session that started as `index` still in slot `slot`?
+    fn holds(&self, index: u64, slot: u32) -> bool {
+        self.slab.get(slot).is_some_and(|s| s.index == index)
+    }
+
+    /// Adds a new session (callers retire one with the same key first) and
+    /// records its admission.
+    pub fn insert(&mut self, session: Session) -> &mut Session {
+        let id = flow_id(&session.key);
+        if let Some(old) = self.slot_of(&session.key) {
+            // Not reached through the analyzer; keeps one session per key.
+            self.remove_slot(id, old);
+        }
+        let index = session.index;
+        let slot = self.slab.put(session);
+        let slab = &self.slab;
+        self.index
+            .insert_unique(id, slot, |&s| flow_id(slab.key(s)));
+        self.admitted.push_back((index, slot));
+        self.slab.get_mut(slot).expect("just put")
+    }
+
+    fn remove_slot(&mut self, id: u64, slot: u32) -> Option<Session> {
+        if let Ok(e) = self.index.find_entry(id, |&s| s == slot) {
+            e.remove();
+        }
+        let taken = self.slab.take(slot);
+        self.sweep_admissions();
+        taken
+    }
+
+    pub fn remove(&mut self, key: &FlowKey) -> Option<Session> {
+        let slot = self.slot_of(key)?;
+        self.remove_slot(flow_id(key), slot)
+    }
+
+    /// The start index and key of the oldest session still open.
+    pub fn oldest(&mut self) -> Option<(u64, FlowKey)> {
+        while let Some(&(index, slot)) = self.admitted.front() {
+            if let Some(s) = self.slab.get(slot).filter(|s| s.index == index) {
+                return Some((index, s.key));
+            }
+            self.admitted.pop_front();
+        }
+        None
+    }
+
+    /// Keys of up to `n` open sessions, oldest first, forgetting their
+    /// admission: the caller retires every one.
+    pub fn take_oldest(&mut self, n: usize) -> Vec<FlowKey> {
+        let mut keys = Vec::with_capacity(n.min(self.len()));
+        while keys.len() < n {
+            let Some((index, slot)) = self.admitted.pop_front() else {
+                break;
+            };
+            if let Some(s) = self.slab.get(slot).filter(|s| s.index == index) {
+                keys.push(s.key);
+            }
+        }
+        keys
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Session> {
+        self.slab.iter()
+    }
+
+    /// Forgets every admission (the table is empty).
+    pub fn clear_admissions(&mut self) {
+        debug_assert!(self.index.is_empty());
+        self.admitted.clear();
+    }
+
+    /// Drops the admissions of sessions gone once they outnumber the open
+    /// ones: the queue stays within twice the table.
+    fn sweep_admissions(&mut self) {
+        if self.admitted.len() <= 2 * self.len() + 1024 {
+            return;
+        }
+        let mut admitted = std::mem::take(&mut self.admitted);
+        admitted.retain(|&(index, slot)| self.holds(index, slot));
+        admitted.shrink_to(2 * admitted.len() + 1024);
+        self.admitted = admitted;
+    }
+}

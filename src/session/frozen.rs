@@ -1,0 +1,284 @@
+//! Settled sessions, kept small.
+//!
+//! Once a session's verdict is settled its conversation changes only when the
+//! connection closes. What the conversation showed is mostly what every
+//! session of the same client and server showed (the same hellos, the same
+//! certificate, the same evidence): only its frame numbers are its own. A
+//! frozen session keeps its frames, as offsets from its first frame, and
+//! shares the rest, a [`Shapes`] entry, with every session of that shape.
+//! Its report is written from the conversation rebuilt from both, equal to
+//! the one it froze.
+
+use super::Conversation;
+use crate::flow::Direction;
+use rustc_hash::FxHashSet;
+use std::sync::Arc;
+
+/// Shapes held for sharing at most. Past it, shapes no session uses any
+/// more are dropped, and a new shape that still finds no room stays its
+/// session's own.
+pub const MAX_SHAPES: usize = 16_384;
+
+/// Conversations without their frames, one of each shape.
+#[derive(Default)]
+pub struct Shapes {
+    set: FxHashSet<Arc<Conversation>>,
+}
+
+impl Shapes {
+    /// The shared copy of `shape`.
+    fn intern(&mut self, shape: Conversation) -> Arc<Conversation> {
+        if let Some(shared) = self.set.get(&shape) {
+            return Arc::clone(shared);
+        }
+        if self.set.len() >= MAX_SHAPES {
+            self.set.retain(|s| Arc::strong_count(s) > 1);
+        }
+        let shared = Arc::new(shape);
+        if self.set.len() < MAX_SHAPES {
+            self.set.insert(Arc::clone(&shared));
+        }
+        shared
+    }
+
+    /// Distinct shapes held.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+/// Slots before the conversation's own frames: the client's and the
+/// server's first FIN or RST, the reset and who sent it (1: the server).
+const CLIENT_CLOSED: usize = 0;
+const SERVER_CLOSED: usize = 1;
+const RESET: usize = 2;
+const RESET_BY_SERVER: usize = 3;
+const CLOSE_SLOTS: usize = 4;
+
+/// Frames a frozen session keeps, close slots included: held in place
+/// rather than allocated (a settled TLS session names about 8 distinct
+/// frames; one naming more than fit stays unfrozen).
+pub const FRAME_SLOTS: usize = 14;
+
+/// A settled conversation: its shape and its own frames.
+#[derive(Debug)]
+pub struct Frozen {
+    shape: Arc<Conversation>,
+    /// [`CLOSE_SLOTS`] close slots, then each distinct frame the
+    /// conversation names, in the order [`Conversation::frames_mut`] meets
+    /// them; the shape holds indices into these instead of frames.
+    /// Each is coded relative to the session's first frame: 0 for frame 0
+    /// or nothing, else the frame minus the first frame, plus one.
+    frames: [u32; FRAME_SLOTS],
+}
+
+/// A frame coded relative to `base`, when it fits.
+fn code(frame: u64, base: u64) -> Option<u32> {
+    if frame >= base {
+        u32::try_from(frame - base + 1).ok()
+    } else if frame == 0 {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+fn decode(code: u32, base: u64) -> u64 {
+    match code {
+        0 => 0,
+        c => base + u64::from(c) - 1,
+    }
+}
+
+impl Frozen {
+    /// Freezes `conv` of a session whose first frame is `base`. A
+    /// conversation naming a frame too far from it (past 2^32 packets), or
+    /// more distinct frames than [`FRAME_SLOTS`] holds, is given back as it
+    /// was.
+    pub fn freeze(
+        mut conv: Box<Conversation>,
+        base: u64,
+        shapes: &mut Shapes,
+    ) -> Result<Frozen, Box<Conversation>> {
+        let mut fits = true;
+        let mut distinct: Vec<u64> = Vec::with_capacity(FRAME_SLOTS);
+        conv.frames_mut(&mut |v| {
+            fits &= code(*v, base).is_some();
+            if !distinct.contains(v) {
+                distinct.push(*v);
+            }
+        });
+        fits &= CLOSE_SLOTS + distinct.len() <= FRAME_SLOTS;
+        let close = |f: Option<u64>| f.map_or(Some(0), |f| code(f, base));
+        let (Some(client), Some(server), Some(reset)) = (
+            close(conv.client_closed),
+            close(conv.server_closed),
+            close(conv.reset_by.map(|r| r.1)),
+        ) else {
+            return Err(conv);
+        };
+        if !fits {
+            return Err(conv);
+        }
+        let by_server = matches!(conv.reset_by, Some((Direction::ToClient, _)));
+        let mut frames = [0; FRAME_SLOTS];
+        frames[..CLOSE_SLOTS].copy_from_slice(&[client, server, reset, u32::from(by_server)]);
+        for (slot, v) in frames[CLOSE_SLOTS..].iter_mut().zip(&distinct) {
+            *slot = code(*v, base).unwrap_or(0);
+        }
+        conv.frames_mut(&mut |v| {
+            // Every frame is among the distinct ones.
+            *v = distinct.iter().position(|d| d == v).unwrap_or(0) as u64;
+        });
+        conv.client_closed = None;
+        conv.server_closed = None;
+        conv.reset_by = None;
+        Ok(Frozen {
+            shape: shapes.intern(*conv),
+            frames,
+        })
+    }
+
+    /// The conversation as it was frozen, with the closes seen since.
+    pub fn thaw(&self, base: u64) -> Conversation {
+        let mut conv = (*self.shape).clone();
+        let f = &self.frames;
+        conv.frames_mut(&mut |v| *v = decode(f[CLOSE_SLOTS + *v as usize], base));
+        let close = |c: u32| (c != 0).then(|| decode(c, base));
+        conv.client_closed = close(f[CLIENT_CLOSED]);
+        conv.server_closed = close(f[SERVER_CLOSED]);
+        conv.reset_by = close(f[RESET]).map(|frame| {
+            let dir = if f[RESET_BY_SERVER] == 1 {
+                Direction::ToClient
+            } else {
+                Direction::ToServer
+            };
+            (dir, frame)
+        });
+        conv
+    }
+
+    /// [`Conversation::closed`] for a frozen conversation; false when the
+    /// frame does not fit (the session thaws to record it).
+    pub fn closed(&mut self, dir: Direction, frame: u64, reset: bool, base: u64) -> bool {
+        let Some(c) = code(frame, base) else {
+            return false;
+        };
+        let f = &mut self.frames;
+        let slot = match dir {
+            Direction::ToServer => CLIENT_CLOSED,
+            Direction::ToClient => SERVER_CLOSED,
+        };
+        if f[slot] == 0 {
+            f[slot] = c;
+        }
+        if reset && f[RESET] == 0 {
+            f[RESET] = c;
+            f[RESET_BY_SERVER] = u32::from(dir == Direction::ToClient);
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Evidence;
+
+    /// A settled-looking conversation naming frames from `base` on.
+    fn conversation(base: u64) -> Conversation {
+        let mut c = Conversation::default();
+        c.ssl_request_frame = Some(base);
+        c.tls.client_hello_frame = base + 2;
+        c.tls.server_hello_frame = base + 3;
+        c.tls.certificate_frame = base + 3;
+        c.evidence = ["SSLRequest", "'S'", "ClientHello", "ServerHello"]
+            .iter()
+            .zip([0, 1, 2, 3])
+            .map(|(what, d)| Evidence {
+                frame: base + d,
+                what: what.to_string(),
+            })
+            .collect();
+        c.server_closed = Some(base + 9);
+        c
+    }
+
+    #[test]
+    fn a_thawed_conversation_equals_the_frozen_one() {
+        let mut shapes = Shapes::default();
+        for base in [1, 7, 1 << 40, 0] {
+            let original = conversation(base);
+            let f = Frozen::freeze(Box::new(original.clone()), base, &mut shapes).unwrap();
+            assert_eq!(f.thaw(base), original, "base {base}");
+            if base != 0 {
+                // Same shape at every base past frame 0 (where the unset
+                // frames coincide with the first): one shared copy.
+                assert_eq!(shapes.len(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn closes_after_freezing_are_kept() {
+        let mut shapes = Shapes::default();
+        let base = 100;
+        let mut original = conversation(base);
+        let mut f = Frozen::freeze(Box::new(original.clone()), base, &mut shapes).unwrap();
+        for (dir, frame, reset) in [
+            (Direction::ToServer, 120, false),
+            (Direction::ToClient, 121, true),
+            (Direction::ToServer, 122, true),
+        ] {
+            assert!(f.closed(dir, frame, reset, base));
+            original.closed(dir, frame, reset);
+        }
+        assert_eq!(f.thaw(base), original);
+        assert_eq!(original.reset_by, Some((Direction::ToClient, 121)));
+        // A close too far from the first frame is refused, not cut.
+        assert!(!f.closed(Direction::ToClient, base + (1 << 33), false, base));
+    }
+
+    #[test]
+    fn frames_too_far_apart_or_too_many_stay_unfrozen() {
+        let mut shapes = Shapes::default();
+        let mut far = conversation(5);
+        far.tls.server_hello_frame = 5 + (1 << 32);
+        let mut many = conversation(5);
+        // 0, 5..=8, and these: one more than the slots hold.
+        let more = FRAME_SLOTS - CLOSE_SLOTS - 5 + 1;
+        many.pg.auth_frames = (100..100 + more as u64).collect();
+        for c in [far, many] {
+            let back = Frozen::freeze(Box::new(c.clone()), 5, &mut shapes).unwrap_err();
+            assert_eq!(*back, c);
+        }
+        assert!(shapes.is_empty());
+        let mut fits = conversation(5);
+        fits.pg.auth_frames = (100..100 + more as u64 - 1).collect();
+        let f = Frozen::freeze(Box::new(fits.clone()), 5, &mut shapes).unwrap();
+        assert_eq!(f.thaw(5), fits);
+    }
+
+    #[test]
+    fn unused_shapes_make_room() {
+        let mut shapes = Shapes::default();
+        let mut kept = Vec::new();
+        for i in 0..MAX_SHAPES + 10 {
+            let mut c = conversation(1);
+            c.evidence[0].what = format!("shape {i}");
+            let f = Frozen::freeze(Box::new(c), 1, &mut shapes).unwrap();
+            if i % 2 == 0 {
+                kept.push(f);
+            }
+        }
+        assert!(shapes.len() <= MAX_SHAPES);
+        // Every kept session still thaws to its own shape.
+        for (n, f) in kept.iter().enumerate() {
+            assert_eq!(f.thaw(1).evidence[0].what, format!("shape {}", 2 * n));
+        }
+    }
+}
