@@ -839,6 +839,62 @@ fn syn_flood(n: u32, extra: &[&str], peak_bound_kib: u64) {
     }
 }
 
+/// Peak memory of `pgtls read` over `n` open encrypted sessions, in KiB,
+/// after checking every session's verdict.
+fn open_tls_sessions_peak(n: u32) -> Option<u64> {
+    let dir = temp_dir(&format!("open-tls-{n}"));
+    let path = dir.join("open.pcap");
+    let size = write_open_tls_sessions(&path, n).unwrap();
+    let out = dir.join("out.jsonl");
+    let run = run_shell(
+        &[
+            "-c",
+            "exec \"$0\" read \"$1\" --format jsonl --max-flows 2000000 > \"$2\"",
+            env!("CARGO_BIN_EXE_pgtls"),
+            path.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(900),
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut count = 0;
+    for l in text.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["verdict"], "encrypted", "{l}");
+        count += 1;
+    }
+    assert_eq!(count, n as usize);
+    eprintln!(
+        "{n} open TLS sessions ({} MB): {:?}, peak {:?} KiB",
+        size / 1_000_000,
+        run.elapsed,
+        run.peak_kib
+    );
+    run.peak_kib
+}
+
+/// A settled session costs at most 256 bytes while it stays open: 400,000
+/// open encrypted sessions against 4,000 (whose table is too small to
+/// freeze sessions at all).
+#[test]
+#[ignore = "writes 600 MB: cargo test --release --test hostile -- --ignored open_encrypted"]
+fn open_encrypted_sessions_cost_at_most_256_bytes_each() {
+    let (small, large) = (4_000, 400_000);
+    let (Some(base), Some(peak)) = (open_tls_sessions_peak(small), open_tls_sessions_peak(large))
+    else {
+        eprintln!("no GNU time: peak memory not measured");
+        return;
+    };
+    let per_flow = (peak.saturating_sub(base) * 1024) / u64::from(large - small);
+    eprintln!("{per_flow} bytes per open encrypted session");
+    assert!(
+        per_flow <= 256,
+        "{per_flow} bytes per open encrypted session"
+    );
+}
+
 /// Used by `scripts/make-hostile-captures.sh DIR` to write the SYN flood.
 #[test]
 #[ignore = "writes a file: run by scripts/make-hostile-captures.sh"]

@@ -421,6 +421,40 @@ pub fn write_syn_flood(path: &Path, n: u32) -> std::io::Result<u64> {
     Ok(size)
 }
 
+/// Writes `n` encrypted sessions that stay open: each is [`tls13_session`]
+/// from its own client address and port, without its FINs, written one
+/// after the other, so that all `n` are in pgtls's table at the end.
+/// Returns the file size.
+pub fn write_open_tls_sessions(path: &Path, n: u32) -> std::io::Result<u64> {
+    let f = std::fs::File::create(path)?;
+    let mut w = PcapStream::new(std::io::BufWriter::with_capacity(1 << 20, f), 65_535)?;
+    let hello = tls_record(TLS_HANDSHAKE, 0x0301, &client_hello(b"db.example", 0));
+    let template: Vec<(bool, Record)> = tls13_session(5432, &hello, 1460)
+        .records
+        .into_iter()
+        // Raw IPv4: flags at 20 + 13.
+        .filter(|r| r.data[33] & (TCP_FIN | TCP_RST) == 0)
+        .map(|r| (r.data[12..16] == [10, 0, 0, 1], r))
+        .collect();
+    let mut ts = 1_700_000_000_000_000u64;
+    for i in 0..n {
+        // 60,000 ports per client address.
+        let (host, port) = (i / 60_000, 1024 + (i % 60_000) as u16);
+        let addr = [172, 16, (host >> 8) as u8, host as u8];
+        for (from_client, r) in &template {
+            let mut p = r.data.clone();
+            let (ip, tcp_port) = if *from_client { (12, 20) } else { (16, 22) };
+            p[ip..ip + 4].copy_from_slice(&addr);
+            p[tcp_port..tcp_port + 2].copy_from_slice(&port.to_be_bytes());
+            ts += 10;
+            w.record(ts, &p)?;
+        }
+    }
+    let out = w.finish()?;
+    let size = out.get_ref().metadata()?.len();
+    Ok(size)
+}
+
 // ---------------------------------------------------------------- running
 
 /// What one run of the binary did.
