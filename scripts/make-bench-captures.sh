@@ -20,6 +20,11 @@
 #                      million sessions whose verdicts are final and that are all
 #                      still open at the end, for the memory per tracked flow
 #                      (pgtls read open-sessions.pcap --max-flows 1100000).
+#   open-tls-sessions.pcap  $SESSIONS copies of the two encrypted samples (TLS 1.3
+#                      and TLS 1.2) without FIN and RST segments: a million open
+#                      sessions whose verdicts are settled, the case the 256-byte
+#                      budget per final flow is about (plaintext sessions are
+#                      followed to their end: their later messages are evidence).
 # Then it checks that `pgtls read short-sessions.pcap --format jsonl` gives every
 # session its expected verdict (VERIFY=0 skips), and prints packets and sessions.
 #
@@ -231,6 +236,21 @@ if [[ $FORCE == 1 || ! -f $OUT/open-sessions.pcap ]]; then
     chmod 644 "$OUT/open-sessions.pcap"
 else
     log "keeping $OUT/open-sessions.pcap (FORCE=1 remakes it)"
+fi
+
+# ================================================================ open-tls-sessions.pcap
+if [[ $FORCE == 1 || ! -f $OUT/open-tls-sessions.pcap ]]; then
+    log "open-tls-sessions.pcap: $SESSIONS encrypted sessions left open"
+    python3 "$REPO/scripts/replicate-sessions.py" --pgtls "$PGTLS" --sessions "$SESSIONS" \
+        --out "$OUT/tls-sessions.pcap.tmp" --expected "$OUT/tls-sessions.expected.tsv" \
+        "$REPO/samples/tls13-verify-full.pcap" "$REPO/samples/tls12.pcap"
+    tcpdump -r "$OUT/tls-sessions.pcap.tmp" -w "$OUT/open-tls-sessions.pcap.tmp" \
+        'tcp[tcpflags] & (tcp-fin|tcp-rst) == 0'
+    rm -f "$OUT/tls-sessions.pcap.tmp" "$OUT/tls-sessions.expected.tsv"
+    mv "$OUT/open-tls-sessions.pcap.tmp" "$OUT/open-tls-sessions.pcap"
+    chmod 644 "$OUT/open-tls-sessions.pcap"
+else
+    log "keeping $OUT/open-tls-sessions.pcap (FORCE=1 remakes it)"
 fi
 
 # ================================================================ summary

@@ -875,6 +875,45 @@ fn open_tls_sessions_peak(n: u32) -> Option<u64> {
     run.peak_kib
 }
 
+/// Past the table size from which settled sessions freeze, thousands of
+/// open encrypted sessions share one shape and each still reports its own
+/// frames: the SSLRequest right after its handshake, every frame within
+/// its own packets.
+#[test]
+fn open_encrypted_sessions_past_the_freeze_keep_their_own_frames() {
+    let n = 6_000;
+    let dir = temp_dir("open-tls-frames");
+    let path = dir.join("open.pcap");
+    write_open_tls_sessions(&path, n).unwrap();
+    let run = run_pgtls(
+        &["read", path.to_str().unwrap(), "--format", "jsonl"],
+        Duration::from_secs(120),
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut seen = 0;
+    let mut per_session = None;
+    for l in run.stdout.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["verdict"], "encrypted", "{l}");
+        let first = v["first_frame"].as_u64().unwrap();
+        let last = v["last_frame"].as_u64().unwrap();
+        // Sessions are written one after the other, all the same length.
+        let len = *per_session.get_or_insert(last - first + 1);
+        assert_eq!(last - first + 1, len, "{l}");
+        assert_eq!((first - 1) % len, 0, "{l}");
+        let evidence = v["evidence"].as_array().unwrap();
+        assert_eq!(evidence[0]["what"], "SSLRequest", "{l}");
+        assert_eq!(evidence[0]["frame"].as_u64(), Some(first + 3), "{l}");
+        for e in evidence {
+            let f = e["frame"].as_u64().unwrap();
+            assert!((first..=last).contains(&f), "{l}");
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, n);
+}
+
 /// A settled session costs at most 256 bytes while it stays open: 400,000
 /// open encrypted sessions against 4,000 (whose table is too small to
 /// freeze sessions at all).
