@@ -15,7 +15,7 @@ use crate::capture::Packet;
 use crate::decode::TcpFlags;
 use crate::decode::{decode_fast, decode_general, Segment, Skip};
 use crate::flow::Direction;
-use crate::flow::{FlowKey, PortSet};
+use crate::flow::{pair_hash, Endpoint, FlowKey, PortSet};
 use crate::report::SessionReport;
 use crate::session::{recognise_pg_start, PgStart, Session, Shapes, MAX_PG_START_BYTES};
 use rustc_hash::FxHashMap;
@@ -68,18 +68,11 @@ pub const FREEZE_ABOVE: usize = 4096;
 /// plus 16 in the expiry queue).
 pub const MAX_TOMBSTONES: usize = 65_536;
 
-/// The shard of a flow, the same in every thread and run.
-pub fn shard_of(key: &FlowKey, shards: u32) -> u32 {
-    use std::hash::BuildHasher;
-    // Fx is made for table lookups, not for even splits of keys that differ
-    // in a few bits (consecutive ports): finish with murmur3's fmix64.
-    let mut h = rustc_hash::FxBuildHasher.hash_one(key);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^= h >> 33;
-    (h % u64::from(shards.max(1))) as u32
+/// The shard of a flow, the same in every thread and run, whichever
+/// direction its packet goes.
+#[inline]
+pub fn shard_of(a: &Endpoint, b: &Endpoint, shards: u32) -> u32 {
+    (pair_hash(a, b) % u64::from(shards.max(1))) as u32
 }
 
 /// Counters about the input, for the summary and warnings.
@@ -305,6 +298,12 @@ impl Analyzer {
     #[inline(always)]
     fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>) {
         self.stats.tcp_segments += 1;
+        // Another shard's packet costs no more than this.
+        if let Some((shard, shards)) = self.shard {
+            if shard_of(&seg.src, &seg.dst, shards) != shard {
+                return;
+            }
+        }
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let Some((key, dir)) = self.cfg.ports.orient(seg.src, seg.dst, syn_only) else {
             if self.any_port {
@@ -312,11 +311,6 @@ impl Analyzer {
             }
             return;
         };
-        if let Some((shard, shards)) = self.shard {
-            if shard_of(&key, shards) != shard {
-                return;
-            }
-        }
         self.stats.followed_segments += 1;
         if syn_only
             && self
@@ -382,12 +376,6 @@ impl Analyzer {
         } else {
             return;
         };
-        if let Some((shard, shards)) = self.shard {
-            if shard_of(&key, shards) != shard {
-                self.candidates.remove(&key);
-                return;
-            }
-        }
         if let Some(session) = self.flows.get_mut(&key) {
             feed(session, dir, p, seg);
             self.after_segment(key, p.ts_nanos);
@@ -698,7 +686,12 @@ mod tests {
             for shards in [2u32, 3, 4, 8] {
                 let mut counts = vec![0usize; shards as usize];
                 for &client in clients {
-                    counts[shard_of(&FlowKey { client, server }, shards) as usize] += 1;
+                    counts[shard_of(&client, &server, shards) as usize] += 1;
+                    // The same whichever side sends.
+                    assert_eq!(
+                        shard_of(&client, &server, shards),
+                        shard_of(&server, &client, shards)
+                    );
                 }
                 let even = clients.len() / shards as usize;
                 for c in &counts {

@@ -67,6 +67,25 @@ impl Endpoint {
     }
 }
 
+/// A hash of the connection between `a` and `b` that does not depend on
+/// which is which: a packet's shard is known before the side that is the
+/// server is. Finished with murmur3's fmix64, so that keys differing in a
+/// few bits (a port sweep) spread evenly.
+#[inline]
+pub fn pair_hash(a: &Endpoint, b: &Endpoint) -> u64 {
+    let (a_hi, a_lo) = a.words();
+    let (b_hi, b_lo) = b.words();
+    let mut h = (a_hi ^ b_hi)
+        ^ (a_lo ^ b_lo).rotate_left(29)
+        ^ u64::from(a.port ^ b.port).rotate_left(47)
+        ^ u64::from(a.v6 | b.v6);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
 impl From<SocketAddr> for Endpoint {
     fn from(a: SocketAddr) -> Self {
         match a {
