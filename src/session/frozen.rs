@@ -60,9 +60,9 @@ const RESET_BY_SERVER: usize = 3;
 const CLOSE_SLOTS: usize = 4;
 
 /// Frames a frozen session keeps, close slots included: held in place
-/// rather than allocated (a settled TLS session names about 8 distinct
+/// rather than allocated (a settled session of the samples names 2 to 7 distinct
 /// frames; one naming more than fit stays unfrozen).
-pub const FRAME_SLOTS: usize = 14;
+pub const FRAME_SLOTS: usize = 12;
 
 /// A settled conversation: its shape and its own frames.
 #[derive(Debug)]

@@ -68,6 +68,13 @@ pub struct Session {
 /// What a session holds beyond its counters.
 #[derive(Debug)]
 enum Body {
+    /// Nothing but bare SYNs so far: the first one's sequence number each
+    /// way, until a segment needs the streams. A SYN flood or a port scan
+    /// costs no streams.
+    Syn {
+        to_server: Option<u32>,
+        to_client: Option<u32>,
+    },
     /// Still reading its bytes.
     Open(Box<Streams>),
     /// Settled and frozen ([`Session::freeze`]).
@@ -79,8 +86,7 @@ enum Body {
 struct Streams {
     to_server: Reassembler,
     to_client: Reassembler,
-    /// Created with the first payload: a connection that never carries any
-    /// (a SYN flood, a port scan) costs only the counters and reassemblers.
+    /// Created with the first payload or close.
     conv: Option<Box<Conversation>>,
 }
 
@@ -108,7 +114,10 @@ impl Session {
             first_fin: None,
             released: false,
             first_syn: false,
-            body: Body::Open(Box::default()),
+            body: Body::Syn {
+                to_server: None,
+                to_client: None,
+            },
         }
     }
 
@@ -186,6 +195,22 @@ impl Session {
         if self.packets == 1 {
             self.first_syn = flags.syn;
         }
+        if let Body::Syn {
+            to_server,
+            to_client,
+        } = &mut self.body
+        {
+            let bare_syn =
+                flags.syn && !flags.fin && !flags.rst && wire_len == 0 && payload.is_empty();
+            if bare_syn {
+                match dir {
+                    Direction::ToServer => to_server.get_or_insert(seq),
+                    Direction::ToClient => to_client.get_or_insert(seq),
+                };
+                return;
+            }
+            self.open_streams();
+        }
         if let Body::Open(st) = &mut self.body {
             if st.conv.as_ref().is_none_or(|c| c.wants_bytes()) {
                 let midstream = !self.first_syn;
@@ -224,10 +249,36 @@ impl Session {
         }
     }
 
+    /// Leaves [`Body::Syn`]: the streams start where the SYNs put them, as
+    /// if every SYN had gone through them (a bare SYN only sets where its
+    /// stream begins).
+    fn open_streams(&mut self) {
+        if let Body::Syn {
+            to_server,
+            to_client,
+        } = self.body
+        {
+            let mut st = Box::<Streams>::default();
+            for (r, syn) in [
+                (&mut st.to_server, to_server),
+                (&mut st.to_client, to_client),
+            ] {
+                if let Some(seq) = syn {
+                    r.segment(seq, true, &[], 0, 0, &mut |_| {});
+                }
+            }
+            self.body = Body::Open(st);
+        }
+    }
+
     /// Records a FIN or RST in the conversation (a RST only in one that exists).
     fn closed(&mut self, dir: Direction, frame: u64, reset: bool) {
         let base = self.first_frame;
         match &mut self.body {
+            Body::Syn { .. } => {
+                self.open_streams();
+                self.closed(dir, frame, reset);
+            }
             Body::Open(st) => {
                 if reset {
                     if let Some(conv) = st.conv.as_mut() {
@@ -309,12 +360,10 @@ impl Session {
     /// when it is read more than once.
     pub fn conv(&self) -> Cow<'_, Conversation> {
         static EMPTY: std::sync::OnceLock<Conversation> = std::sync::OnceLock::new();
+        let empty = || EMPTY.get_or_init(Conversation::default);
         match &self.body {
-            Body::Open(st) => Cow::Borrowed(
-                st.conv
-                    .as_deref()
-                    .unwrap_or_else(|| EMPTY.get_or_init(Conversation::default)),
-            ),
+            Body::Syn { .. } => Cow::Borrowed(empty()),
+            Body::Open(st) => Cow::Borrowed(st.conv.as_deref().unwrap_or_else(empty)),
             Body::Frozen(f) => Cow::Owned(f.thaw(self.first_frame)),
         }
     }
@@ -328,6 +377,7 @@ impl Session {
     /// The verdict can no longer change (cheap; called per packet in live mode).
     pub fn verdict_is_final(&self) -> bool {
         match &self.body {
+            Body::Syn { .. } => self.is_closed(),
             Body::Frozen(_) => true,
             Body::Open(st) => {
                 st.conv
@@ -357,7 +407,7 @@ impl Session {
                 st.to_server.gap_bytes + st.to_client.gap_bytes,
             ),
             // Only sessions without gaps freeze.
-            Body::Frozen(_) => (0, 0),
+            Body::Syn { .. } | Body::Frozen(_) => (0, 0),
         }
     }
 
