@@ -14,15 +14,17 @@ use crate::flow::Direction;
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
-/// Shapes held for sharing at most. Past it, shapes no session uses any
-/// more are dropped, and a new shape that still finds no room stays its
-/// session's own.
-pub const MAX_SHAPES: usize = 16_384;
+/// Shapes held for sharing at most (a few KB each). Past it, shapes no
+/// session uses any more are dropped, and a new shape that still finds no
+/// room stays its session's own.
+pub const MAX_SHAPES: usize = 4096;
 
 /// Conversations without their frames, one of each shape.
 #[derive(Default)]
 pub struct Shapes {
     set: FxHashSet<Arc<Conversation>>,
+    /// New shapes since the last sweep of unused ones.
+    new_since_sweep: usize,
 }
 
 impl Shapes {
@@ -31,8 +33,12 @@ impl Shapes {
         if let Some(shared) = self.set.get(&shape) {
             return Arc::clone(shared);
         }
-        if self.set.len() >= MAX_SHAPES {
+        self.new_since_sweep += 1;
+        // A sweep looks at every shape: at most one per MAX_SHAPES / 2 new
+        // ones, so that sessions all unlike each other cost no more.
+        if self.set.len() >= MAX_SHAPES && self.new_since_sweep >= MAX_SHAPES / 2 {
             self.set.retain(|s| Arc::strong_count(s) > 1);
+            self.new_since_sweep = 0;
         }
         let shared = Arc::new(shape);
         if self.set.len() < MAX_SHAPES {
@@ -74,6 +80,23 @@ pub struct Frozen {
     /// Each is coded relative to the session's first frame: 0 for frame 0
     /// or nothing, else the frame minus the first frame, plus one.
     frames: [u32; FRAME_SLOTS],
+}
+
+/// Replaces the hellos' session ids, random per connection (a TLS 1.3
+/// client sends 32 random bytes), by ids that keep all a report reads of
+/// them: each one's length and whether the server's equals the client's.
+/// Without this no two TLS 1.3 sessions would share a shape.
+fn same_session_ids(conv: &mut Conversation) {
+    let tls = &mut conv.tls;
+    let client = tls.client_hello.as_deref_mut().map(|h| &mut h.session_id);
+    let server = tls.server_hello.as_deref_mut().map(|h| &mut h.session_id);
+    let echoed = matches!((&client, &server), (Some(c), Some(s)) if c == s);
+    if let Some(c) = client {
+        *c = vec![0; c.len()];
+    }
+    if let Some(s) = server {
+        *s = vec![u8::from(!echoed); s.len()];
+    }
 }
 
 /// A frame coded relative to `base`, when it fits.
@@ -137,6 +160,7 @@ impl Frozen {
         conv.client_closed = None;
         conv.server_closed = None;
         conv.reset_by = None;
+        same_session_ids(&mut conv);
         Ok(Frozen {
             shape: shapes.intern(*conv),
             frames,
@@ -223,6 +247,48 @@ mod tests {
         }
     }
 
+    /// Two sessions that differ only in their random session ids.
+    #[test]
+    fn random_session_ids_share_a_shape() {
+        use crate::tls::{ClientHelloInfo, ServerHelloInfo};
+        let mut shapes = Shapes::default();
+        let with_ids = |client: &[u8], server: &[u8]| {
+            let mut c = conversation(1);
+            c.tls.client_hello = Some(Box::new(ClientHelloInfo {
+                session_id: client.to_vec(),
+                ..Default::default()
+            }));
+            c.tls.server_hello = Some(Box::new(ServerHelloInfo {
+                session_id: server.to_vec(),
+                ..Default::default()
+            }));
+            c
+        };
+        let thawed = |c: Conversation, shapes: &mut Shapes| {
+            let t = Frozen::freeze(Box::new(c), 1, shapes).unwrap().thaw(1);
+            let ch = t.tls.client_hello.unwrap().session_id;
+            let sh = t.tls.server_hello.unwrap().session_id;
+            (ch.len(), sh.len(), ch == sh)
+        };
+        // TLS 1.3: the server echoes the client's 32 random bytes.
+        assert_eq!(
+            thawed(with_ids(&[7; 32], &[7; 32]), &mut shapes),
+            (32, 32, true)
+        );
+        assert_eq!(
+            thawed(with_ids(&[9; 32], &[9; 32]), &mut shapes),
+            (32, 32, true)
+        );
+        assert_eq!(shapes.len(), 1);
+        // TLS 1.2 without resumption: the server picks its own id.
+        assert_eq!(thawed(with_ids(&[], &[5; 32]), &mut shapes), (0, 32, false));
+        assert_eq!(
+            thawed(with_ids(&[3; 32], &[4; 32]), &mut shapes),
+            (32, 32, false)
+        );
+        assert_eq!(thawed(with_ids(&[], &[]), &mut shapes), (0, 0, true));
+    }
+
     #[test]
     fn closes_after_freezing_are_kept() {
         let mut shapes = Shapes::default();
@@ -275,7 +341,8 @@ mod tests {
                 kept.push(f);
             }
         }
-        assert!(shapes.len() <= MAX_SHAPES);
+        // The sweep at the bound dropped the shapes no session kept.
+        assert!(shapes.len() <= MAX_SHAPES * 3 / 4, "{}", shapes.len());
         // Every kept session still thaws to its own shape.
         for (n, f) in kept.iter().enumerate() {
             assert_eq!(f.thaw(1).evidence[0].what, format!("shape {}", 2 * n));

@@ -15,7 +15,7 @@ pub mod verdict;
 pub use conversation::{
     negotiated_version, recognise_pg_start, Conversation, Negotiation, PgStart, MAX_PG_START_BYTES,
 };
-pub use frozen::{Shapes, MAX_SHAPES};
+pub use frozen::Shapes;
 pub use verdict::Verdict;
 
 use crate::flow::reassembly::{Chunk, Reassembler};

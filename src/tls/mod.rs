@@ -287,8 +287,10 @@ pub enum TlsEvent {
     Certificate {
         chain: Vec<u8>,
     },
-    /// A ServerKeyExchange in clear (TLS 1.2 and older): its first bytes,
-    /// which name the ECDHE group or give the DH prime's length.
+    /// A ServerKeyExchange in clear (TLS 1.2 and older): its first four
+    /// bytes, which name the ECDHE group or give the DH prime's length (and
+    /// stop before the ephemeral key, so that sessions of one server look
+    /// alike).
     ServerKeyExchange {
         params: Vec<u8>,
     },
@@ -698,7 +700,7 @@ impl TlsStream {
                     chain: body.to_vec(),
                 },
                 HS_SERVER_KEY_EXCHANGE => TlsEvent::ServerKeyExchange {
-                    params: body[..body.len().min(8)].to_vec(),
+                    params: body[..body.len().min(4)].to_vec(),
                 },
                 t => TlsEvent::Handshake { msg_type: t },
             });

@@ -513,7 +513,7 @@ fn tls12_server_flight_events() {
     let TlsEvent::ServerKeyExchange { params } = &ev[2] else {
         panic!("{:?}", ev[2]);
     };
-    assert_eq!(params[..4], [0x03, 0x00, 0x17, 0x41]);
+    assert_eq!(params[..], [0x03, 0x00, 0x17, 0x41]);
     assert_eq!(ev[3], TlsEvent::Handshake { msg_type: 14 }); // ServerHelloDone
     assert_eq!(s.records, 4);
 }
