@@ -3,8 +3,9 @@
 //!
 //! A million concurrent flows is an ordinary forensic capture, so a flow
 //! costs as little as its session allows:
-//! - sessions live in a slab of fixed-size slots, allocated 4,096 at a time
-//!   (no allocator size class rounding them up, no pointer per session);
+//! - sessions live in a slab of fixed-size slots, reserved 4,096 at a time
+//!   and filled as needed (no allocator size class rounding them up, no
+//!   pointer per session, nothing written ahead for a small capture);
 //! - the hash index holds only a slot number (4 bytes and a control byte),
 //!   found by the key's 64-bit hash; the key itself is kept once, in the
 //!   session;
@@ -39,7 +40,8 @@ pub struct FlowTable {
 
 #[derive(Default)]
 struct Slab {
-    chunks: Vec<Box<[Option<Session>]>>,
+    /// Each holds up to [`CHUNK`] slots; only the last is not full.
+    chunks: Vec<Vec<Option<Session>>>,
     free: Vec<u32>,
 }
 
@@ -63,21 +65,19 @@ impl Slab {
     }
 
     fn put(&mut self, session: Session) -> u32 {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                let base = self.chunks.len() * CHUNK;
-                let chunk: Box<[Option<Session>]> = (0..CHUNK).map(|_| None).collect();
-                self.chunks.push(chunk);
-                // Handed out lowest first.
-                self.free
-                    .extend((base + 1..base + CHUNK).rev().map(|s| s as u32));
-                base as u32
-            }
-        };
-        let s = slot as usize;
-        self.chunks[s / CHUNK][s % CHUNK] = Some(session);
-        slot
+        if let Some(slot) = self.free.pop() {
+            let s = slot as usize;
+            self.chunks[s / CHUNK][s % CHUNK] = Some(session);
+            return slot;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            // Reserved, not written: pages are touched as slots fill.
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let n = self.chunks.len();
+        let chunk = &mut self.chunks[n - 1];
+        chunk.push(Some(session));
+        ((n - 1) * CHUNK + chunk.len() - 1) as u32
     }
 
     fn take(&mut self, slot: u32) -> Option<Session> {
