@@ -1,7 +1,8 @@
 //! The whole `pgtls read` path from raw capture bytes: the pcap/pcapng
 //! reader, decoding, the flow table (with a small --max-flows so eviction
 //! runs), sessions, verdicts in either report order, and the table and
-//! JSON outputs.
+//! JSON outputs. Run twice, freezing settled sessions from the first one
+//! and never: the reports must be the same.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -9,13 +10,15 @@ use pgtls::analyze::{Analyzer, AnalyzerConfig};
 use pgtls::cli::Format;
 use pgtls::flow::PortSet;
 use pgtls::read::ReportWriter;
+use pgtls::report::SessionReport;
 
-fuzz_target!(|data: &[u8]| {
+fn analyze(data: &[u8], freeze_above: usize) -> Option<(Vec<SessionReport>, Vec<String>)> {
     let mut a = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(vec![5432, 6432]),
         max_flows: 1 + data.len() % 8,
         report_early: data.len().is_multiple_of(2),
-    });
+    })
+    .with_freeze_above(freeze_above);
     if data.len().is_multiple_of(3) {
         a = a.in_departure_order();
     }
@@ -23,11 +26,22 @@ fuzz_target!(|data: &[u8]| {
     let read = pgtls::read::read_capture(&mut a, std::io::Cursor::new(data), "fuzz", &mut |w| {
         warnings.push(w)
     });
-    if read.is_err() {
-        return;
-    }
+    read.ok()?;
     let _ = a.take_final();
-    let reports = a.take_reports();
+    Some((a.take_reports(), warnings))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((reports, warnings)) = analyze(data, usize::MAX) else {
+        return;
+    };
+    let (frozen, _) = analyze(data, 0).expect("the same input reads the same");
+    let json = |r: &[SessionReport]| -> Vec<String> {
+        r.iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect()
+    };
+    assert_eq!(json(&reports), json(&frozen), "freezing changed a report");
     let write = |format: Format, width: Option<u16>| {
         let mut out = Vec::new();
         let mut w = ReportWriter::new(&mut out, format, width);
