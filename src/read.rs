@@ -373,14 +373,21 @@ fn run_sharded(
     let mut output_failure: Option<io::Error> = None;
     let mut stats = crate::analyze::InputStats::default();
     let mut evicted = 0;
+    // Sessions written so far, for the first worker's progress display
+    // (every worker reads all of the input).
+    let written = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|scope| {
         for (w, tx) in txs.into_iter().enumerate() {
             let stop = &stop;
+            let written = &written;
             scope.spawn(move || {
                 let mut a = analyzer_for(cfg)
                     .in_departure_order()
                     .with_shard(w as u32, workers as u32);
+                let mut progress = Progress::new(w == 0 && io::stderr().is_terminal());
                 for (fi, path) in cfg.files.iter().enumerate() {
+                    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+                    progress.start_file(&path.display().to_string(), size, &a);
                     let mut file_warn = |m: String| {
                         if w == 0 {
                             let _ = tx.send(WorkerMsg::Warning(m));
@@ -399,9 +406,14 @@ fn run_sharded(
                             tx.send(WorkerMsg::Reports(fi, r))
                                 .map_err(|_| io::Error::other("writer gone"))?;
                         }
+                        // This shard's open sessions stand for every shard's.
+                        let open = (workers as u64 - 1) * a.open_sessions() as u64;
+                        progress.update(a, written.load(Ordering::Relaxed) + open);
                         Ok(())
                     };
-                    match read_path_streaming(&mut a, path, &mut file_warn, &mut emit) {
+                    let result = read_path_streaming(&mut a, path, &mut file_warn, &mut emit);
+                    progress.clear();
+                    match result {
                         Ok(()) => {}
                         Err(StreamError::Capture(e)) => {
                             let _ = tx.send(WorkerMsg::Failed(RunError::input(path, e)));
@@ -464,6 +476,7 @@ fn run_sharded(
                 output_failure = Some(e);
                 stop.store(true, Ordering::Relaxed);
             }
+            written.store(writer.sessions(), Ordering::Relaxed);
         }
         drop(rxs);
     });
