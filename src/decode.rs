@@ -55,12 +55,7 @@ impl Skip {
 
 /// Decodes a captured packet down to its TCP segment.
 pub fn decode_packet<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
-    if p.link == LinkType::ETHERNET {
-        if let Some(seg) = fast_ethernet_tcp(p.data) {
-            return Ok(seg);
-        }
-    }
-    decode_general(p)
+    decode_fast(p).map_or_else(|| decode_general(p), Ok)
 }
 
 /// The common case, Ethernet II + IPv4/IPv6 + TCP read straight from the

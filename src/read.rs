@@ -1,6 +1,6 @@
 //! `pgtls read`: files in, one report per session out.
 
-use crate::analyze::{Analyzer, AnalyzerConfig};
+use crate::analyze::{Analyzer, AnalyzerConfig, InputStats};
 use crate::capture::file::CaptureReader;
 use crate::cli::{Format, ReadConfig};
 use crate::flow::PortSet;
@@ -112,18 +112,18 @@ fn analyzer_for(cfg: &ReadConfig) -> Analyzer {
 
 /// Warnings about the inputs as a whole: packets not decoded, sessions
 /// evicted to stay within `max_flows`.
-pub fn input_warnings(analyzer: &Analyzer, max_flows: usize, warn: &mut dyn FnMut(String)) {
-    let skipped: u64 = analyzer.stats.skipped.values().sum();
+pub fn input_warnings(stats: &InputStats, max_flows: usize, warn: &mut dyn FnMut(String)) {
+    let skipped: u64 = stats.skipped.values().sum();
     if skipped > 0 {
-        let mut kinds: Vec<_> = analyzer.stats.skipped.iter().collect();
+        let mut kinds: Vec<_> = stats.skipped.iter().collect();
         kinds.sort();
         let list: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
         warn(format!("packets not decoded: {}", list.join(", ")));
     }
-    if analyzer.stats.evicted_flows > 0 {
+    if stats.evicted_flows > 0 {
         warn(format!(
             "{} sessions were closed early to stay within --max-flows {}",
-            analyzer.stats.evicted_flows, max_flows
+            stats.evicted_flows, max_flows
         ));
     }
 }
@@ -145,7 +145,7 @@ pub fn analyze_files(
             StreamError::Output(e) => RunError::input(path, e),
         })?;
     }
-    input_warnings(&analyzer, cfg.max_flows, warn);
+    input_warnings(&analyzer.stats, cfg.max_flows, warn);
     Ok(all)
 }
 
@@ -163,11 +163,7 @@ pub struct Rendered {
 }
 
 impl Rendered {
-    pub fn of(r: &SessionReport, format: Format) -> io::Result<Rendered> {
-        Rendered::into_buffer(r, format, Vec::new())
-    }
-
-    /// [`Rendered::of`] into a buffer given back by the writer
+    /// Renders a report into `body`, a buffer given back by the writer
     /// ([`ReportWriter::write_rendered`]).
     pub fn into_buffer(
         r: &SessionReport,
@@ -227,24 +223,20 @@ impl<'a> ReportWriter<'a> {
             buf: Vec::with_capacity(4096),
             rows: Vec::new(),
             streaming_rows: false,
-            summary: Summary::of(&[]),
+            summary: Summary::new(),
             written: 0,
         }
     }
 
     /// Writes the report of a session of input number `file`.
     pub fn write(&mut self, file: usize, r: SessionReport) -> io::Result<()> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let cells = render_into(&r, self.format, &mut buf);
-        let start = (file, r.first_frame);
-        let done = cells.and_then(|cells| self.emit(start, r.verdict.as_str(), &buf, cells));
-        self.buf = buf;
-        done
+        let r = Rendered::into_buffer(&r, self.format, std::mem::take(&mut self.buf))?;
+        self.buf = self.write_rendered(file, r)?;
+        Ok(())
     }
 
-    /// Writes a report rendered elsewhere (by a worker of a sharded run).
-    /// Writes a rendered report; gives its body's buffer back for the next.
+    /// Writes a report rendered elsewhere (by a worker of a sharded run);
+    /// gives its body's buffer back for the next.
     pub fn write_rendered(&mut self, file: usize, r: Rendered) -> io::Result<Vec<u8>> {
         self.emit((file, r.order.1), r.verdict, &r.body, r.cells)?;
         Ok(r.body)
@@ -407,8 +399,7 @@ fn run_sharded(
                     .with_shard(w as u32, workers as u32);
                 let mut progress = Progress::new(w == 0 && io::stderr().is_terminal());
                 for (fi, path) in cfg.files.iter().enumerate() {
-                    let size = std::fs::metadata(path).map(|m| m.len()).ok();
-                    progress.start_file(&path.display().to_string(), size, &a);
+                    progress.start_file(path, &a);
                     let mut file_warn = |m: String| {
                         if w == 0 {
                             let _ = tx.send(WorkerMsg::Warning(m));
@@ -525,9 +516,7 @@ fn run_sharded(
         return output_error(e);
     }
     stats.evicted_flows = evicted;
-    let mut a = analyzer_for(cfg);
-    a.stats = stats;
-    input_warnings(&a, cfg.max_flows, warn);
+    input_warnings(&stats, cfg.max_flows, warn);
     writer.finish().or_else(output_error)
 }
 
@@ -554,9 +543,7 @@ fn run_single(
     let mut writer = ReportWriter::new(out, cfg.format, width);
     let mut progress = Progress::new(io::stderr().is_terminal());
     for (fi, path) in cfg.files.iter().enumerate() {
-        let name = path.display().to_string();
-        let size = std::fs::metadata(path).map(|m| m.len()).ok();
-        progress.start_file(&name, size, &analyzer);
+        progress.start_file(path, &analyzer);
         let mut emit = |a: &mut Analyzer| {
             for r in a.take_reports() {
                 writer.write(fi, r)?;
@@ -572,7 +559,7 @@ fn run_single(
             Err(StreamError::Output(e)) => return output_error(e),
         }
     }
-    input_warnings(&analyzer, cfg.max_flows, warn);
+    input_warnings(&analyzer.stats, cfg.max_flows, warn);
     writer.finish().or_else(output_error)
 }
 
@@ -605,9 +592,9 @@ impl Progress {
         }
     }
 
-    fn start_file(&mut self, name: &str, size: Option<u64>, a: &Analyzer) {
-        self.name = name.to_string();
-        self.size = size;
+    fn start_file(&mut self, path: &Path, a: &Analyzer) {
+        self.name = path.display().to_string();
+        self.size = std::fs::metadata(path).map(|m| m.len()).ok();
         self.start = std::time::Instant::now();
         self.last = self.start;
         self.base_bytes = file_bytes(a);

@@ -254,7 +254,7 @@ pub fn run_loop(
     let mut emit = Emitter {
         format: settings.format,
         out,
-        summary: Summary::of(&[]),
+        summary: Summary::new(),
         kept: Vec::new(),
         header_done: false,
     };
@@ -352,11 +352,10 @@ fn emit_ready(
         *reported_live += 1;
         emit.emit(r)?;
     }
+    // Sessions reported early are not reported again when they leave.
     for r in analyzer.take_reports() {
-        if !r.reported_early {
-            *reported_live += 1;
-            emit.emit(r)?;
-        }
+        *reported_live += 1;
+        emit.emit(r)?;
     }
     Ok(())
 }
@@ -373,12 +372,7 @@ fn finish(
     let mut pending = analyzer.take_final();
     analyzer.end_source();
     let before_end = pending.len() as u64;
-    pending.extend(
-        analyzer
-            .take_reports()
-            .into_iter()
-            .filter(|r| !r.reported_early),
-    );
+    pending.extend(analyzer.take_reports());
     let reported_at_end = pending.len() as u64 - before_end;
     if stop != Stop::OutputClosed {
         for r in pending {

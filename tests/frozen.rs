@@ -27,7 +27,7 @@ fn reports(path: &std::path::Path, freeze_above: usize) -> (Vec<String>, u64) {
         .iter()
         .map(|r| serde_json::to_string(r).unwrap())
         .collect();
-    (lines, a.stats.frozen_sessions)
+    (lines, a.frozen_sessions())
 }
 
 #[test]

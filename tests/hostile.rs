@@ -753,19 +753,8 @@ fn a_long_table_streams_its_rows() {
     let path = dir.join("syn-flood.pcap");
     write_syn_flood(&path, n).unwrap();
     let out = dir.join("out.txt");
-    let bin = env!("CARGO_BIN_EXE_pgtls");
     let table = |threads: &str| {
-        let run = run_shell(
-            &[
-                "-c",
-                "exec \"$0\" read \"$1\" -j \"$3\" > \"$2\"",
-                bin,
-                path.to_str().unwrap(),
-                out.to_str().unwrap(),
-                threads,
-            ],
-            Duration::from_secs(600),
-        );
+        let run = read_to_file(&path, &out, &["-j", threads], Duration::from_secs(600));
         assert_eq!(run.code, Some(0), "{}", run.stderr);
         std::fs::read_to_string(&out).unwrap()
     };
@@ -803,17 +792,9 @@ fn syn_flood(n: u32, extra: &[&str], peak_bound_kib: u64) {
     let size = write_syn_flood(&path, n).unwrap();
     eprintln!("{n} SYNs: {} MB", size / 1_000_000);
     let out = dir.join("out.jsonl");
-    let p = path.to_str().unwrap();
-    let o = out.to_str().unwrap();
-    // stdout to a file: a million lines would not fit a test's memory.
-    let mut args = vec![
-        "-c",
-        "exec \"$0\" read \"$1\" --format jsonl \"${@:3}\" > \"$2\"",
-    ];
-    let bin = env!("CARGO_BIN_EXE_pgtls");
-    args.extend_from_slice(&[bin, p, o]);
+    let mut args = vec!["--format", "jsonl"];
     args.extend_from_slice(extra);
-    let run = run_shell(&args, Duration::from_secs(600));
+    let run = read_to_file(&path, &out, &args, Duration::from_secs(600));
     let lines = std::fs::read_to_string(&out).unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -846,14 +827,10 @@ fn open_tls_sessions_peak(n: u32) -> Option<u64> {
     let path = dir.join("open.pcap");
     let size = write_open_tls_sessions(&path, n).unwrap();
     let out = dir.join("out.jsonl");
-    let run = run_shell(
-        &[
-            "-c",
-            "exec \"$0\" read \"$1\" --format jsonl --max-flows 2000000 > \"$2\"",
-            env!("CARGO_BIN_EXE_pgtls"),
-            path.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ],
+    let run = read_to_file(
+        &path,
+        &out,
+        &["--format", "jsonl", "--max-flows", "2000000"],
         Duration::from_secs(900),
     );
     let text = std::fs::read_to_string(&out).unwrap();

@@ -87,8 +87,6 @@ pub struct InputStats {
     pub evicted_flows: u64,
     /// Segments of connections already over (late retransmissions).
     pub late_segments: u64,
-    /// Settled sessions frozen while open ([`Session::freeze`]).
-    pub frozen_sessions: u64,
 }
 
 /// Connections on other ports waiting to show whether they are PostgreSQL
@@ -115,7 +113,8 @@ struct Candidate {
     client_bytes: Vec<u8>,
 }
 
-/// What happens to sessions after a segment: close lingers and early reports.
+/// What happens to sessions after a segment: early reports, freezing, close
+/// lingers.
 struct CloseQueues {
     /// Closed sessions waiting out [`CLOSE_LINGER_NS`]: (close time, key, index).
     closing: VecDeque<(i64, FlowKey, u64)>,
@@ -125,6 +124,9 @@ struct CloseQueues {
     /// Packet time at which the front of a linger queue (or of the
     /// tombstones) is due: before it, packets skip [`Analyzer::retire_closed`].
     due_ns: i64,
+    /// What frozen sessions showed ([`Session::freeze`]), and how many froze.
+    shapes: Shapes,
+    frozen: u64,
 }
 
 impl Default for CloseQueues {
@@ -134,6 +136,8 @@ impl Default for CloseQueues {
             resetting: VecDeque::new(),
             early: Vec::new(),
             due_ns: i64::MAX,
+            shapes: Shapes::default(),
+            frozen: 0,
         }
     }
 }
@@ -143,14 +147,16 @@ impl CloseQueues {
         self.due_ns = self.due_ns.min(at.saturating_add(linger));
     }
 
-    /// Early report and close lingers after a segment of `session`;
-    /// returns whether the session is finished (to retire now).
+    /// Early report, freezing (when the table is large enough to `freeze`)
+    /// and close lingers after a segment of `session`; returns whether the
+    /// session is finished (to retire now).
     fn note_segment(
         &mut self,
         session: &mut Session,
         cfg: &AnalyzerConfig,
         file: &str,
         ts: i64,
+        freeze: bool,
     ) -> bool {
         if cfg.report_early && !session.reported && session.verdict_is_final() {
             session.reported = true;
@@ -158,6 +164,9 @@ impl CloseQueues {
         }
         if session.is_finished() {
             return true;
+        }
+        if freeze && session.freeze(&mut self.shapes) {
+            self.frozen += 1;
         }
         if session.is_closed() && !session.closing {
             session.closing = true;
@@ -210,7 +219,6 @@ pub struct Analyzer {
     candidates: FxHashMap<FlowKey, Candidate>,
     /// Settled sessions freeze once the table holds at least this many.
     freeze_above: usize,
-    shapes: Shapes,
     pub stats: InputStats,
 }
 
@@ -230,7 +238,6 @@ impl Analyzer {
             any_port: false,
             candidates: FxHashMap::default(),
             freeze_above: FREEZE_ABOVE,
-            shapes: Shapes::default(),
             stats: InputStats::default(),
         }
     }
@@ -330,6 +337,8 @@ impl Analyzer {
                     self.stats.late_segments += 1;
                     return;
                 }
+                // `open_session`, spelled out: the session borrows only
+                // the table, not the whole analyzer.
                 let index = self.admit();
                 self.flows
                     .insert(Session::new(key, index, p.ts_nanos, p.frame))
@@ -345,10 +354,7 @@ impl Analyzer {
         feed(session, dir, p, &seg);
         let finished = self
             .queues
-            .note_segment(session, &self.cfg, &self.file, p.ts_nanos);
-        if freeze && !finished && session.freeze(&mut self.shapes) {
-            self.stats.frozen_sessions += 1;
-        }
+            .note_segment(session, &self.cfg, &self.file, p.ts_nanos, freeze);
         self.settle(key, p.ts_nanos, finished);
     }
 
@@ -446,8 +452,11 @@ impl Analyzer {
 
     /// Early reports and retirement after a segment of `key`'s session.
     fn after_segment(&mut self, key: FlowKey, ts: i64) {
+        let freeze = self.flows.len() >= self.freeze_above;
         let finished = match self.flows.get_mut(&key) {
-            Some(session) => self.queues.note_segment(session, &self.cfg, &self.file, ts),
+            Some(session) => self
+                .queues
+                .note_segment(session, &self.cfg, &self.file, ts, freeze),
             None => false,
         };
         self.settle(key, ts, finished);
@@ -565,6 +574,11 @@ impl Analyzer {
         }
     }
 
+    /// Settled sessions frozen while open so far ([`Session::freeze`]).
+    pub fn frozen_sessions(&self) -> u64 {
+        self.queues.frozen
+    }
+
     /// Sessions tracked now.
     pub fn open_sessions(&self) -> usize {
         self.flows.len()
@@ -592,7 +606,6 @@ impl Analyzer {
         s.finish_streams();
         s.thaw();
         let mut r = SessionReport::from_session(&s, &self.file);
-        r.reported_early = s.reported;
         r.retired_at = self.frame;
         match &mut self.ready {
             Ready::ByDeparture(d) => d.push(r),

@@ -125,19 +125,16 @@ impl FlowTable {
         self.slot_of(key).is_some()
     }
 
-    /// Is the session that started as `index` still in slot `slot`?
-    fn holds(&self, index: u64, slot: u32) -> bool {
-        self.slab.get(slot).is_some_and(|s| s.index == index)
+    /// The session admitted as (`index`, `slot`), if it is still there.
+    fn admitted(&self, index: u64, slot: u32) -> Option<&Session> {
+        self.slab.get(slot).filter(|s| s.index == index)
     }
 
-    /// Adds a new session (callers retire one with the same key first) and
-    /// records its admission.
+    /// Adds a new session, whose key is not in the table (callers look it
+    /// up first), and records its admission.
     pub fn insert(&mut self, session: Session) -> &mut Session {
+        debug_assert!(self.slot_of(&session.key).is_none());
         let id = flow_id(&session.key);
-        if let Some(old) = self.slot_of(&session.key) {
-            // Not reached through the analyzer; keeps one session per key.
-            self.remove_slot(id, old);
-        }
         let index = session.index;
         let slot = self.slab.put(session);
         let slab = &self.slab;
@@ -147,24 +144,22 @@ impl FlowTable {
         self.slab.get_mut(slot).expect("just put")
     }
 
-    fn remove_slot(&mut self, id: u64, slot: u32) -> Option<Session> {
-        if let Ok(e) = self.index.find_entry(id, |&s| s == slot) {
-            e.remove();
-        }
+    pub fn remove(&mut self, key: &FlowKey) -> Option<Session> {
+        let slab = &self.slab;
+        let (slot, _) = self
+            .index
+            .find_entry(flow_id(key), |&slot| slab.key(slot) == key)
+            .ok()?
+            .remove();
         let taken = self.slab.take(slot);
         self.sweep_admissions();
         taken
     }
 
-    pub fn remove(&mut self, key: &FlowKey) -> Option<Session> {
-        let slot = self.slot_of(key)?;
-        self.remove_slot(flow_id(key), slot)
-    }
-
     /// The start index and key of the oldest session still open.
     pub fn oldest(&mut self) -> Option<(u64, FlowKey)> {
         while let Some(&(index, slot)) = self.admitted.front() {
-            if let Some(s) = self.slab.get(slot).filter(|s| s.index == index) {
+            if let Some(s) = self.admitted(index, slot) {
                 return Some((index, s.key));
             }
             self.admitted.pop_front();
@@ -180,7 +175,7 @@ impl FlowTable {
             let Some((index, slot)) = self.admitted.pop_front() else {
                 break;
             };
-            if let Some(s) = self.slab.get(slot).filter(|s| s.index == index) {
+            if let Some(s) = self.admitted(index, slot) {
                 keys.push(s.key);
             }
         }
@@ -204,7 +199,7 @@ impl FlowTable {
             return;
         }
         let mut admitted = std::mem::take(&mut self.admitted);
-        admitted.retain(|&(index, slot)| self.holds(index, slot));
+        admitted.retain(|&(index, slot)| self.admitted(index, slot).is_some());
         admitted.shrink_to(2 * admitted.len() + 1024);
         self.admitted = admitted;
     }

@@ -112,7 +112,7 @@ fn audit_files(
             StreamError::Output(e) => RunError::input(path, e),
         })?;
     }
-    input_warnings(&analyzer, cfg.max_flows, warn);
+    input_warnings(&analyzer.stats, cfg.max_flows, warn);
     Ok(())
 }
 

@@ -24,9 +24,6 @@ pub struct SessionReport {
     pub file: String,
     #[serde(skip)]
     pub index: u64,
-    /// Already printed when its verdict became final (live capture).
-    #[serde(skip)]
-    pub reported_early: bool,
     /// Frame at which the session left the flow table (`u64::MAX`: still
     /// open at the end of its input): the order of output.
     #[serde(skip)]
@@ -248,7 +245,12 @@ impl SessionReport {
         let t = &c.tls;
         let ch = t.client_hello.as_deref();
         let sh = t.server_hello.as_deref();
-        let fingerprints = ch.map(fingerprint::client_fingerprints);
+        // Taken by value: the cached strings are copied once.
+        let (ja3, ja4, fingerprint_note) = match ch.map(fingerprint::client_fingerprints) {
+            Some((ja3, Ok(ja4))) => (ja3.ok(), Some(ja4), None),
+            Some((ja3, Err(note))) => (ja3.ok(), None, Some(note.to_string())),
+            None => (None, None, None),
+        };
         let tls = TlsReport {
             client_versions: ch
                 .map(|h| h.offered_versions().iter().map(|v| v.name()).collect())
@@ -278,12 +280,9 @@ impl SessionReport {
                 frame: a.frame,
             }),
             encrypted_alerts: t.encrypted_alerts,
-            ja3: fingerprints.as_ref().and_then(|f| f.0.clone().ok()),
-            ja4: fingerprints.as_ref().and_then(|f| f.1.clone().ok()),
-            fingerprint_note: fingerprints
-                .as_ref()
-                .and_then(|f| f.1.clone().err())
-                .map(str::to_string),
+            ja3,
+            ja4,
+            fingerprint_note,
             ja3s: sh.map(fingerprint::ja3s),
             client_key_shares: ch
                 .map(|h| {
@@ -374,7 +373,6 @@ impl SessionReport {
         SessionReport {
             file: file.to_string(),
             index: s.index,
-            reported_early: false,
             retired_at: 0,
             verdict: judgement.verdict,
             reason: judgement.reason,
@@ -603,22 +601,17 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(reports: &[SessionReport]) -> Self {
-        let mut verdicts: BTreeMap<&'static str, u64> =
-            Verdict::ALL.iter().map(|v| (v.as_str(), 0)).collect();
-        for r in reports {
-            *verdicts.entry(r.verdict.as_str()).or_default() += 1;
-        }
+    /// No session yet: every verdict at zero.
+    pub fn new() -> Self {
         Summary {
-            sessions: reports.len() as u64,
-            verdicts,
+            sessions: 0,
+            verdicts: Verdict::ALL.iter().map(|v| (v.as_str(), 0)).collect(),
         }
     }
 }
 
-/// The `--format json` document.
-#[derive(Debug, Serialize)]
-pub struct Document<'a> {
-    pub sessions: &'a [SessionReport],
-    pub summary: Summary,
+impl Default for Summary {
+    fn default() -> Self {
+        Summary::new()
+    }
 }

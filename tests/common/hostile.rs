@@ -468,6 +468,21 @@ pub struct Run {
     pub elapsed: Duration,
 }
 
+/// Runs `pgtls read INPUT ARGS...` with its stdout going to the file `out`
+/// (a million report lines would not fit a test's memory), with a timeout
+/// and its peak memory measured as [`run_pgtls`] does.
+pub fn read_to_file(input: &Path, out: &Path, args: &[&str], timeout: Duration) -> Run {
+    let mut sh = vec![
+        "-c",
+        "exec \"$0\" read \"$1\" \"${@:3}\" > \"$2\"",
+        env!("CARGO_BIN_EXE_pgtls"),
+        input.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ];
+    sh.extend_from_slice(args);
+    run_shell(&sh, timeout)
+}
+
 /// Runs `pgtls args` with a timeout; kills it and fails the test past the
 /// timeout. Peak memory is measured with GNU time when `/usr/bin/time` is
 /// there.
