@@ -1,6 +1,6 @@
 //! `pgtls read`: files in, one report per session out.
 
-use crate::analyze::{Analyzer, AnalyzerConfig, InputStats};
+use crate::analyze::{Analyzer, AnalyzerConfig, InputStats, Retired};
 use crate::capture::file::CaptureReader;
 use crate::cli::{Format, ReadConfig};
 use crate::flow::PortSet;
@@ -163,6 +163,28 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// Renders a session that left the table into `body` (see
+    /// [`Rendered::into_buffer`]). The table needs only a few cells of it,
+    /// taken from the session without building its whole report.
+    pub fn of_retired(
+        r: &Retired,
+        file: &str,
+        format: Format,
+        mut body: Vec<u8>,
+    ) -> io::Result<Rendered> {
+        if format != Format::Table {
+            return Rendered::into_buffer(&r.report(file), format, body);
+        }
+        body.clear();
+        let judgement = r.session.judge();
+        Ok(Rendered {
+            order: r.order(),
+            verdict: judgement.verdict.as_str(),
+            cells: Some(report::session_cells(&r.session, &judgement)),
+            body,
+        })
+    }
+
     /// Renders a report into `body`, a buffer given back by the writer
     /// ([`ReportWriter::write_rendered`]).
     pub fn into_buffer(
@@ -228,9 +250,9 @@ impl<'a> ReportWriter<'a> {
         }
     }
 
-    /// Writes the report of a session of input number `file`.
-    pub fn write(&mut self, file: usize, r: SessionReport) -> io::Result<()> {
-        let r = Rendered::into_buffer(&r, self.format, std::mem::take(&mut self.buf))?;
+    /// Writes a session of input number `file`, named `name`, that left the table.
+    pub fn write_retired(&mut self, file: usize, name: &str, r: &Retired) -> io::Result<()> {
+        let r = Rendered::of_retired(r, name, self.format, std::mem::take(&mut self.buf))?;
         self.buf = self.write_rendered(file, r)?;
         Ok(())
     }
@@ -413,11 +435,11 @@ fn run_sharded(
                             buffers.extend(back);
                         }
                         let r = a
-                            .take_reports()
+                            .take_retired()
                             .iter()
                             .map(|r| {
                                 let buf = buffers.pop().unwrap_or_default();
-                                Rendered::into_buffer(r, cfg.format, buf)
+                                Rendered::of_retired(r, a.source(), cfg.format, buf)
                             })
                             .collect::<io::Result<Vec<_>>>()?;
                         if !r.is_empty() {
@@ -545,8 +567,8 @@ fn run_single(
     for (fi, path) in cfg.files.iter().enumerate() {
         progress.start_file(path, &analyzer);
         let mut emit = |a: &mut Analyzer| {
-            for r in a.take_reports() {
-                writer.write(fi, r)?;
+            for r in a.take_retired() {
+                writer.write_retired(fi, a.source(), &r)?;
             }
             progress.update(a, writer.sessions());
             Ok(())

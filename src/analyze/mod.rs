@@ -187,8 +187,30 @@ impl CloseQueues {
 enum Ready {
     /// By start index; each waits until every earlier session has left.
     ByStart(BTreeMap<u64, Box<SessionReport>>),
-    /// As they left ([`Analyzer::in_departure_order`]).
-    ByDeparture(Vec<SessionReport>),
+    /// As they left ([`Analyzer::in_departure_order`]), judged sessions whose
+    /// report is built when taken: `read` renders some outputs without it.
+    ByDeparture(Vec<Retired>),
+}
+
+/// A session that left the flow table, its streams finished.
+pub struct Retired {
+    pub session: Session,
+    /// Frame of the packet at which it left (`u64::MAX`: open at the end of
+    /// its input).
+    pub retired_at: u64,
+}
+
+impl Retired {
+    /// Output order within an input: the frame it left at, then its first frame.
+    pub fn order(&self) -> (u64, u64) {
+        (self.retired_at, self.session.first_frame)
+    }
+
+    pub fn report(&self, file: &str) -> SessionReport {
+        let mut r = SessionReport::from_session(&self.session, file);
+        r.retired_at = self.retired_at;
+        r
+    }
 }
 
 /// Turns packets into sessions; sessions into reports when they end.
@@ -605,12 +627,15 @@ impl Analyzer {
         }
         s.finish_streams();
         s.thaw();
-        let mut r = SessionReport::from_session(&s, &self.file);
-        r.retired_at = self.frame;
+        let retired = Retired {
+            session: s,
+            retired_at: self.frame,
+        };
         match &mut self.ready {
-            Ready::ByDeparture(d) => d.push(r),
+            Ready::ByDeparture(d) => d.push(retired),
             Ready::ByStart(waiting) => {
-                waiting.insert(s.index, Box::new(r));
+                let index = retired.session.index;
+                waiting.insert(index, Box::new(retired.report(&self.file)));
             }
         }
     }
@@ -651,10 +676,15 @@ impl Analyzer {
     /// waits: one long-lived session must not hold back every later one.
     pub fn take_reports(&mut self) -> Vec<SessionReport> {
         let waiting = match &mut self.ready {
-            Ready::ByDeparture(d) => {
-                // Already in frame order: the sort only orders each frame's group.
-                d.sort_by_key(|r| (r.retired_at, r.first_frame));
-                return std::mem::take(d);
+            Ready::ByDeparture(_) => {
+                let file = std::mem::take(&mut self.file);
+                let reports = self
+                    .take_retired()
+                    .iter()
+                    .map(|r| r.report(&file))
+                    .collect();
+                self.file = file;
+                return reports;
             }
             Ready::ByStart(waiting) => waiting,
         };
@@ -671,6 +701,25 @@ impl Analyzer {
             out.push(*entry.remove());
         }
         out
+    }
+
+    /// With [`Analyzer::in_departure_order`]: the sessions that left since
+    /// the last call, in the order of [`Analyzer::take_reports`], for a
+    /// caller that renders them itself. In order of start: nothing.
+    pub fn take_retired(&mut self) -> Vec<Retired> {
+        match &mut self.ready {
+            Ready::ByDeparture(d) => {
+                // Already in frame order: the sort only orders each frame's group.
+                d.sort_by_key(Retired::order);
+                std::mem::take(d)
+            }
+            Ready::ByStart(_) => Vec::new(),
+        }
+    }
+
+    /// The name of the input being read ([`Analyzer::set_source`]).
+    pub fn source(&self) -> &str {
+        &self.file
     }
 }
 

@@ -1,11 +1,17 @@
 //! The human table: one row per session, then counts per verdict.
 
-use super::{SessionReport, Summary};
+use super::{time, SessionReport, Summary};
+use crate::session::{Judgement, Session, Verdict};
+use crate::tls::TlsVersion;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
 /// Makes a string from the wire safe for a terminal: control characters and
 /// escape sequences are shown escaped, never interpreted.
 pub fn sanitize(s: &str) -> String {
+    // Printable ASCII, the usual case, needs nothing.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         if is_unsafe_for_terminal(ch) {
@@ -73,19 +79,56 @@ pub const TABLE_MAX_ROWS: usize = 10_000;
 pub type Cells = [String; 6];
 
 pub fn table_cells(r: &SessionReport) -> Cells {
-    [
-        r.start.replace('T', " ").trim_end_matches('Z').to_string(),
+    let tls = r
+        .tls
+        .server_version
+        .clone()
+        .or_else(|| r.tls.client_max_version.as_ref().map(|v| format!("({v})")));
+    cells(
+        r.start_ns,
         r.client.clone(),
         r.server.clone(),
-        r.verdict.to_string(),
-        r.tls.server_version.clone().unwrap_or_else(|| {
-            r.tls
-                .client_max_version
-                .as_ref()
-                .map(|v| format!("({v})"))
-                .unwrap_or_else(|| "-".into())
-        }),
-        sanitize(&r.reason),
+        r.verdict,
+        tls,
+        &r.reason,
+    )
+}
+
+/// The cells of [`table_cells`] straight from a judged session, without
+/// building its report: `read`'s table of a million sessions.
+pub fn session_cells(s: &Session, judgement: &Judgement) -> Cells {
+    let c = s.conv();
+    let t = &c.tls;
+    let tls = match (t.server_hello.as_deref(), t.client_hello.as_deref()) {
+        (Some(sh), _) => Some(TlsVersion(sh.selected_version).name()),
+        (None, Some(ch)) => Some(format!("({})", ch.max_version().name())),
+        (None, None) => None,
+    };
+    cells(
+        s.start_ns,
+        s.key.client.to_string(),
+        s.key.server.to_string(),
+        judgement.verdict,
+        tls,
+        &judgement.reason,
+    )
+}
+
+fn cells(
+    start_ns: i64,
+    client: String,
+    server: String,
+    verdict: Verdict,
+    tls: Option<String>,
+    reason: &str,
+) -> Cells {
+    [
+        time::table_time(start_ns),
+        client,
+        server,
+        verdict.as_str().to_string(),
+        tls.unwrap_or_else(|| "-".into()),
+        sanitize(reason),
     ]
 }
 

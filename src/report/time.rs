@@ -2,6 +2,20 @@
 
 /// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn rfc3339(ns: i64) -> String {
+    let mut b = stamp(ns);
+    b[26] = b'Z';
+    b.iter().map(|&c| char::from(c)).collect()
+}
+
+/// The same instant as the table shows it: `YYYY-MM-DD HH:MM:SS.ffffff` (UTC).
+pub fn table_time(ns: i64) -> String {
+    let mut b = stamp(ns);
+    b[10] = b' ';
+    b[..26].iter().map(|&c| char::from(c)).collect()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffff` and a byte left for the zone.
+fn stamp(ns: i64) -> [u8; 27] {
     let secs = ns.div_euclid(1_000_000_000);
     let micros = ns.rem_euclid(1_000_000_000) / 1_000;
     let days = secs.div_euclid(86_400);
@@ -23,7 +37,7 @@ pub fn rfc3339(ns: i64) -> String {
     put(14, 2, ((tod / 60) % 60) as u64);
     put(17, 2, (tod % 60) as u64);
     put(20, 6, micros as u64);
-    b.iter().map(|&c| char::from(c)).collect()
+    b
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian
@@ -43,7 +57,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::{rfc3339, table_time};
 
     #[test]
     fn formats_known_instants() {
@@ -62,5 +76,13 @@ mod tests {
             rfc3339(1_795_898_758_000_000_000),
             "2026-11-28T20:45:58.000000Z"
         );
+    }
+
+    #[test]
+    fn the_table_form_spells_the_same_instant() {
+        for ns in [0, -1_000, i64::MIN, i64::MAX, 951_827_696_789_012_000] {
+            let want = rfc3339(ns).replace('T', " ");
+            assert_eq!(table_time(ns), want.trim_end_matches('Z'), "{ns}");
+        }
     }
 }
