@@ -348,15 +348,20 @@ impl<'a> ReportWriter<'a> {
 }
 
 /// `pgtls read`: analyzes every file and streams the reports to `out`,
-/// with `cfg.threads` workers when the inputs are files.
+/// with `cfg.threads` workers when every input is a regular file. Each
+/// worker opens every input, so a pipe (standard input, `<(zcat …)`) would
+/// give each only part of the packets: those are read by one thread.
 pub fn run(
     cfg: &ReadConfig,
     out: &mut dyn Write,
     width: Option<u16>,
     warn: &mut dyn FnMut(String),
 ) -> Result<(), RunError> {
-    let stdin = cfg.files.iter().any(|f| f.as_os_str() == "-");
-    if cfg.threads > 1 && !stdin {
+    let rereadable = cfg
+        .files
+        .iter()
+        .all(|f| f.as_os_str() != "-" && std::fs::metadata(f).is_ok_and(|m| m.is_file()));
+    if cfg.threads > 1 && rereadable {
         run_sharded(cfg, out, width, warn)
     } else {
         run_single(cfg, out, width, warn)

@@ -222,6 +222,33 @@ fn sharded_run_prints_exactly_what_a_single_thread_prints() {
     }
 }
 
+/// A pipe can be read once: with several workers each opening it, each
+/// would get only part of the packets.
+#[test]
+fn a_pipe_read_with_threads_gives_every_session() {
+    let file = pgtls(&["read", "--format", "jsonl", "-j", "1", "samples/multi.pcap"]);
+    let piped = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} read --format jsonl -j 2 <(cat samples/multi.pcap)",
+            env!("CARGO_BIN_EXE_pgtls")
+        ))
+        .output()
+        .expect("run bash");
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    let sessions = |o: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} {} {}", v["client"], v["first_frame"], v["verdict"])
+            })
+            .collect()
+    };
+    assert_eq!(sessions(&file).len(), 8);
+    assert_eq!(sessions(&piped), sessions(&file));
+}
+
 #[test]
 fn sharded_run_reports_a_missing_file_like_a_single_thread() {
     let o = pgtls(&["read", "samples/multi.pcap", "missing.pcap", "-j", "2"]);
