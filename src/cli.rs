@@ -94,15 +94,17 @@ pub struct ReadArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// Sessions tracked at once; past it the longest-idle sessions are
-    /// judged on what they showed and closed, with a warning.
+    /// Sessions tracked at once; past it the sessions that started first
+    /// are judged on what they showed and closed, with a warning. With
+    /// several workers each holds its share of N, so which sessions close
+    /// early can differ from a single-threaded run.
     #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(usize))]
     pub max_flows: usize,
 
     /// Worker threads (0: one per core; default: one per core, at most
     /// 4). Sessions are sharded by flow and the output is exactly that of a
-    /// single-threaded run. Each worker reads the whole file, so threads pay
+    /// single-threaded run (unless --max-flows closes sessions early). Each worker reads the whole file, so threads pay
     /// off most on captures of many short sessions. Inputs that are not
     /// regular files (standard input, pipes) are read by one thread.
     #[arg(short = 'j', long, value_name = "N")]
@@ -227,8 +229,10 @@ pub struct AuditArgs {
     #[arg(short, long, value_enum, default_value_t = AuditFormat::Table)]
     pub format: AuditFormat,
 
-    /// Sessions tracked at once; past it the longest-idle sessions are
-    /// judged on what they showed and closed, with a warning.
+    /// Sessions tracked at once; past it the sessions that started first
+    /// are judged on what they showed and closed, with a warning. With
+    /// several workers each holds its share of N, so which sessions close
+    /// early can differ from a single-threaded run.
     #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(usize))]
     pub max_flows: usize,
@@ -334,8 +338,10 @@ pub struct SniffArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
 
-    /// Sessions tracked at once; past it the longest-idle sessions are
-    /// judged on what they showed and closed, with a warning.
+    /// Sessions tracked at once; past it the sessions that started first
+    /// are judged on what they showed and closed, with a warning. With
+    /// several workers each holds its share of N, so which sessions close
+    /// early can differ from a single-threaded run.
     #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(usize))]
     pub max_flows: usize,

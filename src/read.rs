@@ -97,10 +97,12 @@ pub fn read_path_streaming(
     read_capture_streaming(analyzer, f, &name, warn, emit)
 }
 
-fn analyzer_for(cfg: &ReadConfig) -> Analyzer {
+/// The analyzer of one of `workers` workers: the table's bound is shared
+/// among them, so all together hold at most `--max-flows` sessions.
+fn analyzer_for(cfg: &ReadConfig, workers: usize) -> Analyzer {
     let a = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(cfg.ports.clone()),
-        max_flows: cfg.max_flows,
+        max_flows: cfg.max_flows.div_ceil(workers.max(1)),
         report_early: false,
     });
     if cfg.any_port {
@@ -133,7 +135,7 @@ pub fn analyze_files(
     cfg: &ReadConfig,
     warn: &mut dyn FnMut(String),
 ) -> Result<Vec<SessionReport>, RunError> {
-    let mut analyzer = analyzer_for(cfg);
+    let mut analyzer = analyzer_for(cfg, 1);
     let mut all = Vec::new();
     for path in &cfg.files {
         let mut emit = |a: &mut Analyzer| {
@@ -421,7 +423,7 @@ fn run_sharded(
             let written = &written;
             scope.spawn(move || {
                 let mut buffers: Vec<Vec<u8>> = Vec::new();
-                let mut a = analyzer_for(cfg)
+                let mut a = analyzer_for(cfg, workers)
                     .in_departure_order()
                     .with_shard(w as u32, workers as u32);
                 let mut progress = Progress::new(w == 0 && io::stderr().is_terminal());
@@ -566,7 +568,7 @@ fn run_single(
     width: Option<u16>,
     warn: &mut dyn FnMut(String),
 ) -> Result<(), RunError> {
-    let mut analyzer = analyzer_for(cfg).in_departure_order();
+    let mut analyzer = analyzer_for(cfg, 1).in_departure_order();
     let mut writer = ReportWriter::new(out, cfg.format, width);
     let mut progress = Progress::new(io::stderr().is_terminal());
     for (fi, path) in cfg.files.iter().enumerate() {

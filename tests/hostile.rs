@@ -744,6 +744,31 @@ fn fifty_thousand_syns_from_distinct_ports() {
     syn_flood(50_000, &[], 512 * 1024);
 }
 
+/// `--max-flows` bounds every worker together: with two threads as with
+/// one, a flood of open sessions leaves exactly N open, and the rest are
+/// closed early with a warning that counts them.
+#[test]
+fn threads_share_the_flow_bound() {
+    let (n, bound) = (20_000u32, 1_000u32);
+    let dir = temp_dir("syn-bound");
+    let path = dir.join("syn-flood.pcap");
+    write_syn_flood(&path, n).unwrap();
+    let out = dir.join("out.jsonl");
+    for threads in ["1", "2"] {
+        let args = ["--format", "jsonl", "--max-flows", "1000", "-j", threads];
+        let run = read_to_file(&path, &out, &args, Duration::from_secs(120));
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let want = format!(
+            "{} sessions were closed early to stay within --max-flows {bound}",
+            n - bound
+        );
+        assert!(run.stderr.contains(&want), "-j {threads}: {}", run.stderr);
+        let lines = std::fs::read_to_string(&out).unwrap().lines().count();
+        assert_eq!(lines, n as usize, "-j {threads}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The default table past `TABLE_MAX_ROWS` sessions: rows stream as plain
 /// lines in session order instead of being held for a bordered table.
 #[test]
@@ -830,7 +855,7 @@ fn open_tls_sessions_peak(n: u32) -> Option<u64> {
     let run = read_to_file(
         &path,
         &out,
-        &["--format", "jsonl", "--max-flows", "2000000"],
+        &["--format", "jsonl", "--max-flows", "2000000", "-j", "1"],
         Duration::from_secs(900),
     );
     let text = std::fs::read_to_string(&out).unwrap();
@@ -863,7 +888,15 @@ fn open_encrypted_sessions_past_the_freeze_keep_their_own_frames() {
     let path = dir.join("open.pcap");
     write_open_tls_sessions(&path, n).unwrap();
     let run = run_pgtls(
-        &["read", path.to_str().unwrap(), "--format", "jsonl"],
+        // One worker: its table passes the size from which sessions freeze.
+        &[
+            "read",
+            path.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "-j",
+            "1",
+        ],
         Duration::from_secs(120),
     );
     std::fs::remove_dir_all(&dir).ok();
