@@ -172,18 +172,18 @@ impl Rendered {
         r: &Retired,
         file: &str,
         format: Format,
-        mut body: Vec<u8>,
+        body: Vec<u8>,
     ) -> io::Result<Rendered> {
         if format != Format::Table {
             return Rendered::into_buffer(&r.report(file), format, body);
         }
-        body.clear();
         let judgement = r.session.judge();
         Ok(Rendered {
             order: r.order(),
             verdict: judgement.verdict.as_str(),
-            cells: Some(report::session_cells(&r.session, &judgement)),
-            body,
+            // The row is written in the buffer's storage.
+            cells: Some(report::session_cells(&r.session, &judgement, body)),
+            body: Vec::new(),
         })
     }
 
@@ -228,6 +228,8 @@ pub struct ReportWriter<'a> {
     format: Format,
     width: Option<u16>,
     buf: Vec<u8>,
+    /// Storage of the plain line being written.
+    line: String,
     /// Table rows held to size the columns and to be drawn in order of
     /// session start, up to [`report::TABLE_MAX_ROWS`].
     rows: Vec<((usize, u64), Cells)>,
@@ -245,6 +247,7 @@ impl<'a> ReportWriter<'a> {
             format,
             width,
             buf: Vec::with_capacity(4096),
+            line: String::new(),
             rows: Vec::new(),
             streaming_rows: false,
             summary: Summary::new(),
@@ -260,42 +263,49 @@ impl<'a> ReportWriter<'a> {
     }
 
     /// Writes a report rendered elsewhere (by a worker of a sharded run);
-    /// gives its body's buffer back for the next.
+    /// gives its buffer back for the next (empty while table rows are held).
     pub fn write_rendered(&mut self, file: usize, r: Rendered) -> io::Result<Vec<u8>> {
-        self.emit((file, r.order.1), r.verdict, &r.body, r.cells)?;
-        Ok(r.body)
+        self.summary.sessions += 1;
+        *self.summary.verdicts.entry(r.verdict).or_default() += 1;
+        match (self.format, r.cells) {
+            (Format::Table, Some(cells)) => self.row((file, r.order.1), cells),
+            (Format::Table, None) => Ok(r.body),
+            _ => {
+                self.json(&r.body)?;
+                Ok(r.body)
+            }
+        }
     }
 
-    /// Counts a session and writes its rendered form: `body` for the JSON
-    /// formats, `cells` for the table (whose rows are drawn in order of
-    /// `start`: input number, first frame).
-    fn emit(
-        &mut self,
-        start: (usize, u64),
-        verdict: &'static str,
-        body: &[u8],
-        cells: Option<Cells>,
-    ) -> io::Result<()> {
-        self.summary.sessions += 1;
-        *self.summary.verdicts.entry(verdict).or_default() += 1;
-        match self.format {
-            Format::Table => {
-                let Some(cells) = cells else {
-                    return Ok(());
-                };
-                if self.streaming_rows {
-                    writeln!(self.out, "{}", report::plain_row(&cells))?;
-                } else {
-                    self.rows.push((start, cells));
-                    if self.rows.len() > report::TABLE_MAX_ROWS {
-                        self.streaming_rows = true;
-                        writeln!(self.out, "{}", report::plain_header())?;
-                        for (_, cells) in std::mem::take(&mut self.rows) {
-                            writeln!(self.out, "{}", report::plain_row(&cells))?;
-                        }
-                    }
-                }
+    /// A table row, held for the bordered table (drawn in order of `start`:
+    /// input number, first frame) or, past its size, written as a plain line.
+    fn row(&mut self, start: (usize, u64), cells: Cells) -> io::Result<Vec<u8>> {
+        if self.streaming_rows {
+            self.plain_line(&cells)?;
+            return Ok(cells.into_buffer());
+        }
+        self.rows.push((start, cells));
+        if self.rows.len() > report::TABLE_MAX_ROWS {
+            self.streaming_rows = true;
+            writeln!(self.out, "{}", report::plain_header())?;
+            for (_, cells) in std::mem::take(&mut self.rows) {
+                self.plain_line(&cells)?;
             }
+        }
+        Ok(Vec::new())
+    }
+
+    fn plain_line(&mut self, cells: &Cells) -> io::Result<()> {
+        self.line.clear();
+        report::push_plain_row(cells, &mut self.line);
+        self.line.push('\n');
+        self.out.write_all(self.line.as_bytes())
+    }
+
+    /// One session's JSON, as a JSON Lines record or in the document.
+    fn json(&mut self, body: &[u8]) -> io::Result<()> {
+        match self.format {
+            Format::Table => {}
             Format::Jsonl => self.out.write_all(body)?,
             Format::Json => {
                 self.out.write_all(if self.written == 0 {

@@ -69,10 +69,13 @@ pub const FREEZE_ABOVE: usize = 4096;
 pub const MAX_TOMBSTONES: usize = 65_536;
 
 /// The shard of a flow, the same in every thread and run, whichever
-/// direction its packet goes.
+/// direction its packet goes. The hash is scaled onto the shards by a
+/// multiplication (its high word) rather than a remainder: every worker
+/// does this for every packet, and a 64-bit division was 15% of a `-j 2`
+/// worker's per-packet time.
 #[inline]
 pub fn shard_of(a: &Endpoint, b: &Endpoint, shards: u32) -> u32 {
-    (pair_hash(a, b) % u64::from(shards.max(1))) as u32
+    ((u128::from(pair_hash(a, b)) * u128::from(shards.max(1))) >> 64) as u32
 }
 
 /// Counters about the input, for the summary and warnings.

@@ -8,11 +8,18 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 /// Makes a string from the wire safe for a terminal: control characters and
 /// escape sequences are shown escaped, never interpreted.
 pub fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_sanitized(s, &mut out);
+    out
+}
+
+/// [`sanitize`], appending to `out`.
+pub fn push_sanitized(s: &str, out: &mut String) {
     // Printable ASCII, the usual case, needs nothing.
     if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
-        return s.to_string();
+        out.push_str(s);
+        return;
     }
-    let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         if is_unsafe_for_terminal(ch) {
             out.extend(ch.escape_unicode());
@@ -20,7 +27,6 @@ pub fn sanitize(s: &str) -> String {
             out.push(ch);
         }
     }
-    out
 }
 
 /// Characters a terminal may act on or that reorder what a reader sees:
@@ -75,61 +81,146 @@ pub const TABLE_MAX_ROWS: usize = 10_000;
 
 /// The table's cells of one session: start, client, server, verdict, TLS
 /// version (the client's maximum in parentheses when no server answered),
-/// reason.
-pub type Cells = [String; 6];
+/// reason; kept end to end in one string, so that a row costs one buffer
+/// (which `read` reuses) rather than six.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cells {
+    text: String,
+    /// Where each cell ends in `text`.
+    ends: [usize; 6],
+}
+
+impl Cells {
+    pub fn new(cells: [&str; 6]) -> Cells {
+        let mut row = CellWriter::new(Vec::new());
+        for c in cells {
+            row.text.push_str(c);
+            row.end_cell();
+        }
+        row.done()
+    }
+
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..6).map(|i| self.get(i))
+    }
+
+    /// The row's storage, for the next row.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.text.into_bytes()
+    }
+}
+
+/// Cells appended one after the other.
+struct CellWriter {
+    text: String,
+    ends: [usize; 6],
+    n: usize,
+}
+
+impl CellWriter {
+    /// A row written into `buf`'s storage (its contents are dropped).
+    fn new(mut buf: Vec<u8>) -> CellWriter {
+        buf.clear();
+        CellWriter {
+            // Empty, hence valid UTF-8.
+            text: String::from_utf8(buf).unwrap_or_default(),
+            ends: [0; 6],
+            n: 0,
+        }
+    }
+
+    fn end_cell(&mut self) {
+        self.ends[self.n] = self.text.len();
+        self.n += 1;
+    }
+
+    fn cell(&mut self, v: impl std::fmt::Display) {
+        use std::fmt::Write;
+        let _ = write!(self.text, "{v}");
+        self.end_cell();
+    }
+
+    fn done(self) -> Cells {
+        debug_assert_eq!(self.n, 6);
+        Cells {
+            text: self.text,
+            ends: self.ends,
+        }
+    }
+}
 
 pub fn table_cells(r: &SessionReport) -> Cells {
-    let tls = r
-        .tls
-        .server_version
-        .clone()
-        .or_else(|| r.tls.client_max_version.as_ref().map(|v| format!("({v})")));
     cells(
+        Vec::new(),
         r.start_ns,
-        r.client.clone(),
-        r.server.clone(),
+        &r.client,
+        &r.server,
         r.verdict,
-        tls,
+        r.tls.server_version.as_deref(),
+        r.tls.client_max_version.as_deref(),
         &r.reason,
     )
 }
 
 /// The cells of [`table_cells`] straight from a judged session, without
-/// building its report: `read`'s table of a million sessions.
-pub fn session_cells(s: &Session, judgement: &Judgement) -> Cells {
+/// building its report (`read`'s table of a million sessions), written in
+/// `buf`'s storage.
+pub fn session_cells(s: &Session, judgement: &Judgement, buf: Vec<u8>) -> Cells {
     let c = s.conv();
     let t = &c.tls;
-    let tls = match (t.server_hello.as_deref(), t.client_hello.as_deref()) {
-        (Some(sh), _) => Some(TlsVersion(sh.selected_version).name()),
-        (None, Some(ch)) => Some(format!("({})", ch.max_version().name())),
-        (None, None) => None,
-    };
+    let server = t
+        .server_hello
+        .as_deref()
+        .map(|h| TlsVersion(h.selected_version).name());
+    let client_max = t.client_hello.as_deref().map(|h| h.max_version().name());
     cells(
+        buf,
         s.start_ns,
-        s.key.client.to_string(),
-        s.key.server.to_string(),
+        &s.key.client,
+        &s.key.server,
         judgement.verdict,
-        tls,
+        server.as_deref(),
+        client_max.as_deref(),
         &judgement.reason,
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cells(
+    buf: Vec<u8>,
     start_ns: i64,
-    client: String,
-    server: String,
+    client: &dyn std::fmt::Display,
+    server: &dyn std::fmt::Display,
     verdict: Verdict,
-    tls: Option<String>,
+    server_version: Option<&str>,
+    client_max_version: Option<&str>,
     reason: &str,
 ) -> Cells {
-    [
-        time::table_time(start_ns),
-        client,
-        server,
-        verdict.as_str().to_string(),
-        tls.unwrap_or_else(|| "-".into()),
-        sanitize(reason),
-    ]
+    let mut row = CellWriter::new(buf);
+    time::push_table_time(start_ns, &mut row.text);
+    row.end_cell();
+    row.cell(client);
+    row.cell(server);
+    row.text.push_str(verdict.as_str());
+    row.end_cell();
+    match (server_version, client_max_version) {
+        (Some(v), _) => row.text.push_str(v),
+        (None, Some(v)) => {
+            row.text.push('(');
+            row.text.push_str(v);
+            row.text.push(')');
+        }
+        (None, None) => row.text.push('-'),
+    }
+    row.end_cell();
+    push_sanitized(reason, &mut row.text);
+    row.end_cell();
+    row.done()
 }
 
 const HEADER: [&str; 6] = ["start", "client", "server", "verdict", "tls", "reason"];
@@ -143,7 +234,7 @@ pub fn render_table(rows: &[Cells], width: Option<u16>) -> String {
     }
     t.set_header(HEADER.to_vec());
     for r in rows {
-        t.add_row(r.to_vec());
+        t.add_row(r.iter().collect::<Vec<_>>());
     }
     t.to_string()
 }
@@ -154,21 +245,26 @@ const PLAIN_WIDTHS: [usize; 5] = [26, 22, 22, 20, 9];
 
 /// The header line of the plain streaming form (`sniff`, long `read` tables).
 pub fn plain_header() -> String {
-    plain_row(&HEADER.map(String::from))
+    plain_row(&Cells::new(HEADER))
 }
 
 /// One session as one aligned line; a longer cell (an IPv6 address) pushes
 /// the rest of its line right rather than being cut.
 pub fn plain_row(cells: &Cells) -> String {
-    let mut s = String::with_capacity(128 + cells[5].len());
+    let mut s = String::with_capacity(128 + cells.get(5).len());
+    push_plain_row(cells, &mut s);
+    s
+}
+
+/// [`plain_row`], appending to `out`.
+pub fn push_plain_row(cells: &Cells, out: &mut String) {
     for (cell, w) in cells.iter().zip(PLAIN_WIDTHS) {
         // Padding by characters, as `{:<w$}` does.
-        s.push_str(cell);
+        out.push_str(cell);
         let n = cell.chars().count();
-        s.extend(std::iter::repeat_n(' ', w.saturating_sub(n) + 1));
+        out.extend(std::iter::repeat_n(' ', w.saturating_sub(n) + 1));
     }
-    s.push_str(&cells[5]);
-    s
+    out.push_str(cells.get(5));
 }
 
 pub fn render_summary(summary: &Summary) -> String {
@@ -192,19 +288,21 @@ mod tests {
 
     #[test]
     fn plain_rows_pad_like_format() {
-        let cells: Cells = [
-            "2026-11-28 20:55:38.654946".into(),
-            "[2001:db8::1]:50000".into(),
-            "[2001:db8:1234:5678:9abc:def0:1234:5678]:5432".into(),
-            "rejected-tls-version".into(),
-            "(TLSv1.1)".into(),
-            "reasón".into(),
+        let parts = [
+            "2026-11-28 20:55:38.654946",
+            "[2001:db8::1]:50000",
+            "[2001:db8:1234:5678:9abc:def0:1234:5678]:5432",
+            "rejected-tls-version",
+            "(TLSv1.1)",
+            "reasón",
         ];
+        let cells = Cells::new(parts);
+        assert_eq!(cells.iter().collect::<Vec<_>>(), parts);
         let mut want = String::new();
-        for (cell, w) in cells.iter().zip(PLAIN_WIDTHS) {
+        for (cell, w) in parts.iter().zip(PLAIN_WIDTHS) {
             want.push_str(&format!("{cell:<w$} "));
         }
-        want.push_str(&cells[5]);
+        want.push_str(parts[5]);
         assert_eq!(plain_row(&cells), want);
         assert!(plain_header().starts_with("start                      client "));
     }
