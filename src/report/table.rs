@@ -261,7 +261,11 @@ pub fn push_plain_row(cells: &Cells, out: &mut String) {
     for (cell, w) in cells.iter().zip(PLAIN_WIDTHS) {
         // Padding by characters, as `{:<w$}` does.
         out.push_str(cell);
-        let n = cell.chars().count();
+        let n = if cell.is_ascii() {
+            cell.len()
+        } else {
+            cell.chars().count()
+        };
         out.extend(std::iter::repeat_n(' ', w.saturating_sub(n) + 1));
     }
     out.push_str(cells.get(5));
