@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use pgtls::analyze::{Analyzer, AnalyzerConfig};
 use pgtls::cli::Format;
 use pgtls::flow::PortSet;
-use pgtls::read::ReportWriter;
+use pgtls::read::{Rendered, ReportWriter};
 use pgtls::report::SessionReport;
 
 fn analyze(data: &[u8], freeze_above: usize) -> Option<(Vec<SessionReport>, Vec<String>)> {
@@ -46,7 +46,8 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         let mut w = ReportWriter::new(&mut out, format, width);
         for r in &reports {
-            w.write(0, r.clone()).unwrap();
+            let rendered = Rendered::into_buffer(r, format, Vec::new()).unwrap();
+            w.write_rendered(0, rendered).unwrap();
         }
         w.finish().unwrap();
         out

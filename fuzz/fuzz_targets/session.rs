@@ -12,7 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use pgtls::decode::TcpFlags;
 use pgtls::flow::{Direction, FlowKey};
-use pgtls::report::{plain_row, render_table, table_cells, SessionReport};
+use pgtls::report::{plain_row, render_table, session_cells, table_cells, SessionReport};
 use pgtls::session::Session;
 
 fuzz_target!(|data: &[u8]| {
@@ -63,6 +63,8 @@ fuzz_target!(|data: &[u8]| {
     s.finish_streams();
     let report = SessionReport::from_session(&s, "fuzz");
     let cells = table_cells(&report);
+    // `read` takes the same cells straight from the session.
+    assert_eq!(session_cells(&s, &s.judge(), Vec::new()), cells);
     let table = render_table(std::slice::from_ref(&cells), Some(100));
     assert!(
         !table.chars().any(|c| c.is_control() && c != '\n'),
