@@ -99,7 +99,33 @@ fn differences(b: &Baseline, variant: &str, bytes: &[u8]) -> Vec<String> {
     if !a.warnings.is_empty() {
         out.push(format!("{} [{variant}]: warnings {:?}", b.name, a.warnings));
     }
+    out.extend(frozen_differences(b.name, variant, bytes, &a.reports));
     out
+}
+
+/// Sessions frozen from the first segment on (a plaintext one reading on
+/// frozen through split, reordered and retransmitted segments) must report
+/// exactly what they report unfrozen.
+fn frozen_differences(
+    name: &str,
+    variant: &str,
+    bytes: &[u8],
+    open: &[pgtls::report::SessionReport],
+) -> Vec<String> {
+    let json = |r: &[pgtls::report::SessionReport]| -> Vec<String> {
+        r.iter()
+            .map(|r| serde_json::to_string(r).unwrap())
+            .collect()
+    };
+    match common::analyze_freezing_above(bytes, variant, 0) {
+        Ok(frozen) if json(&frozen.reports) == json(open) => Vec::new(),
+        Ok(frozen) => vec![format!(
+            "{name} [{variant}]: frozen sessions report otherwise:\n  open:   {:?}\n  frozen: {:?}",
+            json(open),
+            json(&frozen.reports)
+        )],
+        Err(e) => vec![format!("{name} [{variant}]: frozen read failed: {e}")],
+    }
 }
 
 fn assert_no_differences(variant: &str, failures: Vec<String>) {

@@ -260,6 +260,24 @@ impl Reassembler {
         self.queued_bytes = 0;
     }
 
+    /// Where the stream goes on, when nothing waits, nothing was lost and
+    /// it began at its SYN: all that a stream read on elsewhere
+    /// ([`Reassembler::resuming_at`]) needs.
+    pub fn resume_point(&self) -> Option<u32> {
+        if !self.queue.is_empty() || self.midstream || self.gaps > 0 {
+            return None;
+        }
+        self.next.map(|n| n.0)
+    }
+
+    /// A stream read up to `next` elsewhere, nothing waiting or lost.
+    pub fn resuming_at(next: u32) -> Reassembler {
+        Reassembler {
+            next: Some(Seq(next)),
+            ..Reassembler::default()
+        }
+    }
+
     /// Segments waiting for a hole to fill.
     pub fn queued(&self) -> usize {
         self.queue.len()

@@ -130,8 +130,6 @@ pub struct PgFacts {
     pub negotiate_protocol: Option<(u32, u32)>,
     pub password_messages: u32,
     pub queries: u32,
-    pub client_messages: u64,
-    pub server_messages: u64,
     pub cancel_pid: Option<u32>,
     pub cancel_key_len: usize,
     /// Frame of the CancelRequest.
@@ -1136,13 +1134,72 @@ impl Conversation {
         }
     }
 
+    /// A plaintext session the server answered, between messages both
+    /// ways: it may freeze and read on with a [`super::frozen::PlainTail`]
+    /// (messages that would change more than its query count thaw it).
+    pub(super) fn plain_quiet(&self) -> bool {
+        self.phase == Phase::Plain
+            && !self.settled
+            && self.pg.first_server_message.is_some()
+            && self.client_bytes_seen
+            && self.server_bytes_seen
+            && self.client_msgs.at_boundary()
+            && self.server_msgs.at_boundary()
+            && self.pending_client.is_empty()
+            && self.pending_server.is_empty()
+    }
+
+    /// Would a whole message of `tag` from `dir` change this (plaintext,
+    /// answered) conversation beyond its query count? Mirrors
+    /// [`Conversation::client_message`] and [`Conversation::server_message`].
+    fn message_matters(&self, dir: Direction, tag: u8) -> bool {
+        match dir {
+            Direction::ToServer => match tag {
+                b'p' => true,
+                b'Q' | b'P' => {
+                    self.pg.first_query_frame.is_none()
+                        || self.pg.query_texts.len() < self.query_texts_wanted
+                }
+                _ => false,
+            },
+            Direction::ToClient => match tag {
+                b'R' | b'S' | b'K' | b'v' => true,
+                b'E' => self.pg.error.is_none(),
+                b'Z' => self.pg.ready_frame.is_none(),
+                _ => false,
+            },
+        }
+    }
+
+    /// Reads `bytes` of `dir`, starting between messages, as a frozen
+    /// plaintext session may: when they are whole messages, each one this
+    /// side may send and none that matters, the queries among them; else
+    /// None (the session must thaw to read them).
+    pub(super) fn whole_quiet_messages(&self, dir: Direction, mut bytes: &[u8]) -> Option<u32> {
+        let plausible = match dir {
+            Direction::ToServer => pg::is_frontend_tag,
+            Direction::ToClient => pg::is_backend_tag,
+        };
+        let mut queries = 0u32;
+        while !bytes.is_empty() {
+            let h = pg::parse_pg_message_header(bytes)?;
+            if !plausible(h.tag) || self.message_matters(dir, h.tag) {
+                return None;
+            }
+            bytes = bytes.get(5 + h.body_len as usize..)?;
+            if dir == Direction::ToServer && matches!(h.tag, b'Q' | b'P') {
+                queries += 1;
+            }
+        }
+        Some(queries)
+    }
+
     /// The first malformed message header the server sent, if any.
     pub fn server_malformed(&self) -> Option<(u8, u32)> {
         self.server_msgs.malformed
     }
 
     fn client_message(&mut self, m: Message<'_>, frame: u64) {
-        self.pg.client_messages += 1;
         match m.tag {
             b'p' => {
                 self.pg.password_messages += 1;
@@ -1182,7 +1239,6 @@ impl Conversation {
     }
 
     fn server_message(&mut self, m: Message<'_>, frame: u64) {
-        self.pg.server_messages += 1;
         if self.pg.first_server_message.is_none() {
             self.pg.first_server_message = Some((m.tag, frame));
         }

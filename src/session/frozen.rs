@@ -58,17 +58,22 @@ impl Shapes {
 }
 
 /// Slots before the conversation's own frames: the client's and the
-/// server's first FIN or RST, the reset and who sent it (1: the server).
+/// server's first FIN or RST, the reset, and flags ([`RESET_BY_SERVER`],
+/// [`PLAIN`]).
 const CLIENT_CLOSED: usize = 0;
 const SERVER_CLOSED: usize = 1;
 const RESET: usize = 2;
-const RESET_BY_SERVER: usize = 3;
+const FLAGS: usize = 3;
 const CLOSE_SLOTS: usize = 4;
+/// Flags: the reset came from the server; the session is a plaintext one
+/// whose streams go on ([`PlainTail`]).
+const RESET_BY_SERVER: u32 = 1;
+const PLAIN: u32 = 2;
 
 /// Frames a frozen session keeps, close slots included: held in place
-/// rather than allocated (a settled session of the samples names 2 to 7 distinct
-/// frames; one naming more than fit stays unfrozen).
-pub const FRAME_SLOTS: usize = 12;
+/// rather than allocated (a settled session of the samples names 2 to 9
+/// distinct frames; one naming more than fit stays unfrozen).
+pub const FRAME_SLOTS: usize = 13;
 
 /// A settled conversation: its shape and its own frames.
 #[derive(Debug)]
@@ -80,6 +85,21 @@ pub struct Frozen {
     /// Each is coded relative to the session's first frame: 0 for frame 0
     /// or nothing, else the frame minus the first frame, plus one.
     frames: [u32; FRAME_SLOTS],
+    /// With [`PLAIN`]: what the plaintext session's own streams are at.
+    plain: PlainTail,
+}
+
+/// A frozen plaintext session reads on: its queries and password messages
+/// are what its report and `audit` are about. Between whole messages that
+/// change nothing but its query count, that needs only where each stream
+/// goes on and the count; any other segment thaws it
+/// ([`Frozen::plain_segment`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlainTail {
+    /// Next sequence number expected from the client, from the server.
+    pub next: [u32; 2],
+    /// `pg.queries`, which the shape holds at 0.
+    pub queries: u32,
 }
 
 /// Replaces the hellos' session ids, random per connection (a TLS 1.3
@@ -122,10 +142,15 @@ impl Frozen {
     /// conversation naming a frame too far from it (past 2^32 packets), or
     /// more distinct frames than [`FRAME_SLOTS`] holds, is given back as it
     /// was.
+    ///
+    /// `plain_next`: a plaintext session between messages both ways
+    /// ([`Conversation::plain_quiet`]) reads on frozen from these sequence
+    /// numbers (client's, server's).
     pub fn freeze(
         mut conv: Box<Conversation>,
         base: u64,
         shapes: &mut Shapes,
+        plain_next: Option<[u32; 2]>,
     ) -> Result<Frozen, Box<Conversation>> {
         let mut fits = true;
         let mut distinct: Vec<u64> = Vec::with_capacity(FRAME_SLOTS);
@@ -148,8 +173,17 @@ impl Frozen {
             return Err(conv);
         }
         let by_server = matches!(conv.reset_by, Some((Direction::ToClient, _)));
+        let mut flags = if by_server { RESET_BY_SERVER } else { 0 };
+        let mut plain = PlainTail::default();
+        if let Some(next) = plain_next {
+            flags |= PLAIN;
+            plain = PlainTail {
+                next,
+                queries: std::mem::take(&mut conv.pg.queries),
+            };
+        }
         let mut frames = [0; FRAME_SLOTS];
-        frames[..CLOSE_SLOTS].copy_from_slice(&[client, server, reset, u32::from(by_server)]);
+        frames[..CLOSE_SLOTS].copy_from_slice(&[client, server, reset, flags]);
         for (slot, v) in frames[CLOSE_SLOTS..].iter_mut().zip(&distinct) {
             *slot = code(*v, base).unwrap_or(0);
         }
@@ -164,7 +198,64 @@ impl Frozen {
         Ok(Frozen {
             shape: shapes.intern(*conv),
             frames,
+            plain,
         })
+    }
+
+    /// Where a frozen plaintext session's streams go on (client's, server's).
+    pub fn plain_next(&self) -> Option<[u32; 2]> {
+        (self.frames[FLAGS] & PLAIN != 0).then_some(self.plain.next)
+    }
+
+    /// One segment of a frozen plaintext session, when it changes nothing
+    /// but where its stream goes on and its query count: no SYN, every byte
+    /// captured, in order (or already seen), and only whole messages that
+    /// [`Conversation::message_matters`] passes over. Returns false, having
+    /// changed nothing, for any other: the session thaws and the segment
+    /// goes the full way.
+    pub fn plain_segment(
+        &mut self,
+        dir: Direction,
+        seq: u32,
+        syn: bool,
+        payload: &[u8],
+        wire_len: u32,
+    ) -> bool {
+        use crate::flow::seq::Seq;
+        if self.frames[FLAGS] & PLAIN == 0 || syn {
+            return false;
+        }
+        // What the reassembler does with the segment, for the one case
+        // kept here: bytes in order, nothing waiting.
+        let wire = wire_len.max(payload.len() as u32);
+        if wire == 0 {
+            return true;
+        }
+        if (payload.len() as u32) < wire {
+            // Cut by the snapshot length: a gap.
+            return false;
+        }
+        let side = usize::from(dir == Direction::ToClient);
+        let next = Seq(self.plain.next[side]);
+        let (start, end) = (Seq(seq), Seq(seq).plus(wire));
+        if end <= next {
+            // A retransmission of bytes already read.
+            return true;
+        }
+        if start > next {
+            // Out of order: the reassembler would hold it.
+            return false;
+        }
+        let fresh = &payload[start.distance_to(next) as usize..];
+        let Some(queries) = self.shape.whole_quiet_messages(dir, fresh) else {
+            return false;
+        };
+        let Some(total) = self.plain.queries.checked_add(queries) else {
+            return false;
+        };
+        self.plain.queries = total;
+        self.plain.next[side] = end.0;
+        true
     }
 
     /// The conversation as it was frozen, with the closes seen since.
@@ -175,8 +266,11 @@ impl Frozen {
         let close = |c: u32| (c != 0).then(|| decode(c, base));
         conv.client_closed = close(f[CLIENT_CLOSED]);
         conv.server_closed = close(f[SERVER_CLOSED]);
+        if f[FLAGS] & PLAIN != 0 {
+            conv.pg.queries = self.plain.queries;
+        }
         conv.reset_by = close(f[RESET]).map(|frame| {
-            let dir = if f[RESET_BY_SERVER] == 1 {
+            let dir = if f[FLAGS] & RESET_BY_SERVER != 0 {
                 Direction::ToClient
             } else {
                 Direction::ToServer
@@ -202,7 +296,9 @@ impl Frozen {
         }
         if reset && f[RESET] == 0 {
             f[RESET] = c;
-            f[RESET_BY_SERVER] = u32::from(dir == Direction::ToClient);
+            if dir == Direction::ToClient {
+                f[FLAGS] |= RESET_BY_SERVER;
+            }
         }
         true
     }
@@ -237,7 +333,7 @@ mod tests {
         let mut shapes = Shapes::default();
         for base in [1, 7, 1 << 40, 0] {
             let original = conversation(base);
-            let f = Frozen::freeze(Box::new(original.clone()), base, &mut shapes).unwrap();
+            let f = Frozen::freeze(Box::new(original.clone()), base, &mut shapes, None).unwrap();
             assert_eq!(f.thaw(base), original, "base {base}");
             if base != 0 {
                 // Same shape at every base past frame 0 (where the unset
@@ -265,7 +361,9 @@ mod tests {
             c
         };
         let thawed = |c: Conversation, shapes: &mut Shapes| {
-            let t = Frozen::freeze(Box::new(c), 1, shapes).unwrap().thaw(1);
+            let t = Frozen::freeze(Box::new(c), 1, shapes, None)
+                .unwrap()
+                .thaw(1);
             let ch = t.tls.client_hello.unwrap().session_id;
             let sh = t.tls.server_hello.unwrap().session_id;
             (ch.len(), sh.len(), ch == sh)
@@ -294,7 +392,7 @@ mod tests {
         let mut shapes = Shapes::default();
         let base = 100;
         let mut original = conversation(base);
-        let mut f = Frozen::freeze(Box::new(original.clone()), base, &mut shapes).unwrap();
+        let mut f = Frozen::freeze(Box::new(original.clone()), base, &mut shapes, None).unwrap();
         for (dir, frame, reset) in [
             (Direction::ToServer, 120, false),
             (Direction::ToClient, 121, true),
@@ -319,13 +417,13 @@ mod tests {
         let more = FRAME_SLOTS - CLOSE_SLOTS - 5 + 1;
         many.pg.auth_frames = (100..100 + more as u64).collect();
         for c in [far, many] {
-            let back = Frozen::freeze(Box::new(c.clone()), 5, &mut shapes).unwrap_err();
+            let back = Frozen::freeze(Box::new(c.clone()), 5, &mut shapes, None).unwrap_err();
             assert_eq!(*back, c);
         }
         assert!(shapes.is_empty());
         let mut fits = conversation(5);
         fits.pg.auth_frames = (100..100 + more as u64 - 1).collect();
-        let f = Frozen::freeze(Box::new(fits.clone()), 5, &mut shapes).unwrap();
+        let f = Frozen::freeze(Box::new(fits.clone()), 5, &mut shapes, None).unwrap();
         assert_eq!(f.thaw(5), fits);
     }
 
@@ -336,7 +434,7 @@ mod tests {
         for i in 0..MAX_SHAPES + 10 {
             let mut c = conversation(1);
             c.evidence[0].what = format!("shape {i}");
-            let f = Frozen::freeze(Box::new(c), 1, &mut shapes).unwrap();
+            let f = Frozen::freeze(Box::new(c), 1, &mut shapes, None).unwrap();
             if i % 2 == 0 {
                 kept.push(f);
             }

@@ -21,7 +21,6 @@ pub struct MessageStream {
     skip: u64,
     /// Lost sync (a gap): wait for a segment that starts with a plausible header.
     pub resync: bool,
-    pub messages: u64,
     /// The first header that could not be a message: (type byte, length field).
     pub malformed: Option<(u8, u32)>,
 }
@@ -73,7 +72,6 @@ impl MessageStream {
             if self.buf.len() - 5 < keep {
                 return;
             }
-            self.messages += 1;
             on_message(Message {
                 tag: h.tag,
                 body: &self.buf[5..],
@@ -84,6 +82,11 @@ impl MessageStream {
             data = &data[n..];
             self.skip = rest - n as u64;
         }
+    }
+
+    /// Between two messages, framing trusted: the next byte is a type byte.
+    pub fn at_boundary(&self) -> bool {
+        self.buf.is_empty() && self.skip == 0 && !self.resync
     }
 
     /// Frees the buffer; counters stay. Nothing more is parsed.
@@ -105,7 +108,6 @@ impl MessageStream {
             return None;
         }
         let partial = if self.buf.len() > 5 && !self.resync {
-            self.messages += 1;
             Some((self.buf[0], self.buf[5..].to_vec()))
         } else {
             None

@@ -195,6 +195,13 @@ impl Session {
         if self.packets == 1 {
             self.first_syn = flags.syn;
         }
+        if let Body::Frozen(f) = &mut self.body {
+            // A frozen plaintext session reads on in place, or thaws.
+            if f.plain_next().is_some() && !f.plain_segment(dir, seq, flags.syn, payload, wire_len)
+            {
+                self.thaw();
+            }
+        }
         if let Body::Syn {
             to_server,
             to_client,
@@ -302,19 +309,31 @@ impl Session {
     /// counters ([`frozen`]); returns whether it froze now. A session still
     /// reading bytes, or whose streams lost bytes, stays as it is.
     pub fn freeze(&mut self, shapes: &mut Shapes) -> bool {
-        if !self.released {
-            return false;
-        }
         let Body::Open(st) = &mut self.body else {
             return false;
         };
         if st.to_server.gaps + st.to_client.gaps > 0 {
             return false;
         }
+        let plain_next = if self.released {
+            None
+        } else {
+            // Not settled: only a plaintext session between messages both
+            // ways, which reads on frozen.
+            let quiet = st.conv.as_deref().is_some_and(Conversation::plain_quiet);
+            match (
+                quiet,
+                st.to_server.resume_point(),
+                st.to_client.resume_point(),
+            ) {
+                (true, Some(client), Some(server)) => Some([client, server]),
+                _ => return false,
+            }
+        };
         let Some(conv) = st.conv.take() else {
             return false;
         };
-        match Frozen::freeze(conv, self.first_frame, shapes) {
+        match Frozen::freeze(conv, self.first_frame, shapes, plain_next) {
             Ok(f) => {
                 self.body = Body::Frozen(f);
                 true
@@ -334,11 +353,19 @@ impl Session {
     /// Rebuilds a frozen session's conversation (before its report).
     pub fn thaw(&mut self) {
         if let Body::Frozen(f) = &self.body {
-            let conv = f.thaw(self.first_frame);
-            self.body = Body::Open(Box::new(Streams {
-                conv: Some(Box::new(conv)),
-                ..Streams::default()
-            }));
+            let conv = Some(Box::new(f.thaw(self.first_frame)));
+            let streams = match f.plain_next() {
+                Some([client, server]) => Streams {
+                    to_server: Reassembler::resuming_at(client),
+                    to_client: Reassembler::resuming_at(server),
+                    conv,
+                },
+                None => Streams {
+                    conv,
+                    ..Streams::default()
+                },
+            };
+            self.body = Body::Open(Box::new(streams));
         }
     }
 
@@ -450,7 +477,7 @@ mod tests {
     /// of what a tracked flow costs (README, Performance).
     #[test]
     fn a_session_fits_its_budget() {
-        assert!(std::mem::size_of::<super::Session>() <= 192);
+        assert!(std::mem::size_of::<super::Session>() <= 208);
         // The slab's empty slots cost no tag.
         assert_eq!(
             std::mem::size_of::<Option<super::Session>>(),

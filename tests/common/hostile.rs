@@ -421,16 +421,48 @@ pub fn write_syn_flood(path: &Path, n: u32) -> std::io::Result<u64> {
     Ok(size)
 }
 
+/// A plaintext session: a cleartext password, two queries and their
+/// answers, then a close.
+pub fn plaintext_session(port: u16) -> Conn {
+    let mut c = Conn::new(port);
+    c.handshake()
+        .client(&startup_message(&[("user", "app"), ("database", "shop")]))
+        .server(&server_auth_cleartext_request())
+        .client(&password_message("hunter2"))
+        .server(&server_auth_ok_ready("15.8"));
+    for query in [&b"SELECT 1\0"[..], b"SELECT 2\0"] {
+        c.client(&pg_message(b'Q', query));
+        let mut answer = pg_message(b'T', &[0, 0]);
+        answer.extend(pg_message(b'C', b"SELECT 0\0"));
+        answer.extend(pg_message(b'Z', b"I"));
+        c.server(&answer);
+    }
+    c.close();
+    c
+}
+
 /// Writes `n` encrypted sessions that stay open: each is [`tls13_session`]
 /// from its own client address and port, without its FINs, written one
 /// after the other, so that all `n` are in pgtls's table at the end.
 /// Returns the file size.
 pub fn write_open_tls_sessions(path: &Path, n: u32) -> std::io::Result<u64> {
+    let hello = tls_record(TLS_HANDSHAKE, 0x0301, &client_hello(b"db.example", 0));
+    write_open_copies(path, n, &tls13_session(5432, &hello, 1460))
+}
+
+/// [`write_open_tls_sessions`] with [`plaintext_session`]s.
+pub fn write_open_plaintext_sessions(path: &Path, n: u32) -> std::io::Result<u64> {
+    write_open_copies(path, n, &plaintext_session(5432))
+}
+
+/// `n` copies of `session` from distinct client addresses and ports,
+/// without FIN or RST.
+fn write_open_copies(path: &Path, n: u32, session: &Conn) -> std::io::Result<u64> {
     let f = std::fs::File::create(path)?;
     let mut w = PcapStream::new(std::io::BufWriter::with_capacity(1 << 20, f), 65_535)?;
-    let hello = tls_record(TLS_HANDSHAKE, 0x0301, &client_hello(b"db.example", 0));
-    let template: Vec<(bool, Record)> = tls13_session(5432, &hello, 1460)
+    let template: Vec<(bool, Record)> = session
         .records
+        .clone()
         .into_iter()
         // Raw IPv4: flags at 20 + 13.
         .filter(|r| r.data[33] & (TCP_FIN | TCP_RST) == 0)

@@ -37,11 +37,22 @@ pub struct Analysis {
 
 /// Runs pgtls over a capture held in memory, following port 5432.
 pub fn analyze(bytes: &[u8], name: &str) -> Result<Analysis, CaptureError> {
+    analyze_freezing_above(bytes, name, pgtls::analyze::FREEZE_ABOVE)
+}
+
+/// [`analyze`] with settled sessions frozen once the table holds `n`
+/// (0: from the first; see `Session::freeze`).
+pub fn analyze_freezing_above(
+    bytes: &[u8],
+    name: &str,
+    n: usize,
+) -> Result<Analysis, CaptureError> {
     let mut a = Analyzer::new(AnalyzerConfig {
         ports: PortSet::new(vec![5432]),
         max_flows: 100_000,
         report_early: false,
-    });
+    })
+    .with_freeze_above(n);
     let mut warnings = Vec::new();
     pgtls::read::read_capture(&mut a, std::io::Cursor::new(bytes), name, &mut |w| {
         warnings.push(w)
