@@ -1,7 +1,8 @@
 //! Settled sessions, kept small.
 //!
 //! Once a session's verdict is settled its conversation changes only when the
-//! connection closes. What the conversation showed is mostly what every
+//! connection closes, or, for a plaintext session, by its query count as
+//! long as its messages say nothing else ([`PlainTail`]). What the conversation showed is mostly what every
 //! session of the same client and server showed (the same hellos, the same
 //! certificate, the same evidence): only its frame numbers are its own. A
 //! frozen session keeps its frames, as offsets from its first frame, and

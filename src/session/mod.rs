@@ -306,8 +306,10 @@ impl Session {
 
     /// Shares what a settled session's conversation showed with every
     /// session that showed the same, keeping only its own frames and
-    /// counters ([`frozen`]); returns whether it froze now. A session still
-    /// reading bytes, or whose streams lost bytes, stays as it is.
+    /// counters ([`frozen`]); returns whether it froze now. A plaintext
+    /// session the server answered freezes between messages and reads on
+    /// frozen; any other session still reading bytes, or whose streams lost
+    /// bytes, stays as it is.
     pub fn freeze(&mut self, shapes: &mut Shapes) -> bool {
         let Body::Open(st) = &mut self.body else {
             return false;
