@@ -62,8 +62,17 @@ pub struct Session {
     released: bool,
     /// The first packet seen was a SYN (else the capture began mid-stream).
     first_syn: bool,
+    /// Times a frozen plaintext session thawed to read a segment (saturating).
+    thaws: u8,
     body: Body,
 }
+
+/// Thaws after which a plaintext session freezes again only every
+/// [`REFREEZE_EVERY`] packets: one whose messages keep thawing it (a
+/// ParameterStatus after every SET, queries cut across segments) would
+/// otherwise pay a conversation clone and a shape lookup per segment.
+const FREE_THAWS: u8 = 8;
+const REFREEZE_EVERY: u64 = 64;
 
 /// What a session holds beyond its counters.
 #[derive(Debug)]
@@ -113,6 +122,7 @@ impl Session {
             final_ack: false,
             first_fin: None,
             released: false,
+            thaws: 0,
             first_syn: false,
             body: Body::Syn {
                 to_server: None,
@@ -199,6 +209,7 @@ impl Session {
             // A frozen plaintext session reads on in place, or thaws.
             if f.plain_next().is_some() && !f.plain_segment(dir, seq, flags.syn, payload, wire_len)
             {
+                self.thaws = self.thaws.saturating_add(1);
                 self.thaw();
             }
         }
@@ -320,6 +331,9 @@ impl Session {
         let plain_next = if self.released {
             None
         } else {
+            if self.thaws >= FREE_THAWS && !self.packets.is_multiple_of(REFREEZE_EVERY) {
+                return false;
+            }
             // Not settled: only a plaintext session between messages both
             // ways, which reads on frozen.
             let quiet = st.conv.as_deref().is_some_and(Conversation::plain_quiet);
