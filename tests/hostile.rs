@@ -769,6 +769,36 @@ fn threads_share_the_flow_bound() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Past `TABLE_MAX_ROWS` sessions the table's rows are written as sessions
+/// leave (its memory must not hold them), not in order of start: here the
+/// last session to start is the first to close, so the rows come out in
+/// the reverse order of the connections, with one thread as with two.
+#[test]
+fn a_long_table_streams_rows_in_the_order_sessions_leave() {
+    let n = 12_000;
+    let dir = temp_dir("closing-in-reverse");
+    let path = dir.join("reverse.pcap");
+    write_closing_in_reverse(&path, n).unwrap();
+    let out = dir.join("out.txt");
+    let table = |threads: &str| {
+        let run = read_to_file(&path, &out, &["-j", threads], Duration::from_secs(120));
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let text = table("1");
+    assert!(table("2") == text, "-j 2 differs");
+    std::fs::remove_dir_all(&dir).ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), n as usize + 2, "header, rows, summary");
+    assert!(!text.contains('│'), "no bordered table past the row limit");
+    for (i, row) in lines[1..=n as usize].iter().enumerate() {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let port = 1024 + (n as usize - 1 - i);
+        assert_eq!(cols[2], format!("172.16.0.0:{port}"), "{row}");
+        assert_eq!(cols[4], "incomplete", "{row}");
+    }
+}
+
 /// The default table past `TABLE_MAX_ROWS` sessions: rows stream as plain
 /// lines in session order instead of being held for a bordered table.
 #[test]

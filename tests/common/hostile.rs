@@ -455,6 +455,42 @@ pub fn write_open_plaintext_sessions(path: &Path, n: u32) -> std::io::Result<u64
     write_open_copies(path, n, &plaintext_session(5432))
 }
 
+/// `n` connections that open one after the other (handshake only), then
+/// close in the reverse order, each with FIN, FIN and the last ACK: the
+/// last to start is the first to leave. Returns the file size.
+pub fn write_closing_in_reverse(path: &Path, n: u32) -> std::io::Result<u64> {
+    let conns: Vec<Conn> = (0..n)
+        .map(|i| {
+            let mut c = Conn::new(1024 + (i % 60_000) as u16);
+            let host = i / 60_000;
+            c.client = [172, 16, (host >> 8) as u8, host as u8];
+            c.handshake();
+            c
+        })
+        .collect();
+    let f = std::fs::File::create(path)?;
+    let mut w = PcapStream::new(std::io::BufWriter::with_capacity(1 << 20, f), 65_535)?;
+    let mut ts = 1_700_000_000_000_000u64;
+    for c in &conns {
+        for r in &c.records {
+            ts += 10;
+            w.record(ts, &r.data)?;
+        }
+    }
+    for mut c in conns.into_iter().rev() {
+        let opened = c.records.len();
+        c.close();
+        c.raw(true, c.client_seq, TCP_ACK, &[]);
+        for r in &c.records[opened..] {
+            ts += 10;
+            w.record(ts, &r.data)?;
+        }
+    }
+    let out = w.finish()?;
+    let size = out.get_ref().metadata()?.len();
+    Ok(size)
+}
+
 /// `n` copies of `session` from distinct client addresses and ports,
 /// without FIN or RST.
 fn write_open_copies(path: &Path, n: u32, session: &Conn) -> std::io::Result<u64> {
