@@ -104,9 +104,10 @@ pub struct ReadArgs {
 
     /// Worker threads (0: one per core; default: one per core, at most
     /// 4). Sessions are sharded by flow and the output is exactly that of a
-    /// single-threaded run (unless --max-flows closes sessions early). Each worker reads the whole file, so threads pay
-    /// off most on captures of many short sessions. Inputs that are not
-    /// regular files (standard input, pipes) are read by one thread.
+    /// single-threaded run (unless --max-flows closes sessions early). Each
+    /// worker reads the whole file, so threads pay off most on captures of
+    /// many short sessions. Inputs that are not regular files (standard
+    /// input, pipes) are read by one thread.
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
 
@@ -230,9 +231,7 @@ pub struct AuditArgs {
     pub format: AuditFormat,
 
     /// Sessions tracked at once; past it the sessions that started first
-    /// are judged on what they showed and closed, with a warning. With
-    /// several workers each holds its share of N, so which sessions close
-    /// early can differ from a single-threaded run.
+    /// are judged on what they showed and closed, with a warning.
     #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(usize))]
     pub max_flows: usize,
@@ -339,9 +338,7 @@ pub struct SniffArgs {
     pub idle_timeout: u64,
 
     /// Sessions tracked at once; past it the sessions that started first
-    /// are judged on what they showed and closed, with a warning. With
-    /// several workers each holds its share of N, so which sessions close
-    /// early can differ from a single-threaded run.
+    /// are judged on what they showed and closed, with a warning.
     #[arg(long, value_name = "N", default_value_t = crate::analyze::DEFAULT_MAX_FLOWS,
           value_parser = clap::value_parser!(usize))]
     pub max_flows: usize,

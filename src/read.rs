@@ -160,66 +160,63 @@ pub struct Rendered {
     /// table, then its first frame.
     pub order: (u64, u64),
     pub verdict: &'static str,
+    pub output: Output,
+}
+
+/// What the writer writes of one session.
+pub enum Output {
     /// One JSON object (JSON Lines: with its newline).
-    pub body: Vec<u8>,
+    Json(Vec<u8>),
     /// The table's cells.
-    pub cells: Option<Cells>,
+    Row(Cells),
 }
 
 impl Rendered {
-    /// Renders a session that left the table into `body` (see
+    /// Renders a session that left the table in `buf`'s storage (see
     /// [`Rendered::into_buffer`]). The table needs only a few cells of it,
     /// taken from the session without building its whole report.
     pub fn of_retired(
         r: &Retired,
         file: &str,
         format: Format,
-        body: Vec<u8>,
+        buf: Vec<u8>,
     ) -> io::Result<Rendered> {
         if format != Format::Table {
-            return Rendered::into_buffer(&r.report(file), format, body);
+            return Rendered::into_buffer(&r.report(file), format, buf);
         }
         let judgement = r.session.judge();
         Ok(Rendered {
             order: r.order(),
             verdict: judgement.verdict.as_str(),
-            // The row is written in the buffer's storage.
-            cells: Some(report::session_cells(&r.session, &judgement, body)),
-            body: Vec::new(),
+            output: Output::Row(report::session_cells(&r.session, &judgement, buf)),
         })
     }
 
-    /// Renders a report into `body`, a buffer given back by the writer
-    /// ([`ReportWriter::write_rendered`]).
+    /// Renders a report for `format`: JSON into `body`, a buffer given back
+    /// by the writer ([`ReportWriter::write_rendered`]), escaped for
+    /// terminals, a newline ending a JSON Lines record; or the table's cells.
     pub fn into_buffer(
         r: &SessionReport,
         format: Format,
         mut body: Vec<u8>,
     ) -> io::Result<Rendered> {
-        body.clear();
-        let cells = render_into(r, format, &mut body)?;
+        let output = match format {
+            Format::Table => Output::Row(report::table_cells(r)),
+            Format::Jsonl | Format::Json => {
+                body.clear();
+                serde_json::to_writer(&mut body, r)?;
+                report::escape_json_for_terminal(&mut body);
+                if format == Format::Jsonl {
+                    body.push(b'\n');
+                }
+                Output::Json(body)
+            }
+        };
         Ok(Rendered {
             order: (r.retired_at, r.first_frame),
             verdict: r.verdict.as_str(),
-            body,
-            cells,
+            output,
         })
-    }
-}
-
-/// Renders one report for `format`: JSON into `body` (escaped for
-/// terminals; a newline ends a JSON Lines record), or the table's cells.
-fn render_into(r: &SessionReport, format: Format, body: &mut Vec<u8>) -> io::Result<Option<Cells>> {
-    match format {
-        Format::Table => Ok(Some(report::table_cells(r))),
-        Format::Jsonl | Format::Json => {
-            serde_json::to_writer(&mut *body, r)?;
-            report::escape_json_for_terminal(body);
-            if format == Format::Jsonl {
-                body.push(b'\n');
-            }
-            Ok(None)
-        }
     }
 }
 
@@ -269,12 +266,11 @@ impl<'a> ReportWriter<'a> {
     pub fn write_rendered(&mut self, file: usize, r: Rendered) -> io::Result<Vec<u8>> {
         self.summary.sessions += 1;
         *self.summary.verdicts.entry(r.verdict).or_default() += 1;
-        match (self.format, r.cells) {
-            (Format::Table, Some(cells)) => self.row((file, r.order.1), cells),
-            (Format::Table, None) => Ok(r.body),
-            _ => {
-                self.json(&r.body)?;
-                Ok(r.body)
+        match r.output {
+            Output::Row(cells) => self.row((file, r.order.1), cells),
+            Output::Json(body) => {
+                self.json(&body)?;
+                Ok(body)
             }
         }
     }
@@ -306,20 +302,15 @@ impl<'a> ReportWriter<'a> {
 
     /// One session's JSON, as a JSON Lines record or in the document.
     fn json(&mut self, body: &[u8]) -> io::Result<()> {
-        match self.format {
-            Format::Table => {}
-            Format::Jsonl => self.out.write_all(body)?,
-            Format::Json => {
-                self.out.write_all(if self.written == 0 {
-                    b"{\n  \"sessions\": [\n    "
-                } else {
-                    b",\n    "
-                })?;
-                self.out.write_all(body)?;
-                self.written += 1;
-            }
+        if self.format == Format::Json {
+            self.out.write_all(if self.written == 0 {
+                b"{\n  \"sessions\": [\n    "
+            } else {
+                b",\n    "
+            })?;
+            self.written += 1;
         }
-        Ok(())
+        self.out.write_all(body)
     }
 
     /// Sessions written (or held for the table) so far.
@@ -371,11 +362,10 @@ pub fn run(
     width: Option<u16>,
     warn: &mut dyn FnMut(String),
 ) -> Result<(), RunError> {
-    let rereadable = cfg
-        .files
-        .iter()
-        .all(|f| f.as_os_str() != "-" && std::fs::metadata(f).is_ok_and(|m| m.is_file()));
-    if cfg.threads > 1 && rereadable {
+    let rereadable = |f: &std::path::PathBuf| {
+        f.as_os_str() != "-" && std::fs::metadata(f).is_ok_and(|m| m.is_file())
+    };
+    if cfg.threads > 1 && cfg.files.iter().all(rereadable) {
         run_sharded(cfg, out, width, warn)
     } else {
         run_single(cfg, out, width, warn)

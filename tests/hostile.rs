@@ -769,54 +769,19 @@ fn threads_share_the_flow_bound() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Past `TABLE_MAX_ROWS` sessions the table's rows are written as sessions
-/// leave (its memory must not hold them), not in order of start: here the
-/// last session to start is the first to close, so the rows come out in
-/// the reverse order of the connections, with one thread as with two.
-#[test]
-fn a_long_table_streams_rows_in_the_order_sessions_leave() {
-    let n = 12_000;
-    let dir = temp_dir("closing-in-reverse");
-    let path = dir.join("reverse.pcap");
-    write_closing_in_reverse(&path, n).unwrap();
-    let out = dir.join("out.txt");
+/// The default table of `path` (`n` sessions, past `TABLE_MAX_ROWS`), the
+/// same with one thread as with two: a header, then plain rows, not a
+/// bordered table, then the summary. Returns the rows.
+fn long_table(path: &Path, n: u32, timeout: Duration) -> Vec<String> {
+    let out = path.with_extension("txt");
     let table = |threads: &str| {
-        let run = read_to_file(&path, &out, &["-j", threads], Duration::from_secs(120));
-        assert_eq!(run.code, Some(0), "{}", run.stderr);
-        std::fs::read_to_string(&out).unwrap()
-    };
-    let text = table("1");
-    assert!(table("2") == text, "-j 2 differs");
-    std::fs::remove_dir_all(&dir).ok();
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), n as usize + 2, "header, rows, summary");
-    assert!(!text.contains('│'), "no bordered table past the row limit");
-    for (i, row) in lines[1..=n as usize].iter().enumerate() {
-        let cols: Vec<&str> = row.split_whitespace().collect();
-        let port = 1024 + (n as usize - 1 - i);
-        assert_eq!(cols[2], format!("172.16.0.0:{port}"), "{row}");
-        assert_eq!(cols[4], "incomplete", "{row}");
-    }
-}
-
-/// The default table past `TABLE_MAX_ROWS` sessions: rows stream as plain
-/// lines in session order instead of being held for a bordered table.
-#[test]
-fn a_long_table_streams_its_rows() {
-    let n = 30_000;
-    let dir = temp_dir("syn-table");
-    let path = dir.join("syn-flood.pcap");
-    write_syn_flood(&path, n).unwrap();
-    let out = dir.join("out.txt");
-    let table = |threads: &str| {
-        let run = read_to_file(&path, &out, &["-j", threads], Duration::from_secs(600));
+        let run = read_to_file(path, &out, &["-j", threads], timeout);
         assert_eq!(run.code, Some(0), "{}", run.stderr);
         std::fs::read_to_string(&out).unwrap()
     };
     let text = table("1");
     // Two threads stream the same rows in the same order.
     assert!(table("2") == text, "-j 2 differs");
-    std::fs::remove_dir_all(&dir).ok();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines.len(),
@@ -829,16 +794,53 @@ fn a_long_table_streams_its_rows() {
         lines[0]
     );
     assert!(!text.contains('│'), "no bordered table past the row limit");
-    for (i, row) in lines[1..=n as usize].iter().enumerate() {
-        let cols: Vec<&str> = row.split_whitespace().collect();
-        // Sessions in capture order: the flood's client ports count up.
-        assert_eq!(cols[2], format!("172.16.0.0:{}", 1024 + i), "{row}");
-        assert_eq!(cols[4], "incomplete", "{row}");
-    }
     assert_eq!(
         lines[n as usize + 1],
         format!("{n} sessions: incomplete: {n}")
     );
+    lines[1..=n as usize]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// Checks rows of sessions with no payload, `port(i)` being the client
+/// port of row `i` (addresses 172.16.0.0).
+fn assert_rows_of_ports(rows: &[String], port: impl Fn(usize) -> usize) {
+    for (i, row) in rows.iter().enumerate() {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[2], format!("172.16.0.0:{}", port(i)), "{row}");
+        assert_eq!(cols[4], "incomplete", "{row}");
+    }
+}
+
+/// Past `TABLE_MAX_ROWS` sessions the table's rows are written as sessions
+/// leave (its memory must not hold them), not in order of start: here the
+/// last session to start is the first to close, so the rows come out in
+/// the reverse order of the connections, with one thread as with two.
+#[test]
+fn a_long_table_streams_rows_in_the_order_sessions_leave() {
+    let n = 12_000;
+    let dir = temp_dir("closing-in-reverse");
+    let path = dir.join("reverse.pcap");
+    write_closing_in_reverse(&path, n).unwrap();
+    let rows = long_table(&path, n, Duration::from_secs(120));
+    std::fs::remove_dir_all(&dir).ok();
+    assert_rows_of_ports(&rows, |i| 1024 + (n as usize - 1 - i));
+}
+
+/// The default table past `TABLE_MAX_ROWS` sessions: rows stream as plain
+/// lines in session order instead of being held for a bordered table.
+#[test]
+fn a_long_table_streams_its_rows() {
+    let n = 30_000;
+    let dir = temp_dir("syn-table");
+    let path = dir.join("syn-flood.pcap");
+    write_syn_flood(&path, n).unwrap();
+    let rows = long_table(&path, n, Duration::from_secs(600));
+    std::fs::remove_dir_all(&dir).ok();
+    // Sessions in capture order: the flood's client ports count up.
+    assert_rows_of_ports(&rows, |i| 1024 + i);
 }
 
 fn syn_flood(n: u32, extra: &[&str], peak_bound_kib: u64) {
@@ -943,39 +945,61 @@ fn open_sessions_cost(kind: &OpenKind) -> Option<u64> {
     Some(per_flow)
 }
 
+/// The reports of `n` open sessions of `kind`, read by one worker (its
+/// table passes the size from which sessions freeze), after checking each
+/// one's verdict and that its evidence names only frames of its own
+/// packets.
+fn open_sessions_past_the_freeze(kind: &OpenKind, n: u32) -> Vec<Value> {
+    let dir = temp_dir(&format!("open-{}-frames", kind.name));
+    let path = dir.join("open.pcap");
+    (kind.write)(&path, n).unwrap();
+    let args = [
+        "read",
+        path.to_str().unwrap(),
+        "--format",
+        "jsonl",
+        "-j",
+        "1",
+    ];
+    let run = run_pgtls(&args, Duration::from_secs(120));
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let reports: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(reports.len(), n as usize);
+    for v in &reports {
+        assert_eq!(v["verdict"], kind.verdict, "{v}");
+        let (first, last) = frames_of(v);
+        for e in v["evidence"].as_array().unwrap() {
+            let f = e["frame"].as_u64().unwrap();
+            assert!((first..=last).contains(&f), "{v}");
+        }
+    }
+    reports
+}
+
+/// A report's first and last frames.
+fn frames_of(v: &Value) -> (u64, u64) {
+    (
+        v["first_frame"].as_u64().unwrap(),
+        v["last_frame"].as_u64().unwrap(),
+    )
+}
+
 /// Past the table size from which sessions freeze, thousands of open
 /// plaintext sessions read on frozen: each counts both its queries (the
 /// second one read frozen), keeps its user and password message, and names
 /// only frames of its own packets.
 #[test]
 fn open_plaintext_sessions_past_the_freeze_keep_their_own_queries() {
-    let n = 6_000;
-    let dir = temp_dir("open-plain-frames");
-    let path = dir.join("open.pcap");
-    write_open_plaintext_sessions(&path, n).unwrap();
-    let args = ["read", path.to_str().unwrap(), "--format", "jsonl"];
-    let run = run_pgtls(
-        &[&args[..], &["-j", "1"]].concat(),
-        Duration::from_secs(120),
-    );
-    std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let mut seen = 0;
-    for l in run.stdout.lines() {
-        let v: Value = serde_json::from_str(l).unwrap();
-        assert_eq!(v["verdict"], "plaintext", "{l}");
-        assert_eq!(v["pg"]["queries"], 2, "{l}");
-        assert_eq!(v["pg"]["password_messages"], 1, "{l}");
-        assert_eq!(v["pg"]["user"], "app", "{l}");
-        let first = v["first_frame"].as_u64().unwrap();
-        let last = v["last_frame"].as_u64().unwrap();
-        for e in v["evidence"].as_array().unwrap() {
-            let f = e["frame"].as_u64().unwrap();
-            assert!((first..=last).contains(&f), "{l}");
-        }
-        seen += 1;
+    for v in open_sessions_past_the_freeze(&OPEN_PLAINTEXT, 6_000) {
+        assert_eq!(v["pg"]["queries"], 2, "{v}");
+        assert_eq!(v["pg"]["password_messages"], 1, "{v}");
+        assert_eq!(v["pg"]["user"], "app", "{v}");
     }
-    assert_eq!(seen, n);
 }
 
 /// Past the table size from which settled sessions freeze, thousands of
@@ -984,45 +1008,17 @@ fn open_plaintext_sessions_past_the_freeze_keep_their_own_queries() {
 /// its own packets.
 #[test]
 fn open_encrypted_sessions_past_the_freeze_keep_their_own_frames() {
-    let n = 6_000;
-    let dir = temp_dir("open-tls-frames");
-    let path = dir.join("open.pcap");
-    write_open_tls_sessions(&path, n).unwrap();
-    let run = run_pgtls(
-        // One worker: its table passes the size from which sessions freeze.
-        &[
-            "read",
-            path.to_str().unwrap(),
-            "--format",
-            "jsonl",
-            "-j",
-            "1",
-        ],
-        Duration::from_secs(120),
-    );
-    std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(run.code, Some(0), "{}", run.stderr);
-    let mut seen = 0;
     let mut per_session = None;
-    for l in run.stdout.lines() {
-        let v: Value = serde_json::from_str(l).unwrap();
-        assert_eq!(v["verdict"], "encrypted", "{l}");
-        let first = v["first_frame"].as_u64().unwrap();
-        let last = v["last_frame"].as_u64().unwrap();
+    for v in open_sessions_past_the_freeze(&OPEN_TLS, 6_000) {
+        let (first, last) = frames_of(&v);
         // Sessions are written one after the other, all the same length.
         let len = *per_session.get_or_insert(last - first + 1);
-        assert_eq!(last - first + 1, len, "{l}");
-        assert_eq!((first - 1) % len, 0, "{l}");
-        let evidence = v["evidence"].as_array().unwrap();
-        assert_eq!(evidence[0]["what"], "SSLRequest", "{l}");
-        assert_eq!(evidence[0]["frame"].as_u64(), Some(first + 3), "{l}");
-        for e in evidence {
-            let f = e["frame"].as_u64().unwrap();
-            assert!((first..=last).contains(&f), "{l}");
-        }
-        seen += 1;
+        assert_eq!(last - first + 1, len, "{v}");
+        assert_eq!((first - 1) % len, 0, "{v}");
+        let evidence = &v["evidence"][0];
+        assert_eq!(evidence["what"], "SSLRequest", "{v}");
+        assert_eq!(evidence["frame"].as_u64(), Some(first + 3), "{v}");
     }
-    assert_eq!(seen, n);
 }
 
 /// A settled session costs at most 256 bytes while it stays open: 400,000

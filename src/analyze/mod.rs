@@ -680,14 +680,8 @@ impl Analyzer {
     pub fn take_reports(&mut self) -> Vec<SessionReport> {
         let waiting = match &mut self.ready {
             Ready::ByDeparture(_) => {
-                let file = std::mem::take(&mut self.file);
-                let reports = self
-                    .take_retired()
-                    .iter()
-                    .map(|r| r.report(&file))
-                    .collect();
-                self.file = file;
-                return reports;
+                let retired = self.take_retired();
+                return retired.iter().map(|r| r.report(&self.file)).collect();
             }
             Ready::ByStart(waiting) => waiting,
         };

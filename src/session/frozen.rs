@@ -2,8 +2,9 @@
 //!
 //! Once a session's verdict is settled its conversation changes only when the
 //! connection closes, or, for a plaintext session, by its query count as
-//! long as its messages say nothing else ([`PlainTail`]). What the conversation showed is mostly what every
-//! session of the same client and server showed (the same hellos, the same
+//! long as its messages say nothing else ([`PlainTail`]). What the
+//! conversation showed is mostly what every session of the same client and
+//! server showed (the same hellos, the same
 //! certificate, the same evidence): only its frame numbers are its own. A
 //! frozen session keeps its frames, as offsets from its first frame, and
 //! shares the rest, a [`Shapes`] entry, with every session of that shape.
@@ -95,12 +96,12 @@ pub struct Frozen {
 /// change nothing but its query count, that needs only where each stream
 /// goes on and the count; any other segment thaws it
 /// ([`Frozen::plain_segment`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PlainTail {
     /// Next sequence number expected from the client, from the server.
-    pub next: [u32; 2],
+    next: [u32; 2],
     /// `pg.queries`, which the shape holds at 0.
-    pub queries: u32,
+    queries: u32,
 }
 
 /// Replaces the hellos' session ids, random per connection (a TLS 1.3
@@ -208,12 +209,12 @@ impl Frozen {
         (self.frames[FLAGS] & PLAIN != 0).then_some(self.plain.next)
     }
 
-    /// One segment of a frozen plaintext session, when it changes nothing
-    /// but where its stream goes on and its query count: no SYN, every byte
-    /// captured, in order (or already seen), and only whole messages that
-    /// [`Conversation::message_matters`] passes over. Returns false, having
-    /// changed nothing, for any other: the session thaws and the segment
-    /// goes the full way.
+    /// One segment of a frozen plaintext session ([`Frozen::plain_next`]),
+    /// when it changes nothing but where its stream goes on and its query
+    /// count: no SYN, every byte captured, in order (or already seen), and
+    /// only whole messages that [`Conversation::message_matters`] passes
+    /// over. Returns false, having changed nothing, for any other: the
+    /// session thaws and the segment goes the full way.
     pub fn plain_segment(
         &mut self,
         dir: Direction,
@@ -223,7 +224,8 @@ impl Frozen {
         wire_len: u32,
     ) -> bool {
         use crate::flow::seq::Seq;
-        if self.frames[FLAGS] & PLAIN == 0 || syn {
+        debug_assert!(self.plain_next().is_some(), "not a plaintext session");
+        if syn {
             return false;
         }
         // What the reassembler does with the segment, for the one case
