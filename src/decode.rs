@@ -58,15 +58,73 @@ pub fn decode_packet<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
     decode_fast(p).map_or_else(|| decode_general(p), Ok)
 }
 
-/// The common case, Ethernet II + IPv4/IPv6 + TCP read straight from the
-/// bytes; `None` sends the packet to [`decode_general`].
+/// The common cases read straight from the bytes: IPv4/IPv6 + TCP behind
+/// Ethernet II (with up to two VLAN tags), Linux cooked headers (`tcpdump -i
+/// any`: SLL, SLL2), raw IP, or BSD loopback. `None` sends the packet to
+/// [`decode_general`], which decodes the same packets the same way (the
+/// tests compare both on every sample, relinked to each of these types).
 #[inline(always)]
 pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
-    if p.link == LinkType::ETHERNET {
-        fast_ethernet_tcp(p.data)
-    } else {
-        None
+    let d = p.data;
+    match p.link {
+        LinkType::ETHERNET => {
+            let mut ether_type = u16::from_be_bytes([*d.get(12)?, *d.get(13)?]);
+            let mut at = 14;
+            // 802.1Q / 802.1ad tags: the type behind each is 4 bytes on.
+            for _ in 0..2 {
+                if ether_type != 0x8100 && ether_type != 0x88a8 {
+                    break;
+                }
+                ether_type = u16::from_be_bytes([*d.get(at + 2)?, *d.get(at + 3)?]);
+                at += 4;
+            }
+            fast_ip_tcp(ether_type, d.get(at..)?)
+        }
+        LinkType::LINUX_SLL => {
+            fast_ip_tcp(u16::from_be_bytes([*d.get(14)?, *d.get(15)?]), d.get(16..)?)
+        }
+        LinkType::LINUX_SLL2 => {
+            fast_ip_tcp(u16::from_be_bytes([*d.first()?, *d.get(1)?]), d.get(20..)?)
+        }
+        LinkType::RAW
+        | LinkType::RAW_ALT12
+        | LinkType::RAW_ALT14
+        | LinkType::IPV4
+        | LinkType::IPV6 => {
+            let ether_type = match d.first()? >> 4 {
+                4 => 0x0800,
+                6 => 0x86dd,
+                _ => return None,
+            };
+            fast_ip_tcp(ether_type, d)
+        }
+        LinkType::NULL | LinkType::LOOP => {
+            let ether_type = match loopback_family(p.link, d.get(..4)?)? {
+                2 => 0x0800,
+                10 | 24 | 28 | 30 => 0x86dd,
+                _ => return None,
+            };
+            fast_ip_tcp(ether_type, &d[4..])
+        }
+        _ => None,
     }
+}
+
+/// The address family of a BSD loopback header: host byte order for NULL
+/// (either, then), network order for LOOP.
+#[inline]
+fn loopback_family(link: LinkType, fam: &[u8]) -> Option<u32> {
+    let fam: [u8; 4] = fam.try_into().ok()?;
+    Some(if link == LinkType::LOOP {
+        u32::from_be_bytes(fam)
+    } else {
+        let le = u32::from_le_bytes(fam);
+        if le > 0xffff {
+            u32::from_be_bytes(fam)
+        } else {
+            le
+        }
+    })
 }
 
 /// Every link type, through etherparse's lax slicing (for packets
@@ -85,17 +143,7 @@ pub fn decode_general<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
         LinkType::NULL | LinkType::LOOP => {
             // 4-byte address family: host byte order for NULL, network for LOOP.
             let fam = p.data.get(..4).ok_or(Skip::TruncatedHeaders)?;
-            let fam = if p.link == LinkType::LOOP {
-                u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]])
-            } else {
-                let le = u32::from_le_bytes([fam[0], fam[1], fam[2], fam[3]]);
-                if le > 0xffff {
-                    u32::from_be_bytes([fam[0], fam[1], fam[2], fam[3]])
-                } else {
-                    le
-                }
-            };
-            let ether_type = match fam {
+            let ether_type = match loopback_family(p.link, fam).ok_or(Skip::TruncatedHeaders)? {
                 2 => EtherType::IPV4,
                 // AF_INET6 differs between BSDs: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
                 10 | 24 | 28 | 30 => EtherType::IPV6,
@@ -198,14 +246,12 @@ impl Addr {
     }
 }
 
-/// The common case on the hot path, Ethernet II + IPv4 (no fragment) or
-/// IPv6 (no extension header) + TCP, read straight from the bytes. Anything
-/// else (VLAN tags, options that do not fit, fragments, cut headers) returns
-/// `None` and goes through etherparse's full lax decoding.
+/// IPv4 (no fragment) or IPv6 (no extension header) + TCP behind any link
+/// header, read straight from the bytes. Anything else (options that do
+/// not fit, fragments, cut headers, other protocols) returns `None` and goes
+/// through etherparse's full lax decoding.
 #[inline(always)]
-fn fast_ethernet_tcp(d: &[u8]) -> Option<Segment<'_>> {
-    let ether_type = u16::from_be_bytes([*d.get(12)?, *d.get(13)?]);
-    let ip = d.get(14..)?;
+fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Segment<'_>> {
     let (src, dst, ip_hdr_len, ip_total) = match ether_type {
         0x0800 => {
             let h = ip.get(..20)?;
@@ -275,49 +321,112 @@ fn fast_ethernet_tcp(d: &[u8]) -> Option<Segment<'_>> {
 mod tests {
     use super::*;
 
+    /// The link headers a packet of `eth` (an Ethernet II frame) could have
+    /// come with: as captured, behind one and two VLAN tags, Linux cooked
+    /// (SLL, SLL2), raw IP, and BSD loopback in both byte orders.
+    fn relinked(eth: &[u8]) -> Vec<(LinkType, Vec<u8>)> {
+        let Some((head, body)) = eth.split_at_checked(14) else {
+            return Vec::new();
+        };
+        let (mac, ether_type) = (&head[6..12], &head[12..14]);
+        let cat = |parts: &[&[u8]]| parts.concat();
+        let family: u32 = if ether_type == [0x86, 0xdd] { 30 } else { 2 };
+        vec![
+            (LinkType::ETHERNET, eth.to_vec()),
+            (
+                LinkType::ETHERNET,
+                cat(&[&head[..12], &[0x81, 0, 0, 100], ether_type, body]),
+            ),
+            (
+                LinkType::ETHERNET,
+                cat(&[
+                    &head[..12],
+                    &[0x88, 0xa8, 0, 7, 0x81, 0, 0, 100],
+                    ether_type,
+                    body,
+                ]),
+            ),
+            (
+                LinkType::LINUX_SLL,
+                cat(&[&[0, 0, 0, 1, 0, 6], mac, &[0, 0], ether_type, body]),
+            ),
+            (
+                LinkType::LINUX_SLL2,
+                cat(&[
+                    ether_type,
+                    &[0, 0, 0, 0, 0, 2, 0, 1, 0, 6],
+                    mac,
+                    &[0, 0],
+                    body,
+                ]),
+            ),
+            (LinkType::RAW, body.to_vec()),
+            (LinkType::NULL, cat(&[&family.to_le_bytes(), body])),
+            (LinkType::NULL, cat(&[&family.to_be_bytes(), body])),
+            (LinkType::LOOP, cat(&[&family.to_be_bytes(), body])),
+        ]
+    }
+
     /// The fast path and etherparse's lax decoding agree on every packet of
-    /// the bundled samples, and on every cut of them.
+    /// every bundled capture, relinked to every link type the fast path
+    /// reads, and on every cut of them through the headers.
     #[test]
     fn fast_path_agrees_with_etherparse() {
-        for name in [
-            "tls13-verify-full.pcap",
-            "tls13-ipv6.pcap",
-            "tls12.pcap",
-            "cancel-plaintext.pcap",
-        ] {
-            let bytes = std::fs::read(format!("samples/{name}")).unwrap();
+        let mut files: Vec<_> = ["samples", "tests/data/public"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x != "md"))
+            .collect();
+        files.sort();
+        // Packets that took the fast path, by (variant, IPv6).
+        let mut fast = std::collections::BTreeMap::<(usize, bool), usize>::new();
+        for path in files {
+            let bytes = std::fs::read(&path).unwrap();
             let mut r = crate::capture::file::CaptureReader::new(&bytes[..]).unwrap();
-            let mut checked = 0;
             while let Some(p) = r.next_packet().unwrap() {
-                for cut in [p.data.len(), 70, 54, 40, 20, 13] {
-                    let data = &p.data[..cut.min(p.data.len())];
-                    let fast = fast_ethernet_tcp(data);
-                    let slow = LaxSlicedPacket::from_ethernet(data)
-                        .map_err(|_| Skip::TruncatedHeaders)
-                        .and_then(|s| segment_of(&s));
-                    match (fast, slow) {
-                        (Some(f), Ok(s)) => {
-                            assert_eq!((f.src, f.dst, f.seq, f.ack), (s.src, s.dst, s.seq, s.ack));
-                            assert_eq!(f.flags, s.flags);
-                            assert_eq!(f.payload, s.payload, "{name} frame {}", p.frame);
-                            assert_eq!(
-                                f.wire_len, s.wire_len,
-                                "{name} frame {} cut {cut}",
-                                p.frame
-                            );
-                            checked += 1;
-                        }
-                        (Some(f), Err(e)) => {
-                            panic!("{name} frame {} cut {cut}: fast {f:?}, slow {e:?}", p.frame)
-                        }
-                        (None, _) => {}
+                let variants = if p.link == LinkType::ETHERNET {
+                    relinked(p.data)
+                } else {
+                    vec![(p.link, p.data.to_vec())]
+                };
+                for (variant, (link, data)) in variants.into_iter().enumerate() {
+                    for cut in (0..=data.len().min(100)).chain([data.len()]) {
+                        let q = Packet {
+                            link,
+                            data: &data[..cut],
+                            ..p
+                        };
+                        let Some(f) = decode_fast(&q) else { continue };
+                        let s = decode_general(&q).unwrap_or_else(|e| {
+                            panic!(
+                                "{path:?} frame {} link {} cut {cut}: fast {f:?}, general {e:?}",
+                                p.frame, link.0
+                            )
+                        });
+                        let what = format!("{path:?} frame {} link {} cut {cut}", p.frame, link.0);
+                        assert_eq!(
+                            (f.src, f.dst, f.seq, f.ack),
+                            (s.src, s.dst, s.seq, s.ack),
+                            "{what}"
+                        );
+                        assert_eq!(f.flags, s.flags, "{what}");
+                        assert_eq!(f.payload, s.payload, "{what}");
+                        assert_eq!(f.wire_len, s.wire_len, "{what}");
+                        *fast.entry((variant, f.src.ip().is_ipv6())).or_default() += 1;
                     }
                 }
             }
-            assert!(
-                checked > 20,
-                "{name}: only {checked} packets took the fast path"
-            );
+        }
+        // Every variant took the fast path, with IPv4 and with IPv6.
+        for variant in 0..relinked(&[0; 14]).len() {
+            for v6 in [false, true] {
+                let n = fast.get(&(variant, v6)).copied().unwrap_or(0);
+                assert!(
+                    n > 100,
+                    "variant {variant}, IPv6 {v6}: {n} packets on the fast path"
+                );
+            }
         }
     }
 }
