@@ -19,10 +19,12 @@ fn main() -> ExitCode {
             };
             let mut warn = |w: String| eprintln!("pgtls: warning: {w}");
             let stdout = io::stdout();
+            // A terminal's width wraps the table; a file or a pipe gets
+            // one line per session.
             let width = if stdout.is_terminal() {
-                None
+                pgtls::report::terminal_width()
             } else {
-                Some(200)
+                None
             };
             let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
             match pgtls::read::run(&cfg, &mut out, width, &mut warn) {

@@ -323,3 +323,21 @@ fn any_port_recognises_postgresql_by_its_first_bytes() {
         );
     }
 }
+
+/// Written to a pipe, the table gives each session one line, however long
+/// its reason (a terminal wraps it to its width instead).
+#[test]
+fn a_piped_table_gives_each_session_one_line() {
+    let o = pgtls(&["read", "samples/multi.pcap"]);
+    assert!(o.status.success());
+    let out = String::from_utf8(o.stdout).unwrap();
+    let body: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with('╞'))
+        .skip(1)
+        .take_while(|l| !l.starts_with('└'))
+        .collect();
+    assert_eq!(body.len(), 8, "{out}");
+    assert!(body.iter().all(|l| l.starts_with("│ 20")), "{out}");
+    assert!(body.iter().any(|l| l.chars().count() > 200), "{out}");
+}

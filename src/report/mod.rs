@@ -6,7 +6,7 @@ pub mod time;
 
 pub use table::{
     escape_json_for_terminal, plain_header, plain_row, push_plain_row, render_summary,
-    render_table, sanitize, session_cells, table_cells, Cells, TABLE_MAX_ROWS,
+    render_table, sanitize, session_cells, table_cells, terminal_width, Cells, TABLE_MAX_ROWS,
 };
 
 use crate::flow::Direction;
