@@ -26,7 +26,8 @@ pub struct MessageStream {
 }
 
 impl MessageStream {
-    /// Feeds bytes; `inspect(tag)` says whether a message's body is wanted.
+    /// Feeds bytes; `on_message` gets each whole message (its body cut at
+    /// [`MAX_INSPECTED_BODY`]).
     pub fn feed(
         &mut self,
         mut data: &[u8],
@@ -43,6 +44,22 @@ impl MessageStream {
         self.skip -= n as u64;
         data = &data[n..];
         while !data.is_empty() {
+            // A whole message in the segment is read where it lies; only
+            // messages cut across segments are gathered in `buf`.
+            if self.buf.is_empty() {
+                if let Some(h) = parse_pg_message_header(data).filter(|h| plausible(h.tag)) {
+                    let body_len = h.body_len as usize;
+                    let keep = body_len.min(MAX_INSPECTED_BODY);
+                    if let Some(body) = data.get(5..5 + keep) {
+                        on_message(Message { tag: h.tag, body });
+                        let rest = body_len - keep;
+                        let n = rest.min(data.len() - 5 - keep);
+                        data = &data[5 + keep + n..];
+                        self.skip = (rest - n) as u64;
+                        continue;
+                    }
+                }
+            }
             if self.buf.len() < 5 {
                 let take = (5 - self.buf.len()).min(data.len());
                 self.buf.extend_from_slice(&data[..take]);
