@@ -12,6 +12,11 @@
 #                      -t $CONNECT_TXNS), so most bytes are TLS application data
 #                      and there are a few thousand sessions. Refused (and retried,
 #                      up to 3 times) if tcpdump reports packets dropped by kernel.
+#   pgbench-plain.pcap the same runs in clear (hostnossl, sslmode=disable): every
+#                      query and result is parsed, the bulk case of a plaintext audit.
+#   pgbench-tls.pcapng, pgbench-tls-sll2.pcap  pgbench-tls.pcap's packets as pcapng
+#                      (editcap) and with Linux cooked v2 headers (tcpdump -i any;
+#                      scripts/relink-capture.py).
 #   short-sessions.pcap             >= $SESSIONS sessions: the real short sessions of
 #   short-sessions.expected.tsv     six samples replicated with distinct client
 #                      addresses and ports (scripts/replicate-sessions.py), and the
@@ -34,6 +39,8 @@
 # Environment:
 #   LONG_SECONDS=75     pgbench -T for the long TLS sessions (sets the size, ~300 MB)
 #   CONNECT_TXNS=1150   pgbench -C -t per client (4 clients: 4600 short TLS sessions)
+#   PLAIN_SECONDS=30    pgbench -T for the long plaintext sessions (~180 MB)
+#   PLAIN_CONNECT_TXNS=500  pgbench -C -t per client for pgbench-plain.pcap
 #   SCALE=10            pgbench -i -s
 #   SESSIONS=1000000    sessions in short-sessions.pcap
 #   FORCE=1             remake files that exist
@@ -48,6 +55,8 @@ OUT=${1:-/var/tmp/pgtls-bench}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 LONG_SECONDS=${LONG_SECONDS:-75}
 CONNECT_TXNS=${CONNECT_TXNS:-1150}
+PLAIN_SECONDS=${PLAIN_SECONDS:-30}
+PLAIN_CONNECT_TXNS=${PLAIN_CONNECT_TXNS:-500}
 SCALE=${SCALE:-10}
 SESSIONS=${SESSIONS:-1000000}
 FORCE=${FORCE:-0}
@@ -62,7 +71,7 @@ SOURCES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-refused.
 . "$(dirname "$0")/lib/pgtest.sh"
 
 [[ $(id -u) -eq 0 ]] || die "run as root (tcpdump on lo, runuser -u postgres)"
-for t in python3 capinfos tshark; do
+for t in python3 capinfos tshark editcap; do
     command -v "$t" >/dev/null || die "missing $t (apt-get install -y python3 tshark)"
 done
 mkdir -p "$OUT"
@@ -105,8 +114,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 
-# ================================================================ pgbench-tls.pcap
+# ============================================== pgbench-tls.pcap, pgbench-plain.pcap
+# make_pgbench_capture tls|plain: the same server and pgbench runs, over TLS
+# (hostssl, sslmode=require) or in clear (hostnossl, sslmode=disable).
 make_pgbench_capture() {
+    local mode=$1 name=pgbench-$1.pcap seconds=$LONG_SECONDS txns=$CONNECT_TXNS
+    local hba=hostssl sslmode=require
+    if [[ $mode == plain ]]; then
+        seconds=$PLAIN_SECONDS txns=$PLAIN_CONNECT_TXNS hba=hostnossl sslmode=disable
+    fi
+    DATA=$WORK/data-$mode
     for t in "$PGBIN/initdb" "$PGBIN/pg_ctl" "$PGBIN/postgres"; do
         [[ -x $t ]] || die "missing $t (apt-get install postgresql-15)"
     done
@@ -141,11 +158,11 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 EOF
-    cat >"$DATA/pg_hba.conf" <<'EOF'
+    cat >"$DATA/pg_hba.conf" <<EOF
 local   all all                 trust
-hostssl all all 127.0.0.1/32    scram-sha-256
+$hba all all 127.0.0.1/32    scram-sha-256
 EOF
-    log "starting PostgreSQL 15 (TLS only) on 127.0.0.1:$PORT"
+    log "starting PostgreSQL 15 ($hba only) on 127.0.0.1:$PORT"
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$WORK/server.log" -w -t 60 start >/dev/null
     SERVER_UP=1
     as_pg psql -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres \
@@ -157,14 +174,14 @@ EOF
     local pqenv=(env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGUSER -u PGDATABASE -u PGSSLMODE
         -u PGSERVICE -u PGSSLROOTCERT -u PGGSSENCMODE -u PGOPTIONS
         HOME="$home" PGPASSWORD="$PASSWORD" PGCONNECT_TIMEOUT=10 PGAPPNAME=pgtls-bench)
-    local conn="host=localhost hostaddr=127.0.0.1 port=$PORT user=app dbname=appdb sslmode=require"
+    local conn="host=localhost hostaddr=127.0.0.1 port=$PORT user=app dbname=appdb sslmode=$sslmode"
 
     log "pgbench -i -s $SCALE (not captured)"
     "${pqenv[@]}" pgbench -i -q -s "$SCALE" "$conn" >"$WORK/pgbench-init.log" 2>&1 \
         || { cat "$WORK/pgbench-init.log" >&2; die "pgbench -i failed"; }
     as_pg psql -X -q -h "$WORK" -p "$PORT" -U postgres -d appdb -c "CHECKPOINT" >/dev/null
 
-    local tmp=$OUT/pgbench-tls.pcap.tmp attempt dropped
+    local tmp=$OUT/$name.tmp attempt dropped
     for attempt in 1 2 3; do
         rm -f "$tmp"
         : >"$WORK/cap.err"
@@ -179,12 +196,12 @@ EOF
             sleep 0.1
         done
         sleep 0.5
-        log "capture $attempt: pgbench -c 8 -j 2 -T $LONG_SECONDS (long TLS sessions)"
-        "${pqenv[@]}" pgbench -n -c 8 -j 2 -T "$LONG_SECONDS" "$conn" >"$WORK/pgbench-long.log" 2>&1 \
+        log "capture $attempt: pgbench -c 8 -j 2 -T $seconds (long $mode sessions)"
+        "${pqenv[@]}" pgbench -n -c 8 -j 2 -T "$seconds" "$conn" >"$WORK/pgbench-long.log" 2>&1 \
             || { cat "$WORK/pgbench-long.log" >&2; die "pgbench (long sessions) failed"; }
         grep -E '^(number of transactions actually processed|tps)' "$WORK/pgbench-long.log" | sed 's/^/   /' >&2
-        log "capture $attempt: pgbench -C -c 4 -j 2 -t $CONNECT_TXNS (a new TLS session per transaction)"
-        "${pqenv[@]}" pgbench -n -C -c 4 -j 2 -t "$CONNECT_TXNS" "$conn" >"$WORK/pgbench-connect.log" 2>&1 \
+        log "capture $attempt: pgbench -C -c 4 -j 2 -t $txns (a new $mode session per transaction)"
+        "${pqenv[@]}" pgbench -n -C -c 4 -j 2 -t "$txns" "$conn" >"$WORK/pgbench-connect.log" 2>&1 \
             || { cat "$WORK/pgbench-connect.log" >&2; die "pgbench -C failed"; }
         grep -E '^(number of transactions actually processed|tps)' "$WORK/pgbench-connect.log" | sed 's/^/   /' >&2
         sleep 2
@@ -195,22 +212,39 @@ EOF
         dropped=$(awk '/dropped by kernel/{print $1}' "$WORK/cap.err")
         [[ -n $dropped ]] || die "no 'dropped by kernel' line from tcpdump"
         if [[ $dropped -eq 0 ]]; then
-            mv -f "$tmp" "$OUT/pgbench-tls.pcap"
-            chmod 644 "$OUT/pgbench-tls.pcap"
+            mv -f "$tmp" "$OUT/$name"
+            chmod 644 "$OUT/$name"
             break
         fi
         warn "tcpdump dropped $dropped packets; capturing again"
     done
-    [[ -f $OUT/pgbench-tls.pcap ]] || die "every capture dropped packets"
+    [[ -f $OUT/$name ]] || die "every capture dropped packets"
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >/dev/null
     SERVER_UP=0
 }
 
-if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls.pcap ]]; then
-    make_pgbench_capture
-else
-    log "keeping $OUT/pgbench-tls.pcap (FORCE=1 remakes it)"
+for mode in tls plain; do
+    if [[ $FORCE == 1 || ! -f $OUT/pgbench-$mode.pcap ]]; then
+        make_pgbench_capture "$mode"
+    else
+        log "keeping $OUT/pgbench-$mode.pcap (FORCE=1 remakes it)"
+    fi
+done
+
+# ============================ pgbench-tls.pcapng, pgbench-tls-sll2.pcap
+# The same packets as other capture setups write them: pcapng (dumpcap,
+# Wireshark) and Linux cooked v2 headers (tcpdump -i any).
+if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls.pcapng ]]; then
+    log "pgbench-tls.pcapng (editcap -F pcapng)"
+    editcap -F pcapng "$OUT/pgbench-tls.pcap" "$OUT/pgbench-tls.pcapng.tmp"
+    mv "$OUT/pgbench-tls.pcapng.tmp" "$OUT/pgbench-tls.pcapng"
 fi
+if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls-sll2.pcap ]]; then
+    log "pgbench-tls-sll2.pcap (scripts/relink-capture.py ... sll2)"
+    python3 "$REPO/scripts/relink-capture.py" "$OUT/pgbench-tls.pcap" "$OUT/pgbench-tls-sll2.pcap.tmp" sll2
+    mv "$OUT/pgbench-tls-sll2.pcap.tmp" "$OUT/pgbench-tls-sll2.pcap"
+fi
+chmod 644 "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-sll2.pcap"
 
 # ================================================================ short-sessions.pcap
 if [[ $FORCE == 1 || ! -f $OUT/short-sessions.pcap || ! -f $OUT/short-sessions.expected.tsv ]]; then
@@ -257,11 +291,11 @@ fi
 # Sessions of the pgbench capture: TCP connections (tshark's conv table; one line
 # per conversation between the '====' rules, less the two header lines).
 log "summary"
-for f in pgbench-tls.pcap short-sessions.pcap; do
+for f in pgbench-tls.pcap pgbench-plain.pcap short-sessions.pcap; do
     p=$OUT/$f
     pkts=$(capinfos -M -c "$p" | awk -F': *' '/Number of packets/{print $2}')
     size=$(stat -c %s "$p")
-    if [[ $f == pgbench-tls.pcap ]]; then
+    if [[ $f == pgbench-* ]]; then
         sess=$(tshark -r "$p" -q -z conv,tcp 2>/dev/null | awk '/^====/{n++; next} n==1 && /<->/{c++} END{print c+0}')
         syns=$(tshark -r "$p" -Y 'tcp.flags.syn==1 && tcp.flags.ack==0' 2>/dev/null | wc -l)
         printf '%-22s %12d bytes %10d packets %9d TCP conversations (%d SYNs)\n' "$f" "$size" "$pkts" "$sess" "$syns"
