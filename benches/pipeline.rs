@@ -72,24 +72,36 @@ fn decode_only(c: &mut Criterion) {
     while let Some(p) = r.next_packet().expect("packet") {
         frames.push((p.link, p.data.to_vec(), p.orig_len));
     }
+    // The same packets as `tcpdump -i any` writes them: Linux cooked v2.
+    let sll2: Vec<_> = frames
+        .iter()
+        .map(|(_, data, orig_len)| {
+            let mut f = data[12..14].to_vec();
+            f.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0]);
+            f.extend_from_slice(&data[14..]);
+            (pgtls::capture::LinkType::LINUX_SLL2, f, orig_len + 6)
+        })
+        .collect();
     let mut g = c.benchmark_group("decode");
     g.throughput(Throughput::Elements(frames.len() as u64));
-    g.bench_function("scanner-nmap", |b| {
-        b.iter(|| {
-            let mut ok = 0u32;
-            for (i, (link, data, orig_len)) in frames.iter().enumerate() {
-                let p = pgtls::capture::Packet {
-                    frame: i as u64 + 1,
-                    ts_nanos: 0,
-                    link: *link,
-                    data,
-                    orig_len: *orig_len,
-                };
-                ok += pgtls::decode::decode_packet(&p).is_ok() as u32;
-            }
-            black_box(ok)
-        })
-    });
+    for (name, frames) in [("scanner-nmap", &frames), ("scanner-nmap-sll2", &sll2)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let mut ok = 0u32;
+                for (i, (link, data, orig_len)) in frames.iter().enumerate() {
+                    let p = pgtls::capture::Packet {
+                        frame: i as u64 + 1,
+                        ts_nanos: 0,
+                        link: *link,
+                        data,
+                        orig_len: *orig_len,
+                    };
+                    ok += pgtls::decode::decode_packet(&p).is_ok() as u32;
+                }
+                black_box(ok)
+            })
+        });
+    }
     g.finish();
 }
 
