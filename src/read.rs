@@ -204,8 +204,7 @@ impl Rendered {
             Format::Table => Output::Row(report::table_cells(r)),
             Format::Jsonl | Format::Json => {
                 body.clear();
-                serde_json::to_writer(&mut body, r)?;
-                report::escape_json_for_terminal(&mut body);
+                report::json::write_compact(&mut body, r)?;
                 if format == Format::Jsonl {
                     body.push(b'\n');
                 }

@@ -1,6 +1,7 @@
 //! Reports: one record per session, and the outputs built from them (table,
 //! JSON document, JSON Lines).
 
+pub mod json;
 mod table;
 pub mod time;
 
