@@ -12,7 +12,9 @@
 use libfuzzer_sys::fuzz_target;
 use pgtls::decode::TcpFlags;
 use pgtls::flow::{Direction, FlowKey};
-use pgtls::report::{plain_row, render_table, session_cells, table_cells, SessionReport};
+use pgtls::report::{
+    escape_json_for_terminal, plain_row, render_table, session_cells, table_cells, SessionReport,
+};
 use pgtls::session::Session;
 
 fuzz_target!(|data: &[u8]| {
@@ -78,4 +80,16 @@ fuzz_target!(|data: &[u8]| {
     let json = serde_json::to_string(&report).expect("report serialises");
     let back: serde_json::Value = serde_json::from_str(&json).expect("JSON reads back");
     assert_eq!(back["reason"].as_str(), Some(report.reason.as_str()));
+    // `read` writes records with its own serializer: serde_json's bytes with
+    // the terminal escapes.
+    let mut want = json.into_bytes();
+    escape_json_for_terminal(&mut want);
+    let mut got = Vec::new();
+    pgtls::report::json::write_compact(&mut got, &report).expect("report serialises");
+    assert!(
+        got == want,
+        "{}\n{}",
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
 });
