@@ -99,7 +99,7 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
             fast_ip_tcp(ether_type, d)
         }
         LinkType::NULL | LinkType::LOOP => {
-            let ether_type = match loopback_family(p.link, d.get(..4)?)? {
+            let ether_type = match loopback_family(p.link, d.get(..4)?.try_into().ok()?) {
                 2 => 0x0800,
                 10 | 24 | 28 | 30 => 0x86dd,
                 _ => return None,
@@ -110,21 +110,16 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
     }
 }
 
-/// The address family of a BSD loopback header: host byte order for NULL
-/// (either, then), network order for LOOP.
+/// The address family of a BSD loopback header: LOOP writes it in network
+/// byte order, NULL in the capturing host's, so either order is read.
 #[inline]
-fn loopback_family(link: LinkType, fam: &[u8]) -> Option<u32> {
-    let fam: [u8; 4] = fam.try_into().ok()?;
-    Some(if link == LinkType::LOOP {
+fn loopback_family(link: LinkType, fam: [u8; 4]) -> u32 {
+    let le = u32::from_le_bytes(fam);
+    if link == LinkType::LOOP || le > 0xffff {
         u32::from_be_bytes(fam)
     } else {
-        let le = u32::from_le_bytes(fam);
-        if le > 0xffff {
-            u32::from_be_bytes(fam)
-        } else {
-            le
-        }
-    })
+        le
+    }
 }
 
 /// Every link type, through etherparse's lax slicing (for packets
@@ -142,8 +137,8 @@ pub fn decode_general<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
         | LinkType::IPV6 => LaxSlicedPacket::from_ip(p.data).map_err(|_| Skip::NotIp)?,
         LinkType::NULL | LinkType::LOOP => {
             // 4-byte address family: host byte order for NULL, network for LOOP.
-            let fam = p.data.get(..4).ok_or(Skip::TruncatedHeaders)?;
-            let ether_type = match loopback_family(p.link, fam).ok_or(Skip::TruncatedHeaders)? {
+            let fam = p.data.get(..4).and_then(|f| f.try_into().ok());
+            let ether_type = match loopback_family(p.link, fam.ok_or(Skip::TruncatedHeaders)?) {
                 2 => EtherType::IPV4,
                 // AF_INET6 differs between BSDs: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
                 10 | 24 | 28 | 30 => EtherType::IPV6,

@@ -826,4 +826,45 @@ mod tests {
             }
         }
     }
+
+    /// An interface whose resolution does not fit in 64 bits (10^25 units a
+    /// second) is read in microseconds, with a warning, not a wrong time.
+    #[test]
+    fn an_impossible_resolution_is_warned_and_read_in_microseconds() {
+        let block = |ng: &mut Vec<u8>, kind: u32, body: &[u8]| {
+            let len = (12 + body.len().div_ceil(4) * 4) as u32;
+            ng.extend_from_slice(&kind.to_le_bytes());
+            ng.extend_from_slice(&len.to_le_bytes());
+            ng.extend_from_slice(body);
+            ng.resize(ng.len() + (4 - body.len() % 4) % 4, 0);
+            ng.extend_from_slice(&len.to_le_bytes());
+        };
+        let mut ng = Vec::new();
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&u64::MAX.to_le_bytes());
+        block(&mut ng, 0x0a0d_0d0a, &shb);
+        // Link type 1, snaplen, if_tsresol = 25, end of options.
+        block(
+            &mut ng,
+            1,
+            &[1, 0, 0, 0, 0, 0, 4, 0, 9, 0, 1, 0, 25, 0, 0, 0, 0, 0, 0, 0],
+        );
+        let mut epb = 0u32.to_le_bytes().to_vec();
+        let raw: u64 = 1_700_000_000_123_456;
+        epb.extend_from_slice(&((raw >> 32) as u32).to_le_bytes());
+        epb.extend_from_slice(&(raw as u32).to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(&4u32.to_le_bytes());
+        epb.extend_from_slice(&[1, 2, 3, 4]);
+        block(&mut ng, 6, &epb);
+        let (got, warnings) = frames(CaptureReader::new(&ng[..]).unwrap());
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].1, 1_700_000_000_123_456_000);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("impossible timestamp resolution"),
+            "{warnings:?}"
+        );
+    }
 }

@@ -138,7 +138,7 @@ fn write_integer(out: &mut Vec<u8>, v: impl itoa::Integer) {
 }
 
 /// A sequence, map or struct being written; `close` ends it.
-pub struct Compound<'a, 'b> {
+struct Compound<'a, 'b> {
     w: &'b mut Writer<'a>,
     first: bool,
     close: &'static [u8],
