@@ -773,8 +773,19 @@ impl Conversation {
         if c.len() < len {
             return false;
         }
-        let packet: Vec<u8> = self.pending_client.drain(..len).collect();
-        match pg::parse_pg_startup_packet(&packet) {
+        // Parsed where it lies, then dropped from the pending bytes.
+        let mut pending = std::mem::take(&mut self.pending_client);
+        let read_on = self.startup_message(&pending[..len], frame);
+        pending.drain(..len);
+        self.pending_client = pending;
+        read_on
+    }
+
+    /// A whole startup-phase packet (`startup_packet`): SSLRequest,
+    /// GSSENCRequest, CancelRequest or StartupMessage; false when the phase
+    /// ended.
+    fn startup_message(&mut self, packet: &[u8], frame: u64) -> bool {
+        match pg::parse_pg_startup_packet(packet) {
             Ok((_, StartupPacket::SslRequest)) => {
                 self.ssl_request_frame.get_or_insert(frame);
                 self.evidence(frame, "SSLRequest");
