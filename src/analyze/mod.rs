@@ -337,27 +337,41 @@ impl Analyzer {
             }
         }
         let syn_only = seg.flags.syn && !seg.flags.ack;
-        let Some((key, dir)) = self.cfg.ports.orient(seg.src, seg.dst, syn_only) else {
+        let Some(to_server) = self.cfg.ports.to_server(&seg.src, &seg.dst, syn_only) else {
             if self.any_port {
                 self.any_port_segment(p, &seg, syn_only);
             }
             return;
         };
+        let (client, server, dir) = if to_server {
+            (&seg.src, &seg.dst, Direction::ToServer)
+        } else {
+            (&seg.dst, &seg.src, Direction::ToClient)
+        };
         self.stats.followed_segments += 1;
-        if syn_only
-            && self
+        if syn_only {
+            let key = FlowKey {
+                client: *client,
+                server: *server,
+            };
+            if self
                 .flows
                 .get(&key)
                 .is_some_and(|s| s.is_new_connection(seg.seq))
-        {
-            // A new SYN on a 4-tuple whose session is over: port reuse.
-            self.remove_and_retire(&key);
+            {
+                // A new SYN on a 4-tuple whose session is over: port reuse.
+                self.remove_and_retire(&key);
+            }
         }
         let freeze = self.flows.len() >= self.freeze_above;
         // One lookup for the segment and what follows it.
-        let session = match self.flows.get_mut(&key) {
+        let session = match self.flows.get_mut_by_ends(client, server) {
             Some(s) => s,
             None => {
+                let key = FlowKey {
+                    client: *client,
+                    server: *server,
+                };
                 if !syn_only && self.finished.contains_key(&flow_id(&key)) {
                     self.stats.late_segments += 1;
                     return;
@@ -380,6 +394,8 @@ impl Analyzer {
         let finished = self
             .queues
             .note_segment(session, &self.cfg, &self.file, p.ts_nanos, freeze);
+        // The session's own copy of its key, written long before.
+        let key = session.key;
         self.settle(key, p.ts_nanos, finished);
     }
 

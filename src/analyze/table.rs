@@ -13,7 +13,7 @@
 //!   flow; entries of sessions that already left are skipped when met and
 //!   swept when they outnumber the open sessions.
 
-use crate::flow::FlowKey;
+use crate::flow::{Endpoint, FlowKey};
 use crate::session::Session;
 use hashbrown::HashTable;
 use std::collections::VecDeque;
@@ -21,8 +21,16 @@ use std::collections::VecDeque;
 /// A flow's 64-bit identity: the hash the table files it under (also the
 /// key of its tombstone once it has left).
 pub fn flow_id(key: &FlowKey) -> u64 {
-    use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(key)
+    pair_id(&key.client, &key.server)
+}
+
+/// [`flow_id`] of the key with these two ends.
+#[inline]
+pub fn pair_id(client: &Endpoint, server: &Endpoint) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    crate::flow::hash_pair(client, server, &mut h);
+    h.finish()
 }
 
 /// Slots allocated at once.
@@ -118,6 +126,23 @@ impl FlowTable {
     #[inline]
     pub fn get_mut(&mut self, key: &FlowKey) -> Option<&mut Session> {
         let slot = self.slot_of(key)?;
+        self.slab.get_mut(slot)
+    }
+
+    /// [`Self::get_mut`] by the key's two ends, read where they lie: a
+    /// segment's endpoints were just written by the decoder, and copying
+    /// them into a key stalled on a wide load of narrow stores.
+    #[inline]
+    pub fn get_mut_by_ends(
+        &mut self,
+        client: &Endpoint,
+        server: &Endpoint,
+    ) -> Option<&mut Session> {
+        let slab = &self.slab;
+        let slot = *self.index.find(pair_id(client, server), |&slot| {
+            let k = slab.key(slot);
+            k.client == *client && k.server == *server
+        })?;
         self.slab.get_mut(slot)
     }
 

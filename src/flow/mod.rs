@@ -205,11 +205,17 @@ pub struct FlowKey {
 impl Hash for FlowKey {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let (c_hi, c_lo) = self.client.words();
-        let (s_hi, s_lo) = self.server.words();
-        state.write_u64(c_hi ^ c_lo.rotate_left(29) ^ s_hi.rotate_left(43) ^ s_lo.rotate_left(11));
-        state.write_u64(self.client.tail << 24 ^ self.server.tail);
+        hash_pair(&self.client, &self.server, state);
     }
+}
+
+/// [`FlowKey`]'s hash from its two ends, wherever they are.
+#[inline]
+pub fn hash_pair<H: Hasher>(client: &Endpoint, server: &Endpoint, state: &mut H) {
+    let (c_hi, c_lo) = client.words();
+    let (s_hi, s_lo) = server.words();
+    state.write_u64(c_hi ^ c_lo.rotate_left(29) ^ s_hi.rotate_left(43) ^ s_lo.rotate_left(11));
+    state.write_u64(client.tail << 24 ^ server.tail);
 }
 
 /// Direction of a segment within its flow.
@@ -240,6 +246,21 @@ impl PortSet {
         self.bits[usize::from(port >> 6)] & (1 << (port & 63)) != 0
     }
 
+    /// Whether a segment from `src` to `dst` goes to the server ([`Self::orient`]).
+    #[inline]
+    pub fn to_server(&self, src: &Endpoint, dst: &Endpoint, syn_only: bool) -> Option<bool> {
+        let (sp, dp) = (src.port(), dst.port());
+        Some(match (self.contains(sp), self.contains(dp)) {
+            (false, true) => true,
+            (true, false) => false,
+            (true, true) if syn_only || dp < sp => true,
+            (true, true) if sp < dp => false,
+            // Same port on both ends: order by address so both directions agree.
+            (true, true) => dst < src,
+            (false, false) => return None,
+        })
+    }
+
     /// Orients a segment: which end is the server. When both ports are
     /// followed, the SYN (without ACK) tells; otherwise the lower port is the
     /// server, as clients take ephemeral ports.
@@ -250,16 +271,7 @@ impl PortSet {
         dst: Endpoint,
         syn_only: bool,
     ) -> Option<(FlowKey, Direction)> {
-        let (sp, dp) = (src.port(), dst.port());
-        let to_server = match (self.contains(sp), self.contains(dp)) {
-            (false, true) => true,
-            (true, false) => false,
-            (true, true) if syn_only || dp < sp => true,
-            (true, true) if sp < dp => false,
-            // Same port on both ends: order by address so both directions agree.
-            (true, true) => dst < src,
-            (false, false) => return None,
-        };
+        let to_server = self.to_server(&src, &dst, syn_only)?;
         Some(if to_server {
             (
                 FlowKey {
