@@ -1002,6 +1002,33 @@ fn open_plaintext_sessions_past_the_freeze_keep_their_own_queries() {
     }
 }
 
+/// Open plaintext sessions past their authentication end frozen. Their
+/// start thaws each one twice (the password, the server's answer up to its
+/// first ReadyForQuery); counted towards the back-off meant for sessions
+/// whose queries keep thawing them, those thaws kept every open plaintext
+/// session unfrozen (2.3 KB each instead of 237 bytes).
+#[test]
+fn open_plaintext_sessions_stay_frozen_after_authentication() {
+    use pgtls::analyze::{Analyzer, AnalyzerConfig};
+    let dir = temp_dir("open-plaintext-frozen");
+    let path = dir.join("open.pcap");
+    write_open_plaintext_sessions(&path, 2_000).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let mut a = Analyzer::new(AnalyzerConfig {
+        ports: pgtls::flow::PortSet::new(vec![5432]),
+        max_flows: 100_000,
+        report_early: false,
+    })
+    .with_freeze_above(0);
+    let mut r = pgtls::capture::file::CaptureReader::new(&bytes[..]).unwrap();
+    while let Some(p) = r.next_packet().unwrap() {
+        a.packet(&p);
+    }
+    assert_eq!(a.open_sessions(), 2_000);
+    assert_eq!(a.frozen_open_sessions(), 2_000);
+}
+
 /// Past the table size from which settled sessions freeze, thousands of
 /// open encrypted sessions share one shape and each still reports its own
 /// frames: the SSLRequest right after its handshake, every frame within

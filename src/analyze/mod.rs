@@ -625,6 +625,11 @@ impl Analyzer {
         self.flows.len()
     }
 
+    /// Sessions tracked now that are frozen ([`Session::freeze`]).
+    pub fn frozen_open_sessions(&self) -> usize {
+        self.flows.iter().filter(|s| s.is_frozen()).count()
+    }
+
     /// Closes the session that started first (the table is full).
     fn evict_oldest(&mut self) {
         if let Some((_, key)) = self.flows.oldest() {

@@ -204,6 +204,12 @@ impl Frozen {
         })
     }
 
+    /// Whether the session had finished its start (the server's first
+    /// ReadyForQuery) when it froze.
+    pub fn past_startup(&self) -> bool {
+        self.shape.pg.ready_frame.is_some()
+    }
+
     /// Where a frozen plaintext session's streams go on (client's, server's).
     pub fn plain_next(&self) -> Option<[u32; 2]> {
         (self.frames[FLAGS] & PLAIN != 0).then_some(self.plain.next)
