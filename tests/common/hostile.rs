@@ -571,6 +571,11 @@ pub fn run_program(bin: &str, args: &[&str], timeout: Duration) -> Run {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
+    // CI sets this: there a memory bound must be measured, not skipped.
+    assert!(
+        gnu_time || std::env::var_os("PGTLS_REQUIRE_GNU_TIME").is_none(),
+        "PGTLS_REQUIRE_GNU_TIME is set but /usr/bin/time (GNU time) does not run"
+    );
     let tmp = std::env::temp_dir().join(format!(
         "pgtls-hostile-{}-{:?}.rss",
         std::process::id(),
