@@ -367,13 +367,7 @@ mod tests {
     /// reads, and on every cut of them through the headers.
     #[test]
     fn fast_path_agrees_with_etherparse() {
-        let mut files: Vec<_> = ["samples", "tests/data/public"]
-            .iter()
-            .flat_map(|d| std::fs::read_dir(d).unwrap())
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x != "md"))
-            .collect();
-        files.sort();
+        let files = crate::testutil::bundled_captures();
         // Packets that took the fast path, by (variant, IPv6).
         let mut fast = std::collections::BTreeMap::<(usize, bool), usize>::new();
         for path in files {

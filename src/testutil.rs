@@ -13,6 +13,22 @@ pub fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// Every capture the project bundles: the samples, then the public captures,
+/// each directory sorted.
+pub fn bundled_captures() -> Vec<std::path::PathBuf> {
+    let mut all = Vec::new();
+    for dir in ["samples", "tests/data/public"] {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x != "md"))
+            .collect();
+        files.sort();
+        all.extend(files);
+    }
+    all
+}
+
 /// Deterministic pseudo-random numbers (xorshift64): the same seed gives the
 /// same cases on every run.
 pub struct XorShift(pub u64);

@@ -113,10 +113,18 @@ impl FlowTable {
 
     #[inline]
     fn slot_of(&self, key: &FlowKey) -> Option<u32> {
+        self.slot_of_ends(&key.client, &key.server)
+    }
+
+    /// The slot of the session whose key has these two ends.
+    #[inline]
+    fn slot_of_ends(&self, client: &Endpoint, server: &Endpoint) -> Option<u32> {
         let slab = &self.slab;
-        self.index
-            .find(flow_id(key), |&slot| slab.key(slot) == key)
-            .copied()
+        let found = self.index.find(pair_id(client, server), |&slot| {
+            let k = slab.key(slot);
+            k.client == *client && k.server == *server
+        });
+        found.copied()
     }
 
     pub fn get(&self, key: &FlowKey) -> Option<&Session> {
@@ -138,11 +146,7 @@ impl FlowTable {
         client: &Endpoint,
         server: &Endpoint,
     ) -> Option<&mut Session> {
-        let slab = &self.slab;
-        let slot = *self.index.find(pair_id(client, server), |&slot| {
-            let k = slab.key(slot);
-            k.client == *client && k.server == *server
-        })?;
+        let slot = self.slot_of_ends(client, server)?;
         self.slab.get_mut(slot)
     }
 

@@ -590,6 +590,75 @@ mod tests {
         (out, r.take_warnings())
     }
 
+    /// Writes a pcapng file block by block in either byte order, from its
+    /// section header on.
+    struct NgWriter {
+        big: bool,
+        bytes: Vec<u8>,
+    }
+
+    impl NgWriter {
+        fn new(big: bool) -> Self {
+            let mut w = NgWriter {
+                big,
+                bytes: Vec::new(),
+            };
+            let mut shb = w.u32(0x1a2b_3c4d).to_vec();
+            shb.extend_from_slice(&w.u16(1));
+            shb.extend_from_slice(&w.u16(0));
+            shb.extend_from_slice(&u64::MAX.to_le_bytes());
+            w.block(0x0a0d_0d0a, &shb);
+            w
+        }
+
+        fn u32(&self, v: u32) -> [u8; 4] {
+            if self.big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+
+        fn u16(&self, v: u16) -> [u8; 2] {
+            if self.big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        }
+
+        /// A block: type, length, `body` padded to 4 bytes, length again.
+        fn block(&mut self, kind: u32, body: &[u8]) {
+            let len = (12 + body.len().div_ceil(4) * 4) as u32;
+            let (kind, len) = (self.u32(kind), self.u32(len));
+            self.bytes.extend_from_slice(&kind);
+            self.bytes.extend_from_slice(&len);
+            self.bytes.extend_from_slice(body);
+            self.bytes.resize(self.bytes.len().next_multiple_of(4), 0);
+            self.bytes.extend_from_slice(&len);
+        }
+
+        /// An option appended to a block's body, padded to 4 bytes.
+        fn option(&self, body: &mut Vec<u8>, code: u16, value: &[u8]) {
+            body.extend_from_slice(&self.u16(code));
+            body.extend_from_slice(&self.u16(value.len() as u16));
+            body.extend_from_slice(value);
+            body.resize(body.len().next_multiple_of(4), 0);
+        }
+
+        /// An enhanced packet block's body up to its options.
+        fn epb(&self, if_id: u32, raw_ts: u64, data: &[u8], orig_len: u32) -> Vec<u8> {
+            let mut epb = self.u32(if_id).to_vec();
+            epb.extend_from_slice(&self.u32((raw_ts >> 32) as u32));
+            epb.extend_from_slice(&self.u32(raw_ts as u32));
+            epb.extend_from_slice(&self.u32(data.len() as u32));
+            epb.extend_from_slice(&self.u32(orig_len));
+            epb.extend_from_slice(data);
+            epb.resize(epb.len().next_multiple_of(4), 0);
+            epb
+        }
+    }
+
     /// A pcap and a pcapng file of packets of random lengths (up to 70 KB,
     /// so some records are longer than a window), cut `cut` bytes short.
     fn files(cut: usize) -> [Vec<u8>; 2] {
@@ -598,20 +667,8 @@ mod tests {
         pcap.extend_from_slice(&[0; 8]);
         pcap.extend_from_slice(&262_144u32.to_le_bytes());
         pcap.extend_from_slice(&1u32.to_le_bytes());
-        let mut ng = Vec::new();
-        let block = |ng: &mut Vec<u8>, kind: u32, body: &[u8]| {
-            let len = (12 + body.len().div_ceil(4) * 4) as u32;
-            ng.extend_from_slice(&kind.to_le_bytes());
-            ng.extend_from_slice(&len.to_le_bytes());
-            ng.extend_from_slice(body);
-            ng.resize(ng.len() + (4 - body.len() % 4) % 4, 0);
-            ng.extend_from_slice(&len.to_le_bytes());
-        };
-        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
-        shb.extend_from_slice(&[1, 0, 0, 0]);
-        shb.extend_from_slice(&u64::MAX.to_le_bytes());
-        block(&mut ng, 0x0a0d_0d0a, &shb);
-        block(&mut ng, 1, &[1, 0, 0, 0, 0, 0, 4, 0]);
+        let mut ng = NgWriter::new(false);
+        ng.block(1, &[1, 0, 0, 0, 0, 0, 4, 0]);
         for i in 0..3000u32 {
             let len = if i % 500 == 7 {
                 70_000
@@ -625,14 +682,10 @@ mod tests {
             pcap.extend_from_slice(&(len as u32 + 4).to_le_bytes());
             pcap.extend_from_slice(&data);
             let ts = u64::from(1_700_000_000 + i) * 1_000_000 + u64::from(i);
-            let mut epb = 0u32.to_le_bytes().to_vec();
-            epb.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-            epb.extend_from_slice(&(ts as u32).to_le_bytes());
-            epb.extend_from_slice(&(len as u32).to_le_bytes());
-            epb.extend_from_slice(&(len as u32 + 4).to_le_bytes());
-            epb.extend_from_slice(&data);
-            block(&mut ng, 6, &epb);
+            let epb = ng.epb(0, ts, &data, len as u32 + 4);
+            ng.block(6, &epb);
         }
+        let mut ng = ng.bytes;
         pcap.truncate(pcap.len() - cut);
         ng.truncate(ng.len() - cut);
         [pcap, ng]
@@ -688,62 +741,26 @@ mod tests {
                 (Some(9u8), Some(-3600i64)),
                 (Some(0x94), None),
             ] {
-                let u32b = |v: u32| {
-                    if big {
-                        v.to_be_bytes()
-                    } else {
-                        v.to_le_bytes()
-                    }
-                };
-                let u16b = |v: u16| {
-                    if big {
-                        v.to_be_bytes()
-                    } else {
-                        v.to_le_bytes()
-                    }
-                };
-                let mut ng = Vec::new();
-                let block = |ng: &mut Vec<u8>, kind: u32, body: &[u8]| {
-                    let len = (12 + body.len().div_ceil(4) * 4) as u32;
-                    ng.extend_from_slice(&u32b(kind));
-                    ng.extend_from_slice(&u32b(len));
-                    ng.extend_from_slice(body);
-                    ng.resize(ng.len() + (4 - body.len() % 4) % 4, 0);
-                    ng.extend_from_slice(&u32b(len));
-                };
-                let option = |body: &mut Vec<u8>, code: u16, value: &[u8]| {
-                    body.extend_from_slice(&u16b(code));
-                    body.extend_from_slice(&u16b(value.len() as u16));
-                    body.extend_from_slice(value);
-                    body.resize(body.len() + (4 - value.len() % 4) % 4, 0);
-                };
-                let mut shb = u32b(0x1a2b_3c4d).to_vec();
-                shb.extend_from_slice(&u16b(1));
-                shb.extend_from_slice(&u16b(0));
-                shb.extend_from_slice(&u64::MAX.to_le_bytes());
-                block(&mut ng, 0x0a0d_0d0a, &shb);
+                let mut ng = NgWriter::new(big);
                 for _ in 0..2 {
-                    let mut idb = u16b(1).to_vec();
+                    let mut idb = ng.u16(1).to_vec();
                     idb.extend_from_slice(&[0, 0]);
-                    idb.extend_from_slice(&u32b(65535));
+                    idb.extend_from_slice(&ng.u32(65535));
                     if let Some(r) = tsresol {
-                        option(&mut idb, 9, &[r]);
+                        ng.option(&mut idb, 9, &[r]);
                     }
                     if let Some(o) = offset {
-                        option(
-                            &mut idb,
-                            14,
-                            &if big {
-                                o.to_be_bytes()
-                            } else {
-                                o.to_le_bytes()
-                            },
-                        );
+                        let o = if big {
+                            o.to_be_bytes()
+                        } else {
+                            o.to_le_bytes()
+                        };
+                        ng.option(&mut idb, 14, &o);
                     }
                     if tsresol.is_some() || offset.is_some() {
-                        option(&mut idb, 0, &[]);
+                        ng.option(&mut idb, 0, &[]);
                     }
-                    block(&mut ng, 1, &idb);
+                    ng.block(1, &idb);
                 }
                 let units = match tsresol {
                     None => 1_000_000u128,
@@ -752,30 +769,24 @@ mod tests {
                 };
                 for (i, (_, ts, _, data, orig_len)) in packets.iter().enumerate() {
                     let raw = (*ts as u128 * units / 1_000_000_000) as u64;
-                    let mut epb = u32b((i % 2) as u32).to_vec();
-                    epb.extend_from_slice(&u32b((raw >> 32) as u32));
-                    epb.extend_from_slice(&u32b(raw as u32));
-                    epb.extend_from_slice(&u32b(data.len() as u32));
-                    epb.extend_from_slice(&u32b(*orig_len));
-                    epb.extend_from_slice(data);
-                    epb.resize(epb.len().next_multiple_of(4), 0);
+                    let mut epb = ng.epb((i % 2) as u32, raw, data, *orig_len);
                     match i % 7 {
                         3 => {
-                            option(&mut epb, 2, &u32b(1));
-                            option(&mut epb, 0, &[]);
+                            ng.option(&mut epb, 2, &ng.u32(1));
+                            ng.option(&mut epb, 0, &[]);
                         }
                         5 => {
-                            option(&mut epb, 1, b"a comment");
-                            option(&mut epb, 0, &[]);
+                            ng.option(&mut epb, 1, b"a comment");
+                            ng.option(&mut epb, 0, &[]);
                         }
                         // Captured length past the block: pcap_parser
                         // refuses it, with a warning.
-                        6 if i == 6 => epb[12..16].copy_from_slice(&u32b(1 << 20)),
+                        6 if i == 6 => epb[12..16].copy_from_slice(&ng.u32(1 << 20)),
                         _ => {}
                     }
-                    block(&mut ng, 6, &epb);
+                    ng.block(6, &epb);
                 }
-                files.push(ng);
+                files.push(ng.bytes);
             }
         }
         files
@@ -831,34 +842,15 @@ mod tests {
     /// second) is read in microseconds, with a warning, not a wrong time.
     #[test]
     fn an_impossible_resolution_is_warned_and_read_in_microseconds() {
-        let block = |ng: &mut Vec<u8>, kind: u32, body: &[u8]| {
-            let len = (12 + body.len().div_ceil(4) * 4) as u32;
-            ng.extend_from_slice(&kind.to_le_bytes());
-            ng.extend_from_slice(&len.to_le_bytes());
-            ng.extend_from_slice(body);
-            ng.resize(ng.len() + (4 - body.len() % 4) % 4, 0);
-            ng.extend_from_slice(&len.to_le_bytes());
-        };
-        let mut ng = Vec::new();
-        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
-        shb.extend_from_slice(&[1, 0, 0, 0]);
-        shb.extend_from_slice(&u64::MAX.to_le_bytes());
-        block(&mut ng, 0x0a0d_0d0a, &shb);
+        let mut ng = NgWriter::new(false);
         // Link type 1, snaplen, if_tsresol = 25, end of options.
-        block(
-            &mut ng,
+        ng.block(
             1,
             &[1, 0, 0, 0, 0, 0, 4, 0, 9, 0, 1, 0, 25, 0, 0, 0, 0, 0, 0, 0],
         );
-        let mut epb = 0u32.to_le_bytes().to_vec();
-        let raw: u64 = 1_700_000_000_123_456;
-        epb.extend_from_slice(&((raw >> 32) as u32).to_le_bytes());
-        epb.extend_from_slice(&(raw as u32).to_le_bytes());
-        epb.extend_from_slice(&4u32.to_le_bytes());
-        epb.extend_from_slice(&4u32.to_le_bytes());
-        epb.extend_from_slice(&[1, 2, 3, 4]);
-        block(&mut ng, 6, &epb);
-        let (got, warnings) = frames(CaptureReader::new(&ng[..]).unwrap());
+        let epb = ng.epb(0, 1_700_000_000_123_456, &[1, 2, 3, 4], 4);
+        ng.block(6, &epb);
+        let (got, warnings) = frames(CaptureReader::new(&ng.bytes[..]).unwrap());
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].1, 1_700_000_000_123_456_000);
         assert_eq!(warnings.len(), 1, "{warnings:?}");

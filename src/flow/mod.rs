@@ -246,7 +246,9 @@ impl PortSet {
         self.bits[usize::from(port >> 6)] & (1 << (port & 63)) != 0
     }
 
-    /// Whether a segment from `src` to `dst` goes to the server ([`Self::orient`]).
+    /// Whether a segment from `src` to `dst` goes to the server. When both
+    /// ports are followed, the SYN (without ACK) tells; otherwise the lower
+    /// port is the server, as clients take ephemeral ports.
     #[inline]
     pub fn to_server(&self, src: &Endpoint, dst: &Endpoint, syn_only: bool) -> Option<bool> {
         let (sp, dp) = (src.port(), dst.port());
@@ -258,36 +260,6 @@ impl PortSet {
             // Same port on both ends: order by address so both directions agree.
             (true, true) => dst < src,
             (false, false) => return None,
-        })
-    }
-
-    /// Orients a segment: which end is the server. When both ports are
-    /// followed, the SYN (without ACK) tells; otherwise the lower port is the
-    /// server, as clients take ephemeral ports.
-    #[inline]
-    pub fn orient(
-        &self,
-        src: Endpoint,
-        dst: Endpoint,
-        syn_only: bool,
-    ) -> Option<(FlowKey, Direction)> {
-        let to_server = self.to_server(&src, &dst, syn_only)?;
-        Some(if to_server {
-            (
-                FlowKey {
-                    client: src,
-                    server: dst,
-                },
-                Direction::ToServer,
-            )
-        } else {
-            (
-                FlowKey {
-                    client: dst,
-                    server: src,
-                },
-                Direction::ToClient,
-            )
         })
     }
 }

@@ -331,44 +331,44 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.comma();
-        v.serialize(&mut *self.w)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-macro_rules! like_seq {
-    ($($trait:ident: $method:ident),*) => {
-        $(impl ser::$trait for Compound<'_, '_> {
+/// An impl of one of serde's compound traits for [`Compound`]: its methods,
+/// then the shared `Ok`, `Error` and `end`.
+macro_rules! compound {
+    ($trait:ident { $($method:item)* }) => {
+        impl ser::$trait for Compound<'_, '_> {
             type Ok = ();
             type Error = Error;
 
-            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-                ser::SerializeSeq::serialize_element(self, v)
-            }
+            $($method)*
 
             fn end(self) -> Result<(), Error> {
                 Compound::end(self)
             }
-        })*
+        }
+    };
+}
+
+compound!(SerializeSeq {
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+        self.comma();
+        v.serialize(&mut *self.w)
+    }
+});
+
+macro_rules! like_seq {
+    ($($trait:ident: $method:ident),*) => {
+        $(compound!($trait {
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                ser::SerializeSeq::serialize_element(self, v)
+            }
+        });)*
     };
 }
 
 like_seq!(SerializeTuple: serialize_element, SerializeTupleStruct: serialize_field,
     SerializeTupleVariant: serialize_field);
 
-impl ser::SerializeMap for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
+compound!(SerializeMap {
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         self.comma();
         key.serialize(KeyWriter(&mut *self.w.out))
@@ -378,16 +378,9 @@ impl ser::SerializeMap for Compound<'_, '_> {
         self.w.out.push(b':');
         v.serialize(&mut *self.w)
     }
+});
 
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
+compound!(SerializeStruct {
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
@@ -402,16 +395,9 @@ impl ser::SerializeStruct for Compound<'_, '_> {
         out.extend_from_slice(b"\":");
         v.serialize(&mut *self.w)
     }
+});
 
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
+compound!(SerializeStructVariant {
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
@@ -419,11 +405,7 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
     ) -> Result<(), Error> {
         ser::SerializeStruct::serialize_field(self, key, v)
     }
-
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
-    }
-}
+});
 
 /// A map key: a string as is, a number or a bool in quotes (as serde_json).
 struct KeyWriter<'a>(&'a mut Vec<u8>);
@@ -609,14 +591,14 @@ mod tests {
             .collect();
         let mut rng = XorShift(11);
         for n in 0..20_000 {
-            let len = (rng.next() % 40) as usize;
+            let len = rng.below(40);
             let s: String = (0..len)
                 .map(|_| {
                     // Mostly printable ASCII, as real fields are.
-                    if rng.next().is_multiple_of(4) {
-                        alphabet[(rng.next() % alphabet.len() as u64) as usize]
+                    if rng.below(4) == 0 {
+                        alphabet[rng.below(alphabet.len())]
                     } else {
-                        char::from(b' ' + (rng.next() % 95) as u8)
+                        char::from(b' ' + rng.below(95) as u8)
                     }
                 })
                 .collect();
@@ -686,13 +668,7 @@ mod tests {
     /// they did through serde_json.
     #[test]
     fn session_records_as_serde_json_writes_them() {
-        let mut files: Vec<_> = ["samples", "tests/data/public"]
-            .iter()
-            .flat_map(|d| std::fs::read_dir(d).unwrap())
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x != "md"))
-            .collect();
-        files.sort();
+        let files = crate::testutil::bundled_captures();
         let mut sessions = 0;
         for path in files {
             let mut a = crate::analyze::Analyzer::new(crate::analyze::AnalyzerConfig {

@@ -15,6 +15,14 @@ pub struct Message<'a> {
     pub body: &'a [u8],
 }
 
+/// Drops up to `n` bytes from the front of `data`; returns how many of the
+/// `n` are still to come.
+fn skip_past(data: &mut &[u8], n: u64) -> u64 {
+    let k = n.min(data.len() as u64) as usize;
+    *data = &data[k..];
+    n - k as u64
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct MessageStream {
     buf: Vec<u8>,
@@ -40,9 +48,7 @@ impl MessageStream {
                 _ => return,
             }
         }
-        let n = (self.skip.min(data.len() as u64)) as usize;
-        self.skip -= n as u64;
-        data = &data[n..];
+        self.skip = skip_past(&mut data, self.skip);
         while !data.is_empty() {
             // A whole message in the segment is read where it lies; only
             // messages cut across segments are gathered in `buf`.
@@ -52,10 +58,8 @@ impl MessageStream {
                     let keep = body_len.min(MAX_INSPECTED_BODY);
                     if let Some(body) = data.get(5..5 + keep) {
                         on_message(Message { tag: h.tag, body });
-                        let rest = body_len - keep;
-                        let n = rest.min(data.len() - 5 - keep);
-                        data = &data[5 + keep + n..];
-                        self.skip = (rest - n) as u64;
+                        data = &data[5 + keep..];
+                        self.skip = skip_past(&mut data, (body_len - keep) as u64);
                         continue;
                     }
                 }
@@ -94,10 +98,7 @@ impl MessageStream {
                 body: &self.buf[5..],
             });
             self.buf.clear();
-            let rest = (body_len - keep) as u64;
-            let n = rest.min(data.len() as u64) as usize;
-            data = &data[n..];
-            self.skip = rest - n as u64;
+            self.skip = skip_past(&mut data, (body_len - keep) as u64);
         }
     }
 
