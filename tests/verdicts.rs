@@ -33,7 +33,12 @@ fn verdicts_tls(path: &str) -> Vec<(String, Option<String>)> {
     read(path, &[5432])
         .0
         .iter()
-        .map(|r| (r.verdict.to_string(), r.tls.server_version.clone()))
+        .map(|r| {
+            (
+                r.verdict.to_string(),
+                r.tls.server_version.as_deref().map(str::to_string),
+            )
+        })
         .collect()
 }
 

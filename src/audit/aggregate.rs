@@ -114,7 +114,7 @@ impl Versions {
             .values()
             .rev()
             .map(|(v, n)| VersionCount {
-                version: v.name(),
+                version: v.name().into_owned(),
                 sessions: *n,
             })
             .collect()
@@ -638,7 +638,7 @@ impl Auditor {
             if self.policy.below_min(v) {
                 found(
                     "tls-below-minimum",
-                    v.name(),
+                    v.name().into_owned(),
                     Severity::High,
                     format!(
                         "{} chosen by the server, below the minimum {}",
@@ -1022,7 +1022,7 @@ fn server_audit(policy: &Policy, name: &str, s: &ServerState, findings: &[Findin
         .rev()
         .filter(|(v, _)| !policy.below_min(*v))
         .map(|(v, n)| VersionCount {
-            version: v.name(),
+            version: v.name().into_owned(),
             sessions: *n,
         })
         .collect();
@@ -1258,7 +1258,7 @@ fn client_audit(policy: &Policy, ip: &str, c: &ClientState) -> ClientAudit {
         servers: sorted_addresses(&c.servers),
         users: c.users.iter().cloned().collect(),
         application_names: c.apps.iter().cloned().collect(),
-        highest_tls_offered: c.highest_offered.map(|v| v.name()),
+        highest_tls_offered: c.highest_offered.map(|v| v.name().into_owned()),
         tls_negotiated: c.negotiated.counts(),
         sni: c.sni.iter().cloned().collect(),
         alpn: c.alpn.iter().cloned().collect(),
@@ -1268,7 +1268,7 @@ fn client_audit(policy: &Policy, ip: &str, c: &ClientState) -> ClientAudit {
             .map(|(ja4, (n, max))| Library {
                 ja4: ja4.clone(),
                 sessions: *n,
-                highest_offered: max.map(|v| v.name()),
+                highest_offered: max.map(|v| v.name().into_owned()),
             })
             .collect(),
         breaks,

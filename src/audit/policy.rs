@@ -34,7 +34,7 @@ impl Policy {
 
     /// The minimum as PostgreSQL names it: `TLSv1.2`.
     pub fn min_name(&self) -> String {
-        self.min_tls.name()
+        self.min_tls.name().into_owned()
     }
 
     /// The server settings this policy stands for.

@@ -17,6 +17,7 @@ use crate::tls::cert::{check_name, CertInfo};
 use crate::tls::fingerprint;
 use crate::tls::{alert_name, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Everything pgtls says about one session. Field names are stable.
@@ -105,9 +106,9 @@ pub struct InjectionFact {
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct TlsReport {
-    pub client_versions: Vec<String>,
-    pub client_max_version: Option<String>,
-    pub server_version: Option<String>,
+    pub client_versions: Vec<Cow<'static, str>>,
+    pub client_max_version: Option<Cow<'static, str>>,
+    pub server_version: Option<Cow<'static, str>>,
     pub cipher: Option<String>,
     pub sni: Option<String>,
     pub alpn: Vec<String>,
@@ -230,7 +231,7 @@ pub struct ErrorReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct EvidenceReport {
     pub frame: u64,
-    pub what: String,
+    pub what: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -411,7 +412,7 @@ impl SessionReport {
                 .iter()
                 .map(|a| EvidenceReport {
                     frame: a.frame,
-                    what: a.what.clone(),
+                    what: a.what.clone().into(),
                 })
                 .collect(),
             gaps: GapReport {

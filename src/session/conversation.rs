@@ -4,6 +4,23 @@
 
 use super::messages::{Message, MessageStream};
 use super::Evidence;
+use std::borrow::Cow;
+
+/// `$prefix` followed by the name of TLS version `$v`
+/// ([`tls::TlsVersion::name`]), written out only for a version no
+/// handshake in use sends: two pieces of evidence of every TLS session.
+macro_rules! with_version {
+    ($prefix:literal, $v:expr) => {{
+        let v: tls::TlsVersion = $v;
+        match v.0 {
+            0x0304 => Cow::Borrowed(concat!($prefix, "TLSv1.3")),
+            0x0303 => Cow::Borrowed(concat!($prefix, "TLSv1.2")),
+            0x0302 => Cow::Borrowed(concat!($prefix, "TLSv1.1")),
+            0x0301 => Cow::Borrowed(concat!($prefix, "TLSv1.0")),
+            _ => Cow::Owned(format!(concat!($prefix, "{}"), v.name())),
+        }
+    }};
+}
 use crate::flow::reassembly::Chunk;
 use crate::flow::Direction;
 use crate::pg::{self, StartupFraming, StartupPacket};
@@ -420,7 +437,7 @@ impl Conversation {
         self.events = Vec::new();
     }
 
-    fn evidence(&mut self, frame: u64, what: impl Into<String>) {
+    fn evidence(&mut self, frame: u64, what: impl Into<Cow<'static, str>>) {
         if self.evidence.len() < 32 {
             self.evidence.push(Evidence {
                 frame,
@@ -817,7 +834,11 @@ impl Conversation {
                         _ => {}
                     }
                 }
-                self.evidence(frame, format!("StartupMessage {version} in clear"));
+                let what: Cow<'static, str> = match version.0 {
+                    0x0003_0000 => "StartupMessage 3.0 in clear".into(),
+                    _ => format!("StartupMessage {version} in clear").into(),
+                };
+                self.evidence(frame, what);
                 self.phase = Phase::Plain;
             }
             Ok((_, StartupPacket::Unknown { code })) => {
@@ -844,10 +865,13 @@ impl Conversation {
             (Request::Ssl, b'S') | (Request::Gss, b'G') | (_, b'N') => {
                 self.pending_server.remove(0);
                 self.answers.push((req, b, frame));
-                self.evidence(
-                    frame,
-                    format!("server answered '{}' to {}", b as char, request_name(req)),
-                );
+                let what = match (req, b) {
+                    (Request::Ssl, b'S') => "server answered 'S' to SSLRequest",
+                    (Request::Ssl, _) => "server answered 'N' to SSLRequest",
+                    (Request::Gss, b'G') => "server answered 'G' to GSSENCRequest",
+                    (Request::Gss, _) => "server answered 'N' to GSSENCRequest",
+                };
+                self.evidence(frame, what);
                 if b != b'N' && !self.pending_server.is_empty() {
                     // CVE-2021-23222 style: bytes that arrived with the answer
                     // would be read as if they came through the encrypted channel.
@@ -929,6 +953,10 @@ impl Conversation {
             ),
         };
         if fresh {
+            if held.is_empty() && start_bytes_needed(dir, bytes).is_none_or(|n| bytes.len() >= n) {
+                // Enough in this segment alone: decided where it lies.
+                return self.tls_bytes_decided(dir, bytes, frame);
+            }
             held.extend_from_slice(bytes);
             if let Some(need) = start_bytes_needed(dir, held) {
                 if held.len() < need {
@@ -1003,18 +1031,12 @@ impl Conversation {
                 if dir == Direction::ToServer && self.tls.client_hello.is_none() =>
             {
                 let max = ch.max_version();
-                self.evidence(
-                    frame,
-                    format!(
-                        "ClientHello{} offering up to {}",
-                        if ch.sslv2_format {
-                            " (SSLv2 format)"
-                        } else {
-                            ""
-                        },
-                        max.name()
-                    ),
-                );
+                let what = if ch.sslv2_format {
+                    format!("ClientHello (SSLv2 format) offering up to {}", max.name()).into()
+                } else {
+                    with_version!("ClientHello offering up to ", max)
+                };
+                self.evidence(frame, what);
                 self.tls.client_hello = Some(ch);
                 self.tls.client_hello_frame = frame;
             }
@@ -1027,13 +1049,11 @@ impl Conversation {
                     self.tls.hello_retry = true;
                     self.evidence(frame, "HelloRetryRequest");
                 } else if self.tls.server_hello.is_none() {
-                    self.evidence(
-                        frame,
-                        format!(
-                            "ServerHello selecting {}",
-                            tls::TlsVersion(sh.selected_version).name()
-                        ),
+                    let what = with_version!(
+                        "ServerHello selecting ",
+                        tls::TlsVersion(sh.selected_version)
                     );
+                    self.evidence(frame, what);
                     self.tls.server_hello = Some(sh);
                     self.tls.server_hello_frame = frame;
                 }

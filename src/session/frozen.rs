@@ -330,7 +330,7 @@ mod tests {
             .zip([0, 1, 2, 3])
             .map(|(what, d)| Evidence {
                 frame: base + d,
-                what: what.to_string(),
+                what: (*what).into(),
             })
             .collect();
         c.server_closed = Some(base + 9);
@@ -442,7 +442,7 @@ mod tests {
         let mut kept = Vec::new();
         for i in 0..MAX_SHAPES + 10 {
             let mut c = conversation(1);
-            c.evidence[0].what = format!("shape {i}");
+            c.evidence[0].what = format!("shape {i}").into();
             let f = Frozen::freeze(Box::new(c), 1, &mut shapes, None).unwrap();
             if i % 2 == 0 {
                 kept.push(f);

@@ -27,7 +27,8 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Evidence {
     pub frame: u64,
-    pub what: String,
+    /// Most evidence is a fixed text: borrowed, not allocated per session.
+    pub what: Cow<'static, str>,
 }
 
 /// One TCP connection to a followed port.

@@ -74,7 +74,9 @@ impl TlsVersion {
     }
 
     /// The name PostgreSQL's `ssl_min_protocol_version` uses, with SSL versions added.
-    pub fn name(self) -> String {
+    /// Written out only for drafts and unknown values: a session's report
+    /// names versions several times.
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
         match self.0 {
             0x0002 => "SSLv2".into(),
             0x0300 => "SSLv3".into(),
@@ -82,8 +84,8 @@ impl TlsVersion {
             0x0302 => "TLSv1.1".into(),
             0x0303 => "TLSv1.2".into(),
             0x0304 => "TLSv1.3".into(),
-            0x7f00..=0x7fff => format!("TLSv1.3-draft{}", self.0 & 0xff),
-            v => format!("0x{v:04x}"),
+            0x7f00..=0x7fff => format!("TLSv1.3-draft{}", self.0 & 0xff).into(),
+            v => format!("0x{v:04x}").into(),
         }
     }
 }
@@ -657,17 +659,36 @@ impl TlsStream {
                     });
                     return;
                 }
-                self.handshake.extend_from_slice(body);
-                self.handshake_messages(h.version, out);
+                if self.handshake.is_empty() {
+                    // Whole messages are read where they lie; only a
+                    // message cut across records is gathered.
+                    let used = self.handshake_messages(body, h.version, out);
+                    if !self.broken {
+                        self.handshake.extend_from_slice(&body[used..]);
+                    }
+                } else {
+                    let mut gathered = std::mem::take(&mut self.handshake);
+                    gathered.extend_from_slice(body);
+                    let used = self.handshake_messages(&gathered, h.version, out);
+                    gathered.drain(..used);
+                    self.handshake = gathered;
+                }
             }
             _ => out.push(TlsEvent::ApplicationData),
         }
     }
 
-    fn handshake_messages(&mut self, record_version: u16, out: &mut Vec<TlsEvent>) {
+    /// Reports the whole handshake messages at the start of `bytes`;
+    /// returns the bytes they take.
+    fn handshake_messages(
+        &mut self,
+        bytes: &[u8],
+        record_version: u16,
+        out: &mut Vec<TlsEvent>,
+    ) -> usize {
         let mut p = 0;
         loop {
-            let hs = &self.handshake[p..];
+            let hs = &bytes[p..];
             if hs.len() < 4 {
                 break;
             }
@@ -677,7 +698,7 @@ impl TlsStream {
                 out.push(TlsEvent::Malformed {
                     what: "handshake message larger than pgtls reassembles",
                 });
-                return;
+                return p;
             }
             if hs.len() < 4 + len {
                 break;
@@ -706,7 +727,7 @@ impl TlsStream {
             });
             p += 4 + len;
         }
-        self.handshake.drain(..p);
+        p
     }
 }
 

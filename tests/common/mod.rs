@@ -106,7 +106,7 @@ pub fn rows(reports: &[SessionReport]) -> Vec<Row> {
             client: r.client.clone(),
             server: r.server.clone(),
             reason: r.reason.clone(),
-            tls_version: r.tls.server_version.clone(),
+            tls_version: r.tls.server_version.as_deref().map(str::to_string),
             midstream: r.midstream,
         })
         .collect()

@@ -169,3 +169,19 @@ fn gss_framer_counts_wrapped_packets_across_segments() {
     zero.feed(&hex("00000000"));
     assert_eq!(zero.bad, Some(0));
 }
+
+#[test]
+fn fixed_version_texts_read_as_the_version_names() {
+    for v in [
+        0x0002, 0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x7f17, 0x0a0a, 0xfefd,
+    ] {
+        let v = tls::TlsVersion(v);
+        let text = with_version!("ServerHello selecting ", v);
+        assert_eq!(text, format!("ServerHello selecting {}", v.name()));
+        assert_eq!(
+            matches!(text, Cow::Borrowed(_)),
+            (0x0301..=0x0304).contains(&v.0),
+            "{text}"
+        );
+    }
+}
