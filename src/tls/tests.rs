@@ -1470,3 +1470,162 @@ fn group_names_include_the_post_quantum_hybrids() {
     assert_eq!(group_label(0x0a0a), "GREASE (0x0a0a)");
     assert_eq!(group_label(0x1234), "0x1234");
 }
+
+/// The ClientHello decoder pgtls used before its own, on tls-parser: the
+/// oracle the hand-written one is checked against.
+fn parse_client_hello_with_tls_parser(body: &[u8], record_version: u16) -> Option<ClientHelloInfo> {
+    use tls_parser::{parse_tls_client_hello_extension, parse_tls_handshake_client_hello};
+    let (_, ch) = parse_tls_handshake_client_hello(body).ok()?;
+    let mut info = ClientHelloInfo {
+        record_version,
+        legacy_version: ch.version.0,
+        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        session_id: ch.session_id.unwrap_or(&[]).to_vec(),
+        ..Default::default()
+    };
+    for (ext_type, raw) in raw_extensions(ch.ext.unwrap_or(&[])) {
+        info.extensions.push(ext_type);
+        let data = &raw[4..];
+        match ext_type {
+            EXT_KEY_SHARE => info.key_share_groups = key_share_groups(data),
+            EXT_SESSION_TICKET => info.session_ticket_len = Some(data.len()),
+            EXT_ALPN => info.alpn_first_raw = alpn_first(data),
+            _ => {}
+        }
+        match parse_tls_client_hello_extension(raw) {
+            Ok((_, TlsExtension::SNI(names))) => {
+                info.sni = names
+                    .first()
+                    .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
+            }
+            Ok((_, TlsExtension::ALPN(protos))) => {
+                info.alpn = protos
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+            }
+            Ok((_, TlsExtension::SupportedVersions(v))) => {
+                info.supported_versions = v.iter().map(|v| v.0).collect();
+            }
+            Ok((_, TlsExtension::EllipticCurves(g))) => {
+                info.groups = g.iter().map(|g| g.0).collect();
+            }
+            Ok((_, TlsExtension::EcPointFormats(f))) => info.ec_point_formats = f.to_vec(),
+            Ok((_, TlsExtension::SignatureAlgorithms(s))) => info.signature_algorithms = s,
+            _ => {}
+        }
+    }
+    Some(info)
+}
+
+/// ClientHello bodies from every bundled capture (the first hello record
+/// of each client segment that holds one whole), and the samples above.
+fn real_client_hello_bodies() -> Vec<Vec<u8>> {
+    let mut bodies: Vec<Vec<u8>> = [TLS13_CLIENT_HELLO, TLS12_CLIENT_HELLO, TLS10_CLIENT_HELLO]
+        .iter()
+        .map(|h| first_hello_body(&hex(h)).to_vec())
+        .collect();
+    for path in crate::testutil::bundled_captures() {
+        let bytes = std::fs::read(&path).unwrap();
+        let mut r = crate::capture::file::CaptureReader::new(&bytes[..]).unwrap();
+        while let Ok(Some(p)) = r.next_packet() {
+            let Ok(seg) = crate::decode::decode_general(&p) else {
+                continue;
+            };
+            let d = seg.payload;
+            if d.len() > 9 && d[0] == CONTENT_HANDSHAKE && d[5] == HS_CLIENT_HELLO {
+                let len = (usize::from(d[6]) << 16) | (usize::from(d[7]) << 8) | usize::from(d[8]);
+                if let Some(body) = d.get(9..9 + len) {
+                    if !bodies.iter().any(|b| b == body) {
+                        bodies.push(body.to_vec());
+                    }
+                }
+            }
+        }
+    }
+    bodies
+}
+
+/// A hello body around `exts`: legacy version, random, a session ID, two
+/// suites, no compression.
+fn hello_with_extensions(exts: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x03, 0x03];
+    b.extend([0x11; 32]);
+    b.push(4);
+    b.extend([1, 2, 3, 4]);
+    b.extend([0, 4, 0x13, 0x01, 0xc0, 0x2f, 1, 0]);
+    b.extend((exts.len() as u16).to_be_bytes());
+    b.extend(exts);
+    b
+}
+
+#[test]
+fn client_hellos_decode_as_tls_parser_decodes_them() {
+    let bodies = real_client_hello_bodies();
+    assert!(bodies.len() >= 10, "only {} distinct hellos", bodies.len());
+    let check = |body: &[u8], what: &str| {
+        assert_eq!(
+            parse_client_hello(body, 0x0301),
+            parse_client_hello_with_tls_parser(body, 0x0301),
+            "{what}: {}",
+            body.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+    };
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut decoded = 0;
+    for body in &bodies {
+        check(body, "as captured");
+        decoded += usize::from(parse_client_hello(body, 0x0301).is_some());
+        for n in 0..body.len() {
+            check(&body[..n], "cut");
+        }
+        // Bytes overwritten, some with the values around length limits.
+        for _ in 0..2_000 {
+            let mut b = body.clone();
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(b.len());
+                b[at] = [0, 1, 2, 0x20, 0x21, 0x7f, 0xff, rng.next() as u8][rng.below(8)];
+            }
+            check(&b, "mutated");
+        }
+    }
+    assert!(decoded >= 10);
+    // Extensions of the decoded types, with contents right, cut, padded,
+    // odd and empty, in random lists (repeats included).
+    let types = [0u16, 10, 11, 13, 16, 43, 35, 51, 0x0a0a, 0xfe0d];
+    let mut odd_cases = 0;
+    for _ in 0..20_000 {
+        let mut exts = Vec::new();
+        for _ in 0..rng.below(5) {
+            let t = types[rng.below(types.len())];
+            let mut data: Vec<u8> = (0..rng.below(12)).map(|_| rng.next() as u8 % 8).collect();
+            match rng.below(3) {
+                // A well-formed 16-bit-length vector, maybe of odd length.
+                0 => {
+                    let inner: Vec<u8> = (0..rng.below(9)).map(|_| rng.next() as u8).collect();
+                    data = (inner.len() as u16).to_be_bytes().to_vec();
+                    data.extend(inner);
+                }
+                // A one-byte-length vector.
+                1 => {
+                    let inner: Vec<u8> = (0..rng.below(9)).map(|_| rng.next() as u8).collect();
+                    data = vec![inner.len() as u8];
+                    data.extend(inner);
+                }
+                _ => {}
+            }
+            if rng.below(4) == 0 && !data.is_empty() {
+                data.truncate(rng.below(data.len()));
+            }
+            odd_cases += usize::from(data.len() % 2 == 1);
+            exts.extend(t.to_be_bytes());
+            exts.extend((data.len() as u16).to_be_bytes());
+            exts.extend(data);
+        }
+        if rng.below(8) == 0 && !exts.is_empty() {
+            exts.truncate(rng.below(exts.len()));
+        }
+        check(&hello_with_extensions(&exts), "built");
+    }
+    assert!(odd_cases > 1_000);
+}
