@@ -627,7 +627,7 @@ impl Auditor {
                     let name = crate::report::cipher_name(id);
                     found(
                         "weak-cipher",
-                        name.clone(),
+                        name.to_string(),
                         sev,
                         format!("weak cipher negotiated: {name} ({why})"),
                         frame,
@@ -780,7 +780,7 @@ fn auth_label(r: &SessionReport) -> String {
 fn short_reason(r: &SessionReport) -> String {
     match &r.tls.alert {
         Some(a) => format!("{} alert {} from the {}", a.level, a.description, a.from),
-        None => r.reason.clone(),
+        None => r.reason.to_string(),
     }
 }
 

@@ -31,7 +31,7 @@ pub struct SessionReport {
     #[serde(skip)]
     pub retired_at: u64,
     pub verdict: Verdict,
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     pub client: String,
     pub server: String,
     pub start: String,
@@ -109,7 +109,7 @@ pub struct TlsReport {
     pub client_versions: Vec<Cow<'static, str>>,
     pub client_max_version: Option<Cow<'static, str>>,
     pub server_version: Option<Cow<'static, str>>,
-    pub cipher: Option<String>,
+    pub cipher: Option<Cow<'static, str>>,
     pub sni: Option<String>,
     pub alpn: Vec<String>,
     pub alpn_selected: Option<String>,
@@ -589,10 +589,11 @@ pub fn rfc3339_secs(secs: i64) -> String {
 }
 
 /// IANA name of a cipher suite, or its hex code.
-pub fn cipher_name(id: u16) -> String {
-    tls_parser::TlsCipherSuite::from_id(id)
-        .map(|c| c.name.to_string())
-        .unwrap_or_else(|| format!("0x{id:04x}"))
+pub fn cipher_name(id: u16) -> Cow<'static, str> {
+    match tls_parser::TlsCipherSuite::from_id(id) {
+        Some(c) => c.name.into(),
+        None => format!("0x{id:04x}").into(),
+    }
 }
 
 /// Counts per verdict, every verdict listed.

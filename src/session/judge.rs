@@ -4,15 +4,19 @@ use super::conversation::{alert_label, request_name, side_name, Phase, Request};
 use super::{Session, Verdict};
 use crate::flow::Direction;
 use crate::tls::{self, TlsVersion};
+use std::borrow::Cow;
+use std::fmt;
 
 /// A verdict with its short reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
     pub verdict: Verdict,
-    pub reason: String,
+    /// Fixed reasons are borrowed: a million sessions judged allocate only
+    /// the reasons that name something of their own.
+    pub reason: Cow<'static, str>,
 }
 
-fn j(verdict: Verdict, reason: impl Into<String>) -> Judgement {
+fn j(verdict: Verdict, reason: impl Into<Cow<'static, str>>) -> Judgement {
     Judgement {
         verdict,
         reason: reason.into(),
@@ -121,15 +125,25 @@ pub fn judge(s: &Session) -> Judgement {
     }
 }
 
+/// What the client offered, written only into the reasons that say it.
+struct Offered(Option<TlsVersion>);
+
+impl fmt::Display for Offered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(v) => write!(f, "client offered at most {}", v.name()),
+            None => f.write_str("no ClientHello captured"),
+        }
+    }
+}
+
 fn judge_tls(s: &Session) -> Judgement {
     let c = s.conv();
     let t = &c.tls;
     let client_max = t.client_hello.as_ref().map(|h| h.max_version());
     let below_12 = client_max.is_some_and(|v| v.rank() < TlsVersion::TLS_1_2.rank());
     let direct = t.negotiation == Some(super::Negotiation::Direct);
-    let offered = client_max
-        .map(|v| format!("client offered at most {}", v.name()))
-        .unwrap_or_else(|| "no ClientHello captured".into());
+    let offered = Offered(client_max);
 
     if t.server_hello.is_none() {
         if let Some(e) = &c.pg.error {
@@ -192,7 +206,7 @@ fn judge_tls(s: &Session) -> Judgement {
                     "client refused the server's choice of {}",
                     TlsVersion(sh.selected_version).name()
                 ),
-                _ => offered.clone(),
+                _ => offered.to_string(),
             };
             return j(
                 Verdict::RejectedTlsVersion,
@@ -239,9 +253,7 @@ fn judge_tls(s: &Session) -> Judgement {
 
     if let Some(sh) = &t.server_hello {
         let v = TlsVersion(sh.selected_version);
-        let cipher = tls_parser::TlsCipherSuite::from_id(sh.cipher)
-            .map(|c| c.name.to_string())
-            .unwrap_or_else(|| format!("0x{:04x}", sh.cipher));
+        let cipher = crate::report::cipher_name(sh.cipher);
         let how = match t.negotiation {
             Some(super::Negotiation::Direct) => "direct TLS",
             _ => "after SSLRequest",

@@ -105,7 +105,7 @@ pub fn rows(reports: &[SessionReport]) -> Vec<Row> {
             verdict: r.verdict.to_string(),
             client: r.client.clone(),
             server: r.server.clone(),
-            reason: r.reason.clone(),
+            reason: r.reason.to_string(),
             tls_version: r.tls.server_version.as_deref().map(str::to_string),
             midstream: r.midstream,
         })
