@@ -202,8 +202,12 @@ impl Emitter<'_> {
         match self.format {
             Format::Json => self.kept.push(r),
             Format::Jsonl => {
-                serde_json::to_writer(&mut *self.out, &r)?;
-                writeln!(self.out)?;
+                // As `read` writes it: escaped for terminals (wire strings
+                // may carry C1 controls or bidi overrides).
+                let mut line = Vec::with_capacity(2048);
+                report::json::write_compact(&mut line, &r)?;
+                line.push(b'\n');
+                self.out.write_all(&line)?;
                 self.out.flush()?;
             }
             Format::Table => {
@@ -473,8 +477,10 @@ pub fn write_trailer(
                 summary: &outcome.summary,
                 capture,
             };
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
-            writeln!(out)?;
+            let mut json = serde_json::to_vec_pretty(&doc)?;
+            report::escape_json_for_terminal(&mut json);
+            json.push(b'\n');
+            out.write_all(&json)?;
             out.flush()?;
         }
         Format::Jsonl => {
@@ -1089,6 +1095,57 @@ mod tests {
         );
         assert_eq!(doc["summary"]["sessions"], o.summary.sessions);
         assert_eq!(doc["capture"]["interface"], "test0");
+    }
+
+    /// Wire strings with a bidi override and a C1 control (CSI), in an
+    /// application_name rewritten in place: the JSON and JSON Lines output
+    /// carry them as escapes, never raw, and decode to the same text.
+    #[test]
+    fn json_outputs_escape_wire_strings_for_terminals() {
+        let mut packets = load("plaintext-accepted.pcap");
+        // "pgtls" and the two characters are five bytes each.
+        let hostile = "\u{202e}\u{9b}";
+        let mut rewritten = 0;
+        for p in &mut packets {
+            let name = b"pgtls-samples\0";
+            if let Some(at) = p.data.windows(name.len()).position(|w| w == name) {
+                p.data[at..at + 5].copy_from_slice(hostile.as_bytes());
+                rewritten += 1;
+            }
+        }
+        assert!(rewritten > 0, "the sample names its application");
+        for format in [Format::Jsonl, Format::Json] {
+            let stop = AtomicBool::new(false);
+            let mut src = VecSource::new(packets.clone());
+            let mut out = Vec::new();
+            let o = run_loop(&mut src, None, &stop, &settings(format), &mut out);
+            let cap = test_capture_report(&o, None);
+            write_trailer(&mut out, &mut Vec::new(), format, &o, &cap).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                !text.contains('\u{202e}') && !text.contains('\u{9b}'),
+                "{text}"
+            );
+            assert!(
+                text.contains("\\u202e") && text.contains("\\u009b"),
+                "{text}"
+            );
+            let names: Vec<String> = match format {
+                Format::Jsonl => text
+                    .lines()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .map(|v| v["pg"]["application_name"].as_str().unwrap().to_string())
+                    .collect(),
+                _ => serde_json::from_str::<serde_json::Value>(&text).unwrap()["sessions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v["pg"]["application_name"].as_str().unwrap().to_string())
+                    .collect(),
+            };
+            let expected = format!("{hostile}-samples");
+            assert!(names.contains(&expected), "{names:?}");
+        }
     }
 
     /// Fails every write with a closed pipe.
