@@ -2,11 +2,11 @@
 //! reassembled across records and segments, ClientHello/ServerHello summaries
 //! and alerts.
 //!
-//! Record framing, handshake reassembly and the hellos are decoded here (a
-//! ClientHello without tls-parser's intermediate vectors: it is the
-//! handshake every TLS session sends, and decoding it took ~14 allocations;
-//! tests check it against tls-parser); a ServerHello's ALPN is read with
-//! tls-parser.
+//! Record framing, handshake reassembly and the hellos are decoded here. The
+//! ClientHello, which every TLS session sends, goes straight into its
+//! summary (through tls-parser's intermediate vectors it took ~14
+//! allocations; the tests keep tls-parser's decoding as the oracle). Only a
+//! ServerHello's ALPN is read with tls-parser.
 
 pub mod cert;
 pub mod fingerprint;
