@@ -2,8 +2,9 @@
 //!
 //! The first bytes of the input choose how the rest is cut into the chunks
 //! that `TlsStream::feed` receives (and where gaps fall); the same bytes are
-//! also given to each hello parser directly. A record stream must give the
-//! same events however it is chunked, unless a gap intervened.
+//! also given to each hello parser directly, and the ClientHello decoder's
+//! answer must equal tls-parser's (`tls::oracle`). A record stream must give
+//! the same events however it is chunked, unless a gap intervened.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -22,7 +23,13 @@ fn parsers(data: &[u8]) {
         assert!(used <= data.len());
         let _ = ch.max_version().name();
     }
-    if let Some(ch) = tls::parse_client_hello(data, 0x0301) {
+    // The hand-written decoder reads every hello as tls-parser does.
+    let ch = tls::parse_client_hello(data, 0x0301);
+    assert_eq!(
+        ch,
+        tls::oracle::parse_client_hello_with_tls_parser(data, 0x0301)
+    );
+    if let Some(ch) = ch {
         for v in ch.offered_versions() {
             let _ = (v.name(), v.rank());
         }

@@ -466,6 +466,65 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
     Some(info)
 }
 
+/// The ClientHello decoder pgtls used before its own, on tls-parser: the
+/// oracle the tests and the `tls_stream` fuzz target check
+/// [`parse_client_hello`] against. Not part of pgtls's interface.
+#[cfg(any(test, fuzzing))]
+#[doc(hidden)]
+pub mod oracle {
+    use super::{alpn_first, key_share_groups, raw_extensions, ClientHelloInfo};
+    use super::{EXT_ALPN, EXT_KEY_SHARE, EXT_SESSION_TICKET};
+    use tls_parser::TlsExtension;
+
+    pub fn parse_client_hello_with_tls_parser(
+        body: &[u8],
+        record_version: u16,
+    ) -> Option<ClientHelloInfo> {
+        use tls_parser::{parse_tls_client_hello_extension, parse_tls_handshake_client_hello};
+        let (_, ch) = parse_tls_handshake_client_hello(body).ok()?;
+        let mut info = ClientHelloInfo {
+            record_version,
+            legacy_version: ch.version.0,
+            ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+            session_id: ch.session_id.unwrap_or(&[]).to_vec(),
+            ..Default::default()
+        };
+        for (ext_type, raw) in raw_extensions(ch.ext.unwrap_or(&[])) {
+            info.extensions.push(ext_type);
+            let data = &raw[4..];
+            match ext_type {
+                EXT_KEY_SHARE => info.key_share_groups = key_share_groups(data),
+                EXT_SESSION_TICKET => info.session_ticket_len = Some(data.len()),
+                EXT_ALPN => info.alpn_first_raw = alpn_first(data),
+                _ => {}
+            }
+            match parse_tls_client_hello_extension(raw) {
+                Ok((_, TlsExtension::SNI(names))) => {
+                    info.sni = names
+                        .first()
+                        .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
+                }
+                Ok((_, TlsExtension::ALPN(protos))) => {
+                    info.alpn = protos
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect();
+                }
+                Ok((_, TlsExtension::SupportedVersions(v))) => {
+                    info.supported_versions = v.iter().map(|v| v.0).collect();
+                }
+                Ok((_, TlsExtension::EllipticCurves(g))) => {
+                    info.groups = g.iter().map(|g| g.0).collect();
+                }
+                Ok((_, TlsExtension::EcPointFormats(f))) => info.ec_point_formats = f.to_vec(),
+                Ok((_, TlsExtension::SignatureAlgorithms(s))) => info.signature_algorithms = s,
+                _ => {}
+            }
+        }
+        Some(info)
+    }
+}
+
 /// Big-endian fields read off the front of a hello, in the TLS
 /// presentation language's layout; `None` when the bytes run out.
 struct Reader<'a>(&'a [u8]);

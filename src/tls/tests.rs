@@ -1471,53 +1471,6 @@ fn group_names_include_the_post_quantum_hybrids() {
     assert_eq!(group_label(0x1234), "0x1234");
 }
 
-/// The ClientHello decoder pgtls used before its own, on tls-parser: the
-/// oracle the hand-written one is checked against.
-fn parse_client_hello_with_tls_parser(body: &[u8], record_version: u16) -> Option<ClientHelloInfo> {
-    use tls_parser::{parse_tls_client_hello_extension, parse_tls_handshake_client_hello};
-    let (_, ch) = parse_tls_handshake_client_hello(body).ok()?;
-    let mut info = ClientHelloInfo {
-        record_version,
-        legacy_version: ch.version.0,
-        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
-        session_id: ch.session_id.unwrap_or(&[]).to_vec(),
-        ..Default::default()
-    };
-    for (ext_type, raw) in raw_extensions(ch.ext.unwrap_or(&[])) {
-        info.extensions.push(ext_type);
-        let data = &raw[4..];
-        match ext_type {
-            EXT_KEY_SHARE => info.key_share_groups = key_share_groups(data),
-            EXT_SESSION_TICKET => info.session_ticket_len = Some(data.len()),
-            EXT_ALPN => info.alpn_first_raw = alpn_first(data),
-            _ => {}
-        }
-        match parse_tls_client_hello_extension(raw) {
-            Ok((_, TlsExtension::SNI(names))) => {
-                info.sni = names
-                    .first()
-                    .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
-            }
-            Ok((_, TlsExtension::ALPN(protos))) => {
-                info.alpn = protos
-                    .iter()
-                    .map(|p| String::from_utf8_lossy(p).into_owned())
-                    .collect();
-            }
-            Ok((_, TlsExtension::SupportedVersions(v))) => {
-                info.supported_versions = v.iter().map(|v| v.0).collect();
-            }
-            Ok((_, TlsExtension::EllipticCurves(g))) => {
-                info.groups = g.iter().map(|g| g.0).collect();
-            }
-            Ok((_, TlsExtension::EcPointFormats(f))) => info.ec_point_formats = f.to_vec(),
-            Ok((_, TlsExtension::SignatureAlgorithms(s))) => info.signature_algorithms = s,
-            _ => {}
-        }
-    }
-    Some(info)
-}
-
 /// ClientHello bodies from every bundled capture (the first hello record
 /// of each client segment that holds one whole), and the samples above.
 fn real_client_hello_bodies() -> Vec<Vec<u8>> {
@@ -1566,7 +1519,7 @@ fn client_hellos_decode_as_tls_parser_decodes_them() {
     let check = |body: &[u8], what: &str| {
         assert_eq!(
             parse_client_hello(body, 0x0301),
-            parse_client_hello_with_tls_parser(body, 0x0301),
+            oracle::parse_client_hello_with_tls_parser(body, 0x0301),
             "{what}: {}",
             body.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
