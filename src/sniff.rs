@@ -477,11 +477,7 @@ pub fn write_trailer(
                 summary: &outcome.summary,
                 capture,
             };
-            let mut json = serde_json::to_vec_pretty(&doc)?;
-            report::escape_json_for_terminal(&mut json);
-            json.push(b'\n');
-            out.write_all(&json)?;
-            out.flush()?;
+            report::json::write_pretty(out, &doc)?;
         }
         Format::Jsonl => {
             let t = Trailer {
@@ -1130,21 +1126,23 @@ mod tests {
                 text.contains("\\u202e") && text.contains("\\u009b"),
                 "{text}"
             );
-            let names: Vec<String> = match format {
+            let sessions: Vec<serde_json::Value> = match format {
                 Format::Jsonl => text
                     .lines()
-                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-                    .map(|v| v["pg"]["application_name"].as_str().unwrap().to_string())
+                    .map(|l| serde_json::from_str(l).unwrap())
                     .collect(),
                 _ => serde_json::from_str::<serde_json::Value>(&text).unwrap()["sessions"]
                     .as_array()
                     .unwrap()
-                    .iter()
-                    .map(|v| v["pg"]["application_name"].as_str().unwrap().to_string())
-                    .collect(),
+                    .clone(),
             };
             let expected = format!("{hostile}-samples");
-            assert!(names.contains(&expected), "{names:?}");
+            assert!(
+                sessions
+                    .iter()
+                    .any(|s| s["pg"]["application_name"] == expected.as_str()),
+                "{sessions:?}"
+            );
         }
     }
 

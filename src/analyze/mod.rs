@@ -349,11 +349,14 @@ impl Analyzer {
             (&seg.dst, &seg.src, Direction::ToClient)
         };
         self.stats.followed_segments += 1;
+        // Built only where a key is kept or compared whole: a SYN, a new
+        // session (the lookup reads the endpoints where they lie).
+        let key_of = || FlowKey {
+            client: *client,
+            server: *server,
+        };
         if syn_only {
-            let key = FlowKey {
-                client: *client,
-                server: *server,
-            };
+            let key = key_of();
             if self
                 .flows
                 .get(&key)
@@ -368,10 +371,7 @@ impl Analyzer {
         let session = match self.flows.get_mut_by_ends(client, server) {
             Some(s) => s,
             None => {
-                let key = FlowKey {
-                    client: *client,
-                    server: *server,
-                };
+                let key = key_of();
                 if !syn_only && self.finished.contains_key(&flow_id(&key)) {
                     self.stats.late_segments += 1;
                     return;

@@ -9,11 +9,7 @@ use std::io::{self, Write};
 /// that could fool a terminal (DEL, C1, bidi) are escaped as `\u`, as
 /// `read` does; the document still decodes to the strings from the wire.
 pub fn write_json(out: &mut dyn Write, audit: &Audit) -> io::Result<()> {
-    let mut buf = serde_json::to_vec_pretty(audit)?;
-    crate::report::escape_json_for_terminal(&mut buf);
-    out.write_all(&buf)?;
-    writeln!(out)?;
-    out.flush()
+    crate::report::json::write_pretty(out, audit)
 }
 
 /// Writes the text report: policy, one block per server and per client,

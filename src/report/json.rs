@@ -11,6 +11,23 @@ use super::table::is_unsafe_for_terminal;
 use serde::ser::{self, Serialize};
 use std::fmt;
 
+/// Writes `value` as one pretty-printed JSON document and a newline, with
+/// the characters that could fool a terminal escaped
+/// ([`escape_json_for_terminal`]): `audit --format json` and `sniff
+/// --format json`.
+///
+/// [`escape_json_for_terminal`]: super::escape_json_for_terminal
+pub fn write_pretty<T: Serialize + ?Sized>(
+    out: &mut dyn std::io::Write,
+    value: &T,
+) -> std::io::Result<()> {
+    let mut buf = serde_json::to_vec_pretty(value)?;
+    super::escape_json_for_terminal(&mut buf);
+    buf.push(b'\n');
+    out.write_all(&buf)?;
+    out.flush()
+}
+
 /// Appends `value` as compact JSON to `out`.
 pub fn write_compact<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
     value.serialize(&mut Writer { out })

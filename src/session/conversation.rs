@@ -4,6 +4,10 @@
 
 use super::messages::{Message, MessageStream};
 use super::Evidence;
+use crate::flow::reassembly::Chunk;
+use crate::flow::Direction;
+use crate::pg::{self, StartupFraming, StartupPacket};
+use crate::tls::{self, Alert, ClientHelloInfo, ServerHelloInfo, TlsEvent, TlsStream};
 use std::borrow::Cow;
 
 /// `$prefix` followed by the name of TLS version `$v`
@@ -21,10 +25,6 @@ macro_rules! with_version {
         }
     }};
 }
-use crate::flow::reassembly::Chunk;
-use crate::flow::Direction;
-use crate::pg::{self, StartupFraming, StartupPacket};
-use crate::tls::{self, Alert, ClientHelloInfo, ServerHelloInfo, TlsEvent, TlsStream};
 
 /// Bytes of the startup phase kept per direction while waiting for the other
 /// side: a StartupMessage is at most 10000 bytes, a server answer is short.

@@ -666,6 +666,21 @@ pub fn raw_extensions(mut exts: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
+/// Reads `data` on from what `held` keeps of earlier bytes: where it lies
+/// when nothing is held (the usual case: whole records, whole handshake
+/// messages), appended to `held` otherwise. `read` returns how many bytes
+/// it used; the rest stays in `held` for the next bytes.
+fn read_on(held: &mut Vec<u8>, data: &[u8], mut read: impl FnMut(&[u8]) -> usize) {
+    if held.is_empty() {
+        let used = read(data);
+        held.extend_from_slice(&data[used..]);
+    } else {
+        held.extend_from_slice(data);
+        let used = read(held);
+        held.drain(..used);
+    }
+}
+
 /// One direction of a TLS conversation: frames records, reassembles handshake
 /// messages, and reports [`TlsEvent`]s. Application data is skipped without
 /// being buffered.
@@ -733,14 +748,7 @@ impl TlsStream {
             return;
         }
         let mut buf = std::mem::take(&mut self.pending);
-        if buf.is_empty() {
-            let used = self.records_in(data, out);
-            buf.extend_from_slice(&data[used..]);
-        } else {
-            buf.extend_from_slice(data);
-            let used = self.records_in(&buf, out);
-            buf.drain(..used);
-        }
+        read_on(&mut buf, data, |bytes| self.records_in(bytes, out));
         if !self.broken && self.skip == 0 {
             // At most one partial record (bounded by MAX_RECORD_LEN) is kept.
             self.pending = buf;
@@ -807,20 +815,11 @@ impl TlsStream {
                     });
                     return;
                 }
-                if self.handshake.is_empty() {
-                    // Whole messages are read where they lie; only a
-                    // message cut across records is gathered.
-                    let used = self.handshake_messages(body, h.version, out);
-                    if !self.broken {
-                        self.handshake.extend_from_slice(&body[used..]);
-                    }
-                } else {
-                    let mut gathered = std::mem::take(&mut self.handshake);
-                    gathered.extend_from_slice(body);
-                    let used = self.handshake_messages(&gathered, h.version, out);
-                    gathered.drain(..used);
-                    self.handshake = gathered;
-                }
+                let mut held = std::mem::take(&mut self.handshake);
+                read_on(&mut held, body, |bytes| {
+                    self.handshake_messages(bytes, h.version, out)
+                });
+                self.handshake = held;
             }
             _ => out.push(TlsEvent::ApplicationData),
         }
