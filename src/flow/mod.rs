@@ -141,6 +141,10 @@ mod tests {
             let e = Endpoint::from(sock);
             assert_eq!(e.to_string(), sock.to_string(), "{a}");
             assert_eq!(format!("{e:>24}"), format!("{sock:>24}"), "{a}");
+            // Appended after what a buffer already holds.
+            let mut out = String::from("x ");
+            e.push_to(&mut out);
+            assert_eq!(out, format!("x {sock}"), "{a}");
         }
     }
 }
@@ -153,37 +157,54 @@ impl std::str::FromStr for Endpoint {
     }
 }
 
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_v6() || f.width().is_some() || f.precision().is_some() {
-            return self.addr().fmt(f);
-        }
-        // IPv4 "a.b.c.d:port" digit by digit: two per session report.
-        fn push_dec(b: &mut [u8; 21], n: &mut usize, mut v: u32) {
-            let mut digits = [0u8; 5];
-            let mut k = 0;
-            loop {
-                digits[k] = b'0' + (v % 10) as u8;
-                k += 1;
-                v /= 10;
-                if v == 0 {
-                    break;
-                }
-            }
-            for d in digits[..k].iter().rev() {
-                b[*n] = *d;
-                *n += 1;
-            }
+impl Endpoint {
+    /// IPv4 "a.b.c.d:port", digit by digit (two per session report); `None`
+    /// for IPv6, which goes through `SocketAddr`'s formatting.
+    fn v4_text(&self) -> Option<([u8; 21], usize)> {
+        if self.is_v6() {
+            return None;
         }
         let mut b = [0u8; 21];
         let mut n = 0;
-        for (i, octet) in self.octets()[..4].iter().enumerate() {
-            push_dec(&mut b, &mut n, u32::from(*octet));
-            b[n] = if i < 3 { b'.' } else { b':' };
-            n += 1;
+        let mut digits = itoa::Buffer::new();
+        let mut put = |text: &str, after: Option<u8>| {
+            b[n..n + text.len()].copy_from_slice(text.as_bytes());
+            n += text.len();
+            if let Some(sep) = after {
+                b[n] = sep;
+                n += 1;
+            }
+        };
+        let o = self.octets();
+        put(digits.format(o[0]), Some(b'.'));
+        put(digits.format(o[1]), Some(b'.'));
+        put(digits.format(o[2]), Some(b'.'));
+        put(digits.format(o[3]), Some(b':'));
+        put(digits.format(self.port()), None);
+        Some((b, n))
+    }
+
+    /// Appends the endpoint as [`Display`](fmt::Display) writes it, without
+    /// going through a formatter for IPv4 (a table row writes two).
+    pub fn push_to(&self, out: &mut String) {
+        match self.v4_text() {
+            Some((b, n)) => out.push_str(std::str::from_utf8(&b[..n]).unwrap_or_default()),
+            None => {
+                use fmt::Write;
+                let _ = write!(out, "{}", self.addr());
+            }
         }
-        push_dec(&mut b, &mut n, u32::from(self.port()));
-        f.write_str(std::str::from_utf8(&b[..n]).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.v4_text() {
+            Some((b, n)) if f.width().is_none() && f.precision().is_none() => {
+                f.write_str(std::str::from_utf8(&b[..n]).map_err(|_| fmt::Error)?)
+            }
+            _ => self.addr().fmt(f),
+        }
     }
 }
 

@@ -378,8 +378,8 @@ impl SessionReport {
             retired_at: 0,
             verdict: judgement.verdict,
             reason: judgement.reason,
-            client: s.key.client.to_string(),
-            server: s.key.server.to_string(),
+            client: endpoint_text(&s.key.client),
+            server: endpoint_text(&s.key.server),
             start: time::rfc3339(s.start_ns),
             end: time::rfc3339(s.end_ns),
             start_ns: s.start_ns,
@@ -617,4 +617,11 @@ impl Default for Summary {
     fn default() -> Self {
         Summary::new()
     }
+}
+
+/// An endpoint's text, as `to_string` gives it, written directly.
+fn endpoint_text(e: &crate::flow::Endpoint) -> String {
+    let mut out = String::with_capacity(21);
+    e.push_to(&mut out);
+    out
 }

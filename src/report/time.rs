@@ -4,7 +4,8 @@
 pub fn rfc3339(ns: i64) -> String {
     let mut b = stamp(ns);
     b[26] = b'Z';
-    b.iter().map(|&c| char::from(c)).collect()
+    // Digits and separators: always ASCII, copied at once.
+    std::str::from_utf8(&b).unwrap_or_default().to_owned()
 }
 
 /// Appends the same instant as the table shows it: `YYYY-MM-DD
@@ -12,7 +13,8 @@ pub fn rfc3339(ns: i64) -> String {
 pub fn push_table_time(ns: i64, out: &mut String) {
     let mut b = stamp(ns);
     b[10] = b' ';
-    out.extend(b[..26].iter().map(|&c| char::from(c)));
+    // Digits and separators: always ASCII.
+    out.push_str(std::str::from_utf8(&b[..26]).unwrap_or_default());
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffff` and a byte left for the zone.

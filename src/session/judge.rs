@@ -7,6 +7,20 @@ use crate::tls::{self, TlsVersion};
 use std::borrow::Cow;
 use std::fmt;
 
+/// `format!` into a buffer sized for a whole reason. `format!` guesses from
+/// the literal parts, which for most reasons meant growing the string one
+/// to four times.
+macro_rules! reason {
+    ($($arg:tt)*) => {{
+        let mut s = String::with_capacity(REASON_CAPACITY);
+        let _ = fmt::Write::write_fmt(&mut s, format_args!($($arg)*));
+        s
+    }};
+}
+
+/// Bytes reserved for a reason: most are 60 to 130 long.
+const REASON_CAPACITY: usize = 128;
+
 /// A verdict with its short reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
@@ -29,7 +43,7 @@ pub fn judge(s: &Session) -> Judgement {
         Phase::NotPostgres(why) => j(Verdict::NotPostgresql, why.clone()),
         Phase::Cancel => j(
             Verdict::CancelRequest,
-            format!(
+            reason!(
                 "CancelRequest in clear for backend {}: its secret key crossed the wire",
                 c.pg.cancel_pid.unwrap_or(0)
             ),
@@ -44,7 +58,7 @@ pub fn judge(s: &Session) -> Judgement {
                 };
                 j(
                     Verdict::GssEncrypted,
-                    format!(
+                    reason!(
                         "server answered G to GSSENCRequest{after_n}; GSSAPI-wrapped traffic followed ({} packets from the client, {} from the server)",
                         c.gss_client.packets, c.gss_server.packets
                     ),
@@ -61,18 +75,18 @@ pub fn judge(s: &Session) -> Judgement {
             let e = c.pg.error.as_ref();
             j(
                 Verdict::SslRefused,
-                format!(
+                reason!(
                     "server answered {} with an ErrorResponse{}",
                     request_name(*req),
                     e.and_then(|e| e.message.as_ref())
-                        .map(|m| format!(": {m}"))
+                        .map(|m| reason!(": {m}"))
                         .unwrap_or_default()
                 ),
             )
         }
         Phase::AwaitAnswer(req) => j(
             Verdict::Incomplete,
-            format!("{} sent; no answer was captured", request_name(*req)),
+            reason!("{} sent; no answer was captured", request_name(*req)),
         ),
         Phase::Startup => {
             let refused_ssl = c
@@ -106,7 +120,7 @@ pub fn judge(s: &Session) -> Judgement {
                 };
                 return j(
                     Verdict::Incomplete,
-                    format!("connection with no payload captured{how}"),
+                    reason!("connection with no payload captured{how}"),
                 );
             }
             j(
@@ -149,7 +163,7 @@ fn judge_tls(s: &Session) -> Judgement {
         if let Some(e) = &c.pg.error {
             return j(
                 Verdict::TlsFailed,
-                format!(
+                reason!(
                     "server answered the {}ClientHello with a PostgreSQL ErrorResponse ({} {}){}",
                     if direct { "direct-TLS " } else { "" },
                     e.code.as_deref().unwrap_or("?"),
@@ -189,7 +203,7 @@ fn judge_tls(s: &Session) -> Judgement {
     if t.hello_retry && t.server_hello.is_none() && t.alert.is_none() {
         return j(
             Verdict::TlsFailed,
-            format!(
+            reason!(
                 "server asked for another key share (HelloRetryRequest); the client did not complete the handshake ({offered})"
             ),
         );
@@ -202,7 +216,7 @@ fn judge_tls(s: &Session) -> Judgement {
         let who = side_name(a.from);
         if d == tls::ALERT_PROTOCOL_VERSION {
             let detail = match (a.from, &t.server_hello) {
-                (Direction::ToServer, Some(sh)) => format!(
+                (Direction::ToServer, Some(sh)) => reason!(
                     "client refused the server's choice of {}",
                     TlsVersion(sh.selected_version).name()
                 ),
@@ -210,13 +224,13 @@ fn judge_tls(s: &Session) -> Judgement {
             };
             return j(
                 Verdict::RejectedTlsVersion,
-                format!("{who} sent alert protocol_version (70): {detail}"),
+                reason!("{who} sent alert protocol_version (70): {detail}"),
             );
         }
         if d == tls::ALERT_HANDSHAKE_FAILURE && t.server_hello.is_none() && below_12 {
             return j(
                 Verdict::RejectedTlsVersion,
-                format!("{who} sent alert handshake_failure (40) with no ServerHello: {offered}"),
+                reason!("{who} sent alert handshake_failure (40) with no ServerHello: {offered}"),
             );
         }
         if d == tls::ALERT_CLOSE_NOTIFY {
@@ -237,7 +251,7 @@ fn judge_tls(s: &Session) -> Judgement {
             };
             return j(
                 Verdict::TlsFailed,
-                format!(
+                reason!(
                     "{who} sent fatal alert {}{}{}{hint}",
                     alert_label(d),
                     if direct { " to direct TLS" } else { "" },
@@ -260,7 +274,7 @@ fn judge_tls(s: &Session) -> Judgement {
         };
         return j(
             Verdict::Encrypted,
-            format!("{} negotiated {how} ({cipher})", v.name()),
+            reason!("{} negotiated {how} ({cipher})", v.name()),
         );
     }
 
@@ -278,7 +292,7 @@ fn judge_tls(s: &Session) -> Judgement {
         if dir == Direction::ToClient && t.client_hello.is_some() {
             return j(
                 Verdict::TlsFailed,
-                format!("server answered the ClientHello with {what}"),
+                reason!("server answered the ClientHello with {what}"),
             );
         }
     }
@@ -286,7 +300,7 @@ fn judge_tls(s: &Session) -> Judgement {
         if below_12 {
             return j(
                 Verdict::RejectedTlsVersion,
-                format!("server closed without a ServerHello: {offered}"),
+                reason!("server closed without a ServerHello: {offered}"),
             );
         }
         if direct {
@@ -297,14 +311,14 @@ fn judge_tls(s: &Session) -> Judgement {
         }
         return j(
             Verdict::TlsFailed,
-            format!("server closed without a ServerHello ({offered})"),
+            reason!("server closed without a ServerHello ({offered})"),
         );
     }
     if t.client_hello.is_some() {
         if c.client_closed.is_some() && below_12 {
             return j(
                 Verdict::Incomplete,
-                format!("client closed before any ServerHello was captured; {offered}"),
+                reason!("client closed before any ServerHello was captured; {offered}"),
             );
         }
         return j(
@@ -350,7 +364,7 @@ fn judge_plain(s: &Session) -> Judgement {
             let e = p.error.as_ref();
             j(
                 Verdict::RejectedPlaintext,
-                format!(
+                reason!(
                     "server refused the plaintext StartupMessage{tls_note}: {} {}",
                     e.and_then(|e| e.code.as_deref()).unwrap_or("?"),
                     e.and_then(|e| e.message.as_deref()).unwrap_or("")
@@ -365,7 +379,7 @@ fn judge_plain(s: &Session) -> Judgement {
                 .find(|a| a.0 != 0)
                 .or(p.auth_codes.first())
                 .and_then(|a| a.name())
-                .map(|n| format!(", authentication {n}"))
+                .map(|n| reason!(", authentication {n}"))
                 .unwrap_or_default();
             let outcome = if p.ready_frame.is_some() {
                 ", session ready for queries"
@@ -376,12 +390,12 @@ fn judge_plain(s: &Session) -> Judgement {
             };
             j(
                 Verdict::Plaintext,
-                format!("server accepted a plaintext StartupMessage{tls_note}{auth}{outcome}"),
+                reason!("server accepted a plaintext StartupMessage{tls_note}{auth}{outcome}"),
             )
         }
         Some((tag, _)) => j(
             Verdict::Plaintext,
-            format!(
+            reason!(
                 "server answered the plaintext StartupMessage with message '{}'",
                 tag as char
             ),
@@ -390,14 +404,14 @@ fn judge_plain(s: &Session) -> Judgement {
             let (tag, len) = c.server_malformed().unwrap_or_default();
             j(
                 Verdict::NotPostgresql,
-                format!(
+                reason!(
                     "the server's answer to the StartupMessage is not a PostgreSQL message (type 0x{tag:02x}, length {len})"
                 ),
             )
         }
         None => j(
             Verdict::Incomplete,
-            format!(
+            reason!(
                 "StartupMessage sent in clear{tls_note}; no answer was captured{}",
                 if c.server_closed.is_some() {
                     " before the server closed"
