@@ -148,10 +148,22 @@ impl ClientHelloInfo {
     /// The highest version offered: max of supported_versions without GREASE
     /// when present, else legacy_version.
     pub fn max_version(&self) -> TlsVersion {
-        self.offered_versions()
-            .into_iter()
-            .next()
-            .unwrap_or(TlsVersion(self.legacy_version))
+        // The first of [`Self::offered_versions`], without building the
+        // list (judging and the table ask for it once a session each): the
+        // first version of the highest rank.
+        let mut best: Option<TlsVersion> = None;
+        for v in self
+            .supported_versions
+            .iter()
+            .copied()
+            .filter(|v| !is_grease(*v))
+        {
+            let v = TlsVersion(v);
+            if best.is_none_or(|b| v.rank() > b.rank()) {
+                best = Some(v);
+            }
+        }
+        best.unwrap_or(TlsVersion(self.legacy_version))
     }
 }
 

@@ -1268,6 +1268,28 @@ fn max_version_ignores_grease() {
     assert_eq!(ch.max_version(), TlsVersion::TLS_1_2);
 }
 
+/// `max_version` finds without a list what `offered_versions` lists first,
+/// ties of rank (SSLv2's 0x0002 and 0x0200) and GREASE included.
+#[test]
+fn max_version_is_the_first_offered_version() {
+    let mut rng = XorShift(0x5eed_0f7e_2510_15a1);
+    let pool = [
+        0x0002, 0x0200, 0x0300, 0x0301, 0x0302, 0x0303, 0x0304, 0x7f1c, 0x7f17, 0x0a0a, 0xfafa,
+        0x0305, 0xfeff, 0x0000,
+    ];
+    for _ in 0..20_000 {
+        let n = rng.below(6);
+        let list: Vec<u16> = (0..n).map(|_| pool[rng.below(pool.len())]).collect();
+        let ch = hello_with(pool[rng.below(pool.len())], &list);
+        let first = ch
+            .offered_versions()
+            .first()
+            .copied()
+            .unwrap_or(TlsVersion(ch.legacy_version));
+        assert_eq!(ch.max_version(), first, "{list:04x?}");
+    }
+}
+
 #[test]
 fn max_version_other_cases() {
     // Order on the wire does not matter.
