@@ -164,23 +164,32 @@ impl Endpoint {
         if self.is_v6() {
             return None;
         }
+        // Digits written in place: copying each number's text from a
+        // buffer called memcpy five times an endpoint.
+        fn push_dec(b: &mut [u8; 21], n: &mut usize, mut v: u32) {
+            let mut digits = [0u8; 5];
+            let mut k = digits.len();
+            loop {
+                k -= 1;
+                digits[k] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 || k == 0 {
+                    break;
+                }
+            }
+            for &d in &digits[k..] {
+                b[*n] = d;
+                *n += 1;
+            }
+        }
         let mut b = [0u8; 21];
         let mut n = 0;
-        let mut digits = itoa::Buffer::new();
-        let mut put = |text: &str, after: Option<u8>| {
-            b[n..n + text.len()].copy_from_slice(text.as_bytes());
-            n += text.len();
-            if let Some(sep) = after {
-                b[n] = sep;
-                n += 1;
-            }
-        };
-        let o = self.octets();
-        put(digits.format(o[0]), Some(b'.'));
-        put(digits.format(o[1]), Some(b'.'));
-        put(digits.format(o[2]), Some(b'.'));
-        put(digits.format(o[3]), Some(b':'));
-        put(digits.format(self.port()), None);
+        for (i, octet) in self.octets()[..4].iter().enumerate() {
+            push_dec(&mut b, &mut n, u32::from(*octet));
+            b[n] = if i < 3 { b'.' } else { b':' };
+            n += 1;
+        }
+        push_dec(&mut b, &mut n, u32::from(self.port()));
         Some((b, n))
     }
 

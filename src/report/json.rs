@@ -7,7 +7,7 @@
 //!
 //! [`escape_json_for_terminal`]: super::escape_json_for_terminal
 
-use super::table::is_unsafe_for_terminal;
+use super::table::{every_byte, is_unsafe_for_terminal, printable_ascii};
 use serde::ser::{self, Serialize};
 use std::fmt;
 
@@ -98,6 +98,12 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    // Most strings need no escape at all: copied whole.
+    if every_byte(bytes, |b| printable_ascii(b) & (b != b'"') & (b != b'\\')) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
