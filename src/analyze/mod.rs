@@ -22,7 +22,9 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 mod table;
+mod tombstones;
 use table::{flow_id, FlowTable};
+use tombstones::Tombstones;
 
 /// Default bound on sessions tracked at once.
 pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
@@ -235,8 +237,7 @@ pub struct Analyzer {
     /// Keyed by the flow's 64-bit hash ([`flow_id`]): 16 bytes a tombstone
     /// (two flows in the same linger colliding is a one in 2^48 event at
     /// the tombstone bound).
-    finished: FxHashMap<u64, i64>,
-    finished_order: VecDeque<(i64, u64)>,
+    finished: Tombstones,
     /// Reports of sessions that left the table, not yet taken.
     ready: Ready,
     /// Frame of the packet being handled; `u64::MAX` while an input ends.
@@ -259,8 +260,7 @@ impl Analyzer {
             flows: FlowTable::default(),
             next_index: 0,
             queues: CloseQueues::default(),
-            finished: FxHashMap::default(),
-            finished_order: VecDeque::new(),
+            finished: Tombstones::default(),
             ready: Ready::ByStart(BTreeMap::new()),
             frame: 0,
             shard: None,
@@ -376,7 +376,7 @@ impl Analyzer {
             Some(s) => s,
             None => {
                 let key = key_of();
-                if !syn_only && self.finished.contains_key(&flow_id(&key)) {
+                if !syn_only && self.finished.contains(flow_id(&key)) {
                     self.stats.late_segments += 1;
                     return;
                 }
@@ -521,16 +521,11 @@ impl Analyzer {
     /// At most [`MAX_TOMBSTONES`]: past that the oldest is forgotten early
     /// (a capture retiring that many sessions within the linger).
     fn tombstone(&mut self, key: FlowKey, at: i64) {
-        if self.finished_order.len() >= MAX_TOMBSTONES {
-            if let Some((old_at, old)) = self.finished_order.pop_front() {
-                if self.finished.get(&old) == Some(&old_at) {
-                    self.finished.remove(&old);
-                }
-            }
+        if self.finished.len() >= MAX_TOMBSTONES {
+            self.finished.pop_oldest();
         }
         let id = flow_id(&key);
         self.finished.insert(id, at);
-        self.finished_order.push_back((at, id));
         self.queues.due_at(at, CLOSE_LINGER_NS);
     }
 
@@ -552,14 +547,11 @@ impl Analyzer {
 
     /// Retires closed sessions whose linger is over, and forgets old tombstones.
     fn retire_closed(&mut self, now_ns: i64) {
-        while let Some(&(at, key)) = self.finished_order.front() {
+        while let Some(at) = self.finished.oldest() {
             if now_ns.saturating_sub(at) < CLOSE_LINGER_NS {
                 break;
             }
-            self.finished_order.pop_front();
-            if self.finished.get(&key) == Some(&at) {
-                self.finished.remove(&key);
-            }
+            self.finished.pop_oldest();
         }
         for reset in [true, false] {
             let linger = if reset {
@@ -588,7 +580,7 @@ impl Analyzer {
         }
         let q = &self.queues;
         self.queues.due_ns = [
-            self.finished_order.front().map(|f| (f.0, CLOSE_LINGER_NS)),
+            self.finished.oldest().map(|at| (at, CLOSE_LINGER_NS)),
             q.closing.front().map(|f| (f.0, CLOSE_LINGER_NS)),
             q.resetting.front().map(|f| (f.0, RESET_LINGER_NS)),
         ]
@@ -689,7 +681,6 @@ impl Analyzer {
         self.queues.closing.clear();
         self.queues.resetting.clear();
         self.finished.clear();
-        self.finished_order.clear();
         self.queues.due_ns = i64::MAX;
         self.candidates.clear();
         false
