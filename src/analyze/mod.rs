@@ -70,8 +70,8 @@ pub const FREEZE_ABOVE: usize = 4096;
 /// bytes each: at most 221 KB).
 const RETIRED_ROOM: usize = 1024;
 
-/// Tombstones of retired flows kept at most (16 bytes each in the table
-/// plus 16 in the expiry queue).
+/// Tombstones of retired flows kept at most (16 bytes each in their queue
+/// and about 10 in its index: 1.7 MB at the bound).
 pub const MAX_TOMBSTONES: usize = 65_536;
 
 /// The shard of a flow, the same in every thread and run, whichever
@@ -234,9 +234,8 @@ pub struct Analyzer {
     queues: CloseQueues,
     /// Flows retired at their final ACK: late retransmissions of them are
     /// absorbed for [`CLOSE_LINGER_NS`] instead of starting a new session.
-    /// Keyed by the flow's 64-bit hash ([`flow_id`]): 16 bytes a tombstone
-    /// (two flows in the same linger colliding is a one in 2^48 event at
-    /// the tombstone bound).
+    /// Kept by the flow's 64-bit hash ([`flow_id`]): two flows in the same
+    /// linger colliding is a one in 2^48 event at the tombstone bound.
     finished: Tombstones,
     /// Reports of sessions that left the table, not yet taken.
     ready: Ready,
