@@ -721,6 +721,10 @@ impl Analyzer {
     pub fn take_retired(&mut self) -> Vec<Retired> {
         match &mut self.ready {
             Ready::ByDeparture(d) => {
+                if d.is_empty() {
+                    // Most looks at a bulk capture: its room stays for the next.
+                    return Vec::new();
+                }
                 // Already in frame order: the sort only orders each frame's group.
                 d.sort_by_key(Retired::order);
                 // The next batch starts with this one's room (at most
