@@ -79,21 +79,21 @@ impl Endpoint {
 
 /// A hash of the connection between `a` and `b` that does not depend on
 /// which is which: a packet's shard is known before the side that is the
-/// server is. Finished with murmur3's fmix64, so that keys differing in a
-/// few bits (a port sweep) spread evenly.
+/// server is. Finished with one folded multiplication (the two halves of a
+/// 128-bit product, xored), so that keys differing in a few bits (a port
+/// sweep) spread evenly: every worker hashes every packet, and murmur3's
+/// fmix64 in its place was a chain of five dependent steps before each
+/// packet's shard was known.
 #[inline]
 pub fn pair_hash(a: &Endpoint, b: &Endpoint) -> u64 {
     let (a_hi, a_lo) = a.words();
     let (b_hi, b_lo) = b.words();
-    let mut h = (a_hi ^ b_hi)
+    let h = (a_hi ^ b_hi)
         ^ (a_lo ^ b_lo).rotate_left(29)
         ^ (a.tail ^ b.tail).rotate_left(47)
         ^ ((a.tail | b.tail) & V6);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    let m = u128::from(h) * 0x9e37_79b9_7f4a_7c15;
+    (m >> 64) as u64 ^ m as u64
 }
 
 /// By address bytes, then port, then family.
