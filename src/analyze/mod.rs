@@ -81,7 +81,13 @@ pub const MAX_TOMBSTONES: usize = 65_536;
 /// worker's per-packet time.
 #[inline]
 pub fn shard_of(a: &Endpoint, b: &Endpoint, shards: u32) -> u32 {
-    ((u128::from(pair_hash(a, b)) * u128::from(shards.max(1))) >> 64) as u32
+    shard_of_id(pair_hash(a, b), shards)
+}
+
+/// [`shard_of`] from the flow's hash ([`flow_id`]).
+#[inline]
+fn shard_of_id(id: u64, shards: u32) -> u32 {
+    ((u128::from(id) * u128::from(shards.max(1))) >> 64) as u32
 }
 
 /// Counters about the input, for the summary and warnings.
@@ -333,9 +339,12 @@ impl Analyzer {
     #[inline(always)]
     fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>) {
         self.stats.tcp_segments += 1;
+        // The flow's hash, whichever way the packet goes: its shard and
+        // where the table files it.
+        let id = pair_hash(&seg.src, &seg.dst);
         // Another shard's packet costs no more than this.
         if let Some((shard, shards)) = self.shard {
-            if shard_of(&seg.src, &seg.dst, shards) != shard {
+            if shard_of_id(id, shards) != shard {
                 return;
             }
         }
@@ -371,11 +380,11 @@ impl Analyzer {
         }
         let freeze = self.flows.len() >= self.freeze_above;
         // One lookup for the segment and what follows it.
-        let session = match self.flows.get_mut_by_ends(client, server) {
+        let session = match self.flows.get_mut_by_ends(client, server, id) {
             Some(s) => s,
             None => {
                 let key = key_of();
-                if !syn_only && self.finished.contains(flow_id(&key)) {
+                if !syn_only && self.finished.contains(id) {
                     self.stats.late_segments += 1;
                     return;
                 }

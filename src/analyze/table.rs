@@ -13,24 +13,16 @@
 //!   flow; entries of sessions that already left are skipped when met and
 //!   swept when they outnumber the open sessions.
 
-use crate::flow::{Endpoint, FlowKey};
+use crate::flow::{pair_hash, Endpoint, FlowKey};
 use crate::session::Session;
 use hashbrown::HashTable;
 use std::collections::VecDeque;
 
 /// A flow's 64-bit identity: the hash the table files it under (also the
-/// key of its tombstone once it has left).
+/// key of its tombstone once it has left). The same hash picks its shard
+/// ([`crate::analyze::shard_of`]), so a packet is hashed once.
 pub fn flow_id(key: &FlowKey) -> u64 {
-    pair_id(&key.client, &key.server)
-}
-
-/// [`flow_id`] of the key with these two ends.
-#[inline]
-pub fn pair_id(client: &Endpoint, server: &Endpoint) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    crate::flow::hash_pair(client, server, &mut h);
-    h.finish()
+    pair_hash(&key.client, &key.server)
 }
 
 /// Slots allocated at once.
@@ -113,14 +105,15 @@ impl FlowTable {
 
     #[inline]
     fn slot_of(&self, key: &FlowKey) -> Option<u32> {
-        self.slot_of_ends(&key.client, &key.server)
+        self.slot_of_ends(&key.client, &key.server, flow_id(key))
     }
 
-    /// The slot of the session whose key has these two ends.
+    /// The slot of the session whose key has these two ends, whose
+    /// [`flow_id`] is `id`.
     #[inline]
-    fn slot_of_ends(&self, client: &Endpoint, server: &Endpoint) -> Option<u32> {
+    fn slot_of_ends(&self, client: &Endpoint, server: &Endpoint, id: u64) -> Option<u32> {
         let slab = &self.slab;
-        let found = self.index.find(pair_id(client, server), |&slot| {
+        let found = self.index.find(id, |&slot| {
             let k = slab.key(slot);
             k.client == *client && k.server == *server
         });
@@ -137,16 +130,19 @@ impl FlowTable {
         self.slab.get_mut(slot)
     }
 
-    /// [`Self::get_mut`] by the key's two ends, read where they lie: a
+    /// [`Self::get_mut`] by the key's two ends, read where they lie (a
     /// segment's endpoints were just written by the decoder, and copying
-    /// them into a key stalled on a wide load of narrow stores.
+    /// them into a key stalled on a wide load of narrow stores), and its
+    /// [`flow_id`], computed already.
     #[inline]
     pub fn get_mut_by_ends(
         &mut self,
         client: &Endpoint,
         server: &Endpoint,
+        id: u64,
     ) -> Option<&mut Session> {
-        let slot = self.slot_of_ends(client, server)?;
+        debug_assert_eq!(id, pair_hash(client, server));
+        let slot = self.slot_of_ends(client, server, id)?;
         self.slab.get_mut(slot)
     }
 
