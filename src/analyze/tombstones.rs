@@ -27,6 +27,12 @@ fn hash(id: u64) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(id)
 }
 
+/// The entry of `queue` (whose first entry is at position `front`) at
+/// position `pos` (its low 32 bits), if it is still queued.
+fn queued(queue: &VecDeque<(i64, u64)>, front: u64, pos: u32) -> Option<&(i64, u64)> {
+    queue.get(pos.wrapping_sub(front as u32) as usize)
+}
+
 impl Tombstones {
     pub fn len(&self) -> usize {
         self.queue.len()
@@ -37,38 +43,29 @@ impl Tombstones {
         self.queue.front().map(|t| t.0)
     }
 
-    /// The queue entry at sequence position `pos` (low 32 bits), if still queued.
-    fn entry(&self, pos: u32) -> Option<&(i64, u64)> {
-        let i = pos.wrapping_sub(self.front as u32) as usize;
-        self.queue.get(i)
-    }
-
     /// Whether flow `id` has a tombstone.
     pub fn contains(&self, id: u64) -> bool {
-        let queue = |pos: &u32| self.entry(*pos).is_some_and(|e| e.1 == id);
-        self.latest.find(hash(id), queue).is_some()
+        let (queue, front) = (&self.queue, self.front);
+        let is_id = |p: &u32| queued(queue, front, *p).is_some_and(|e| e.1 == id);
+        self.latest.find(hash(id), is_id).is_some()
     }
 
     /// Writes flow `id`'s tombstone at time `at`, replacing any it had.
     pub fn insert(&mut self, id: u64, at: i64) {
-        let pos = (self.front + self.queue.len() as u64) as u32;
-        self.queue.push_back((at, id));
         let Tombstones {
             queue,
             front,
             latest,
         } = self;
-        let entry = |p: &u32| {
-            let i = p.wrapping_sub(*front as u32) as usize;
-            queue.get(i).is_some_and(|e| e.1 == id)
-        };
-        match latest.find_mut(hash(id), entry) {
+        let pos = (*front + queue.len() as u64) as u32;
+        queue.push_back((at, id));
+        let is_id = |p: &u32| queued(queue, *front, *p).is_some_and(|e| e.1 == id);
+        match latest.find_mut(hash(id), is_id) {
             Some(p) => *p = pos,
             None => {
-                let rehash = |p: &u32| {
-                    let i = p.wrapping_sub(*front as u32) as usize;
-                    hash(queue[i].1)
-                };
+                // Every indexed position is queued (a flow's latest
+                // tombstone leaves the index when it leaves the queue).
+                let rehash = |p: &u32| queued(queue, *front, *p).map_or(0, |e| hash(e.1));
                 latest.insert_unique(hash(id), pos, rehash);
             }
         }
@@ -86,9 +83,9 @@ impl Tombstones {
         let Some(&(at, id)) = queue.front() else {
             return;
         };
-        let queued = |p: &u32| queue.get(p.wrapping_sub(*front as u32) as usize);
-        if let Ok(found) = latest.find_entry(hash(id), |p| queued(p).is_some_and(|e| e.1 == id)) {
-            if queued(found.get()).is_some_and(|e| e.0 == at) {
+        let is_id = |p: &u32| queued(queue, *front, *p).is_some_and(|e| e.1 == id);
+        if let Ok(found) = latest.find_entry(hash(id), is_id) {
+            if queued(queue, *front, *found.get()).is_some_and(|e| e.0 == at) {
                 found.remove();
             }
         }
