@@ -339,22 +339,20 @@ impl Analyzer {
     #[inline(always)]
     fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>) {
         self.stats.tcp_segments += 1;
-        // The flow's hash, whichever way the packet goes: its shard and
-        // where the table files it.
-        let id = pair_hash(&seg.src, &seg.dst);
-        // Another shard's packet costs no more than this.
-        if let Some((shard, shards)) = self.shard {
-            if shard_of_id(id, shards) != shard {
-                return;
-            }
-        }
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let Some(to_server) = self.cfg.ports.to_server(&seg.src, &seg.dst, syn_only) else {
-            if self.any_port {
+            if self.any_port && self.owns(pair_hash(&seg.src, &seg.dst)) {
                 self.any_port_segment(p, &seg, syn_only);
             }
             return;
         };
+        // The flow's hash, whichever way the packet goes: its shard and
+        // where the table files it. Another shard's packet costs no more
+        // than this.
+        let id = pair_hash(&seg.src, &seg.dst);
+        if !self.owns(id) {
+            return;
+        }
         let (client, server, dir) = if to_server {
             (&seg.src, &seg.dst, Direction::ToServer)
         } else {
@@ -409,6 +407,13 @@ impl Analyzer {
         // The session's own copy of its key, written long before.
         let key = session.key;
         self.settle(key, p.ts_nanos, finished);
+    }
+
+    /// Whether this analyzer follows the flow whose [`flow_id`] is `id`.
+    #[inline(always)]
+    fn owns(&self, id: u64) -> bool {
+        self.shard
+            .is_none_or(|(shard, shards)| shard_of_id(id, shards) == shard)
     }
 
     /// `--any-port`: follows a connection on another port from its SYN until

@@ -11,20 +11,16 @@
 
 use hashbrown::HashTable;
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 
 #[derive(Default)]
 pub struct Tombstones {
-    /// (time retired, flow id), oldest first.
+    /// (time retired, flow id), oldest first. A flow's id is already its
+    /// hash ([`super::table::flow_id`]): the index files it under the id.
     queue: VecDeque<(i64, u64)>,
     /// Position of `queue[0]` in the sequence of every tombstone written.
     front: u64,
     /// The position (low 32 bits) of each flow's latest tombstone.
     latest: HashTable<u32>,
-}
-
-fn hash(id: u64) -> u64 {
-    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 /// The entry of `queue` (whose first entry is at position `front`) at
@@ -47,7 +43,7 @@ impl Tombstones {
     pub fn contains(&self, id: u64) -> bool {
         let (queue, front) = (&self.queue, self.front);
         let is_id = |p: &u32| queued(queue, front, *p).is_some_and(|e| e.1 == id);
-        self.latest.find(hash(id), is_id).is_some()
+        self.latest.find(id, is_id).is_some()
     }
 
     /// Writes flow `id`'s tombstone at time `at`, replacing any it had.
@@ -60,13 +56,13 @@ impl Tombstones {
         let pos = (*front + queue.len() as u64) as u32;
         queue.push_back((at, id));
         let is_id = |p: &u32| queued(queue, *front, *p).is_some_and(|e| e.1 == id);
-        match latest.find_mut(hash(id), is_id) {
+        match latest.find_mut(id, is_id) {
             Some(p) => *p = pos,
             None => {
                 // Every indexed position is queued (a flow's latest
                 // tombstone leaves the index when it leaves the queue).
-                let rehash = |p: &u32| queued(queue, *front, *p).map_or(0, |e| hash(e.1));
-                latest.insert_unique(hash(id), pos, rehash);
+                let rehash = |p: &u32| queued(queue, *front, *p).map_or(0, |e| e.1);
+                latest.insert_unique(id, pos, rehash);
             }
         }
     }
@@ -84,7 +80,7 @@ impl Tombstones {
             return;
         };
         let is_id = |p: &u32| queued(queue, *front, *p).is_some_and(|e| e.1 == id);
-        if let Ok(found) = latest.find_entry(hash(id), is_id) {
+        if let Ok(found) = latest.find_entry(id, is_id) {
             if queued(queue, *front, *found.get()).is_some_and(|e| e.0 == at) {
                 found.remove();
             }

@@ -232,20 +232,13 @@ pub struct FlowKey {
 
 /// Hashes the addresses as whole words: the flow table looks a key up for
 /// every packet.
+/// The flow table's hash of the connection ([`pair_hash`]): one hash of a
+/// pair of ends in the whole program.
 impl Hash for FlowKey {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_pair(&self.client, &self.server, state);
+        state.write_u64(pair_hash(&self.client, &self.server));
     }
-}
-
-/// [`FlowKey`]'s hash from its two ends, wherever they are.
-#[inline]
-pub fn hash_pair<H: Hasher>(client: &Endpoint, server: &Endpoint, state: &mut H) {
-    let (c_hi, c_lo) = client.words();
-    let (s_hi, s_lo) = server.words();
-    state.write_u64(c_hi ^ c_lo.rotate_left(29) ^ s_hi.rotate_left(43) ^ s_lo.rotate_left(11));
-    state.write_u64(client.tail << 24 ^ server.tail);
 }
 
 /// Direction of a segment within its flow.

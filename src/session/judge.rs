@@ -79,7 +79,7 @@ pub fn judge(s: &Session) -> Judgement {
                     "server answered {} with an ErrorResponse{}",
                     request_name(*req),
                     e.and_then(|e| e.message.as_ref())
-                        .map(|m| reason!(": {m}"))
+                        .map(|m| format!(": {m}"))
                         .unwrap_or_default()
                 ),
             )
@@ -379,7 +379,7 @@ fn judge_plain(s: &Session) -> Judgement {
                 .find(|a| a.0 != 0)
                 .or(p.auth_codes.first())
                 .and_then(|a| a.name())
-                .map(|n| reason!(", authentication {n}"))
+                .map(|n| format!(", authentication {n}"))
                 .unwrap_or_default();
             let outcome = if p.ready_frame.is_some() {
                 ", session ready for queries"
