@@ -15,6 +15,7 @@ pub mod read;
 pub mod report;
 pub mod session;
 pub mod sniff;
+pub mod text;
 pub mod tls;
 
 #[cfg(test)]

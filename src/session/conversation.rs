@@ -107,7 +107,7 @@ pub struct TlsFacts {
     pub server_app_records: u32,
     pub certificate_bytes: usize,
     /// The first Certificate message the server sent in clear, decoded.
-    pub certificates: Option<tls::cert::CertChain>,
+    pub certificates: Option<std::sync::Arc<tls::cert::CertChain>>,
     pub certificate_frame: u64,
     /// First bytes of the server's ServerKeyExchange (TLS 1.2 and older).
     pub server_key_exchange: Option<Vec<u8>>,
@@ -825,14 +825,14 @@ impl Conversation {
                 self.pg.protocol = Some(version);
                 self.pg.startup_frame = frame;
                 for (name, value) in pg::startup_params(params) {
-                    let v = Some(String::from_utf8_lossy(value).into_owned());
-                    match name {
-                        b"user" => self.pg.user = v,
-                        b"database" => self.pg.database = v,
-                        b"application_name" => self.pg.application_name = v,
-                        b"replication" => self.pg.replication = v,
-                        _ => {}
-                    }
+                    let kept = match name {
+                        b"user" => &mut self.pg.user,
+                        b"database" => &mut self.pg.database,
+                        b"application_name" => &mut self.pg.application_name,
+                        b"replication" => &mut self.pg.replication,
+                        _ => continue,
+                    };
+                    *kept = Some(crate::text::lossy(value));
                 }
                 let what: Cow<'static, str> = match version.0 {
                     0x0003_0000 => "StartupMessage 3.0 in clear".into(),
@@ -1062,15 +1062,14 @@ impl Conversation {
                 self.tls.certificate_bytes += chain.len();
                 if self.tls.certificates.is_none() {
                     let certs = tls::cert::parse_certificate_chain_cached(&chain);
-                    let leaf = certs
-                        .certs
-                        .first()
-                        .map(|c| format!(", leaf {}", c.subject))
-                        .unwrap_or_default();
+                    let (leaf, subject) = match certs.certs.first() {
+                        Some(c) => (", leaf ", c.subject.as_str()),
+                        None => ("", ""),
+                    };
                     self.evidence(
                         frame,
                         format!(
-                            "Certificate in clear: {} certificate{}{leaf}",
+                            "Certificate in clear: {} certificate{}{leaf}{subject}",
                             certs.count,
                             if certs.count == 1 { "" } else { "s" }
                         ),
@@ -1278,12 +1277,10 @@ impl Conversation {
                 if let Ok((_, code)) = pg::parse_pg_authentication(m.body) {
                     if self.pg.auth_codes.is_empty() {
                         self.pg.auth_frame = frame;
+                        let name = code.name().unwrap_or("unknown");
                         self.evidence(
                             frame,
-                            format!(
-                                "Authentication request ({}) in clear",
-                                code.name().unwrap_or("unknown")
-                            ),
+                            ["Authentication request (", name, ") in clear"].concat(),
                         );
                     }
                     if self.pg.auth_codes.len() < 8 {
@@ -1298,20 +1295,15 @@ impl Conversation {
             b'E' if self.pg.error.is_none() => {
                 let fields = pg::parse_pg_error_fields(m.body);
                 let e = pg_error(&fields, frame);
-                self.evidence(
-                    frame,
-                    format!(
-                        "ErrorResponse {} {}",
-                        e.code.as_deref().unwrap_or("?"),
-                        e.message.as_deref().unwrap_or("")
-                    ),
-                );
+                let code = e.code.as_deref().unwrap_or("?");
+                let message = e.message.as_deref().unwrap_or("");
+                self.evidence(frame, ["ErrorResponse ", code, " ", message].concat());
                 self.pg.error = Some(e);
             }
             b'S' => {
                 if let Ok((_, (name, value))) = pg::parse_pg_parameter_status(m.body) {
                     if name == b"server_version" {
-                        self.pg.server_version = Some(String::from_utf8_lossy(value).into_owned());
+                        self.pg.server_version = Some(crate::text::lossy(value));
                     }
                 }
             }
@@ -1361,7 +1353,7 @@ fn sasl_mechanism(body: &[u8]) -> Option<String> {
     let end = body.iter().position(|b| *b == 0)?;
     let name = &body[..end];
     (!name.is_empty() && name.len() <= 64 && name.iter().all(|b| b.is_ascii_graphic()))
-        .then(|| String::from_utf8_lossy(name).into_owned())
+        .then(|| crate::text::lossy(name))
 }
 
 /// A query's text for the audit: up to its terminating NUL, password
@@ -1500,7 +1492,7 @@ fn start_bytes_needed(dir: Direction, b: &[u8]) -> Option<usize> {
 }
 
 fn pg_error(f: &pg::ErrorFields<'_>, frame: u64) -> PgError {
-    let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    let s = |b: Option<&[u8]>| b.map(crate::text::lossy);
     PgError {
         severity: s(f.severity_nonlocalized.or(f.severity)),
         code: s(f.code),

@@ -272,10 +272,8 @@ fn judge_tls(s: &Session) -> Judgement {
             Some(super::Negotiation::Direct) => "direct TLS",
             _ => "after SSLRequest",
         };
-        return j(
-            Verdict::Encrypted,
-            reason!("{} negotiated {how} ({cipher})", v.name()),
-        );
+        let reason = [&*v.name(), " negotiated ", how, " (", &cipher, ")"].concat();
+        return j(Verdict::Encrypted, reason);
     }
 
     if t.negotiation == Some(super::Negotiation::Midstream) {
@@ -362,14 +360,17 @@ fn judge_plain(s: &Session) -> Judgement {
     match p.first_server_message {
         Some((b'E', _)) => {
             let e = p.error.as_ref();
-            j(
-                Verdict::RejectedPlaintext,
-                reason!(
-                    "server refused the plaintext StartupMessage{tls_note}: {} {}",
-                    e.and_then(|e| e.code.as_deref()).unwrap_or("?"),
-                    e.and_then(|e| e.message.as_deref()).unwrap_or("")
-                ),
-            )
+            let code = e.and_then(|e| e.code.as_deref()).unwrap_or("?");
+            let message = e.and_then(|e| e.message.as_deref()).unwrap_or("");
+            let reason = [
+                "server refused the plaintext StartupMessage",
+                tls_note,
+                ": ",
+                code,
+                " ",
+                message,
+            ];
+            j(Verdict::RejectedPlaintext, reason.concat())
         }
         Some((b'R', _)) | Some((b'S', _)) | Some((b'Z', _)) | Some((b'K', _)) | Some((b'v', _))
         | Some((b'N', _)) => {
@@ -379,8 +380,7 @@ fn judge_plain(s: &Session) -> Judgement {
                 .find(|a| a.0 != 0)
                 .or(p.auth_codes.first())
                 .and_then(|a| a.name())
-                .map(|n| format!(", authentication {n}"))
-                .unwrap_or_default();
+                .map_or(["", ""], |n| [", authentication ", n]);
             let outcome = if p.ready_frame.is_some() {
                 ", session ready for queries"
             } else if p.error.is_some() {
@@ -388,10 +388,14 @@ fn judge_plain(s: &Session) -> Judgement {
             } else {
                 ""
             };
-            j(
-                Verdict::Plaintext,
-                reason!("server accepted a plaintext StartupMessage{tls_note}{auth}{outcome}"),
-            )
+            let reason = [
+                "server accepted a plaintext StartupMessage",
+                tls_note,
+                auth[0],
+                auth[1],
+                outcome,
+            ];
+            j(Verdict::Plaintext, reason.concat())
         }
         Some((tag, _)) => j(
             Verdict::Plaintext,

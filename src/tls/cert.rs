@@ -8,6 +8,7 @@
 
 use sha2::{Digest as _, Sha256};
 use std::net::IpAddr;
+use std::sync::Arc;
 use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
@@ -132,18 +133,19 @@ fn u24(b: &[u8]) -> Option<usize> {
 const CHAIN_CACHE_ENTRIES: usize = 256;
 
 thread_local! {
-    static CHAIN_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, CertChain>> =
+    static CHAIN_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, Arc<CertChain>>> =
         std::cell::RefCell::new(rustc_hash::FxHashMap::default());
 }
 
 /// [`parse_certificate_chain`] with a small per-thread cache: a server shows
 /// the same chain to every client, and decoding X.509 dominated the time per
-/// session on captures of many short TLS 1.2 sessions.
-pub fn parse_certificate_chain_cached(body: &[u8]) -> CertChain {
+/// session on captures of many short TLS 1.2 sessions. The sessions that
+/// saw the same chain share it: a copy cost about ten allocations.
+pub fn parse_certificate_chain_cached(body: &[u8]) -> Arc<CertChain> {
     if let Some(c) = CHAIN_CACHE.with(|c| c.borrow().get(body).cloned()) {
         return c;
     }
-    let chain = parse_certificate_chain(body);
+    let chain = Arc::new(parse_certificate_chain(body));
     CHAIN_CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= CHAIN_CACHE_ENTRIES {

@@ -446,7 +446,7 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
                 if let Some(list) = Reader(data).vec16() {
                     let mut r = Reader(list);
                     info.alpn = std::iter::from_fn(|| r.vec8())
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .map(crate::text::lossy)
                         .collect();
                 }
             }
@@ -512,15 +512,10 @@ pub mod oracle {
             }
             match parse_tls_client_hello_extension(raw) {
                 Ok((_, TlsExtension::SNI(names))) => {
-                    info.sni = names
-                        .first()
-                        .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
+                    info.sni = names.first().map(|(_, n)| crate::text::lossy(n));
                 }
                 Ok((_, TlsExtension::ALPN(protos))) => {
-                    info.alpn = protos
-                        .iter()
-                        .map(|p| String::from_utf8_lossy(p).into_owned())
-                        .collect();
+                    info.alpn = protos.iter().map(|p| crate::text::lossy(p)).collect();
                 }
                 Ok((_, TlsExtension::SupportedVersions(v))) => {
                     info.supported_versions = v.iter().map(|v| v.0).collect();
@@ -582,7 +577,7 @@ fn server_name(data: &[u8]) -> Option<Option<String>> {
     }
     let mut list = Reader(Reader(data).vec16()?);
     let first = list.u8().and_then(|_name_type| list.vec16());
-    Some(first.map(|n| String::from_utf8_lossy(n).into_owned()))
+    Some(first.map(crate::text::lossy))
 }
 
 /// The supported_versions extension as tls-parser reads it from a hello:
@@ -631,7 +626,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
                 }
                 EXT_ALPN => {
                     if let Ok((_, TlsExtension::ALPN(p))) = parse_tls_server_hello_extension(raw) {
-                        info.alpn = p.first().map(|p| String::from_utf8_lossy(p).into_owned());
+                        info.alpn = p.first().map(|p| crate::text::lossy(p));
                     }
                 }
                 _ => {}
