@@ -65,6 +65,14 @@ pub fn decode_packet<'a>(p: &Packet<'a>) -> Result<Segment<'a>, Skip> {
 /// tests compare both on every sample, relinked to each of these types).
 #[inline(always)]
 pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
+    let (ether_type, ip) = link_payload(p)?;
+    fast_ip_tcp(ether_type, ip)
+}
+
+/// The EtherType behind the link header and the bytes after it, for the
+/// link types the fast path reads.
+#[inline(always)]
+fn link_payload<'a>(p: &Packet<'a>) -> Option<(u16, &'a [u8])> {
     let d = p.data;
     match p.link {
         LinkType::ETHERNET => {
@@ -78,14 +86,10 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
                 ether_type = u16::from_be_bytes([*d.get(at + 2)?, *d.get(at + 3)?]);
                 at += 4;
             }
-            fast_ip_tcp(ether_type, d.get(at..)?)
+            Some((ether_type, d.get(at..)?))
         }
-        LinkType::LINUX_SLL => {
-            fast_ip_tcp(u16::from_be_bytes([*d.get(14)?, *d.get(15)?]), d.get(16..)?)
-        }
-        LinkType::LINUX_SLL2 => {
-            fast_ip_tcp(u16::from_be_bytes([*d.first()?, *d.get(1)?]), d.get(20..)?)
-        }
+        LinkType::LINUX_SLL => Some((u16::from_be_bytes([*d.get(14)?, *d.get(15)?]), d.get(16..)?)),
+        LinkType::LINUX_SLL2 => Some((u16::from_be_bytes([*d.first()?, *d.get(1)?]), d.get(20..)?)),
         LinkType::RAW
         | LinkType::RAW_ALT12
         | LinkType::RAW_ALT14
@@ -96,7 +100,7 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
                 6 => 0x86dd,
                 _ => return None,
             };
-            fast_ip_tcp(ether_type, d)
+            Some((ether_type, d))
         }
         LinkType::NULL | LinkType::LOOP => {
             let ether_type = match loopback_family(p.link, d.get(..4)?.try_into().ok()?) {
@@ -104,7 +108,7 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
                 10 | 24 | 28 | 30 => 0x86dd,
                 _ => return None,
             };
-            fast_ip_tcp(ether_type, &d[4..])
+            Some((ether_type, &d[4..]))
         }
         _ => None,
     }
@@ -225,28 +229,52 @@ fn segment_of<'a>(s: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
     })
 }
 
-/// An address read by the fast path.
-enum Addr {
-    V4([u8; 4]),
-    V6([u8; 16]),
-}
-
-impl Addr {
-    #[inline]
-    fn with_port(&self, port: u16) -> Endpoint {
-        match self {
-            Addr::V4(ip) => Endpoint::v4(*ip, port),
-            Addr::V6(ip) => Endpoint::v6(*ip, port),
-        }
-    }
-}
-
 /// IPv4 (no fragment) or IPv6 (no extension header) + TCP behind any link
 /// header, read straight from the bytes. Anything else (options that do
 /// not fit, fragments, cut headers, other protocols) returns `None` and goes
 /// through etherparse's full lax decoding.
 #[inline(always)]
 fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Segment<'_>> {
+    let h = fast_headers(ether_type, ip)?;
+    let th = h.tcp_header;
+    // Bytes on the wire per the IP length; captured bytes may stop earlier
+    // (snapshot length) or run past it (Ethernet padding).
+    let wire_len = h.ip_total - h.ip_hdr_len - h.tcp_hdr_len;
+    let captured = &ip[h.ip_hdr_len + h.tcp_hdr_len..];
+    let payload = &captured[..captured.len().min(wire_len)];
+    let flags = th[13];
+    Some(Segment {
+        src: h.src.with_port(u16::from_be_bytes([th[0], th[1]])),
+        dst: h.dst.with_port(u16::from_be_bytes([th[2], th[3]])),
+        seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
+        ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
+        flags: TcpFlags {
+            syn: flags & 0x02 != 0,
+            ack: flags & 0x10 != 0,
+            fin: flags & 0x01 != 0,
+            rst: flags & 0x04 != 0,
+        },
+        payload,
+        wire_len: wire_len as u32,
+    })
+}
+
+/// The IP and TCP headers of a packet the fast path takes, checked.
+struct FastHeaders<'a> {
+    /// The addresses, ports still 0.
+    src: Endpoint,
+    dst: Endpoint,
+    ip_hdr_len: usize,
+    /// Header and payload, per the IP length field.
+    ip_total: usize,
+    /// The fixed 20 bytes of the TCP header.
+    tcp_header: &'a [u8],
+    /// With options; the captured bytes hold it whole.
+    tcp_hdr_len: usize,
+}
+
+#[inline(always)]
+fn fast_headers(ether_type: u16, ip: &[u8]) -> Option<FastHeaders<'_>> {
     let (src, dst, ip_hdr_len, ip_total) = match ether_type {
         0x0800 => {
             let h = ip.get(..20)?;
@@ -264,8 +292,8 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Segment<'_>> {
                 return None;
             }
             (
-                Addr::V4([h[12], h[13], h[14], h[15]]),
-                Addr::V4([h[16], h[17], h[18], h[19]]),
+                Endpoint::v4([h[12], h[13], h[14], h[15]], 0),
+                Endpoint::v4([h[16], h[17], h[18], h[19]], 0),
                 ihl,
                 total,
             )
@@ -280,7 +308,7 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Segment<'_>> {
             let mut t = [0u8; 16];
             s.copy_from_slice(&h[8..24]);
             t.copy_from_slice(&h[24..40]);
-            (Addr::V6(s), Addr::V6(t), 40, 40 + payload)
+            (Endpoint::v6(s, 0), Endpoint::v6(t, 0), 40, 40 + payload)
         }
         _ => return None,
     };
@@ -290,25 +318,13 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Segment<'_>> {
     if tcp_hdr_len < 20 || tcp.len() < tcp_hdr_len || ip_total < ip_hdr_len + tcp_hdr_len {
         return None;
     }
-    // Bytes on the wire per the IP length; captured bytes may stop earlier
-    // (snapshot length) or run past it (Ethernet padding).
-    let wire_len = ip_total - ip_hdr_len - tcp_hdr_len;
-    let captured = &tcp[tcp_hdr_len..];
-    let payload = &captured[..captured.len().min(wire_len)];
-    let flags = th[13];
-    Some(Segment {
-        src: src.with_port(u16::from_be_bytes([th[0], th[1]])),
-        dst: dst.with_port(u16::from_be_bytes([th[2], th[3]])),
-        seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
-        ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
-        flags: TcpFlags {
-            syn: flags & 0x02 != 0,
-            ack: flags & 0x10 != 0,
-            fin: flags & 0x01 != 0,
-            rst: flags & 0x04 != 0,
-        },
-        payload,
-        wire_len: wire_len as u32,
+    Some(FastHeaders {
+        src,
+        dst,
+        ip_hdr_len,
+        ip_total,
+        tcp_header: th,
+        tcp_hdr_len,
     })
 }
 

@@ -42,6 +42,15 @@ impl Endpoint {
         }
     }
 
+    /// This address with port `port`, for an endpoint built with port 0.
+    #[inline]
+    pub fn with_port(self, port: u16) -> Self {
+        Endpoint {
+            tail: self.tail | u64::from(port),
+            ..self
+        }
+    }
+
     #[inline]
     pub fn port(&self) -> u16 {
         self.tail as u16
