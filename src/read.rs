@@ -5,6 +5,7 @@ use crate::capture::file::CaptureReader;
 use crate::cli::{Format, ReadConfig};
 use crate::flow::PortSet;
 use crate::report::{self, Cells, SessionReport, Summary};
+use crate::session::Verdict;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
@@ -159,7 +160,7 @@ pub struct Rendered {
     /// Order within its file: the frame at which the session left the flow
     /// table, then its first frame.
     pub order: (u64, u64),
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     pub output: Output,
 }
 
@@ -187,7 +188,7 @@ impl Rendered {
         let judgement = r.session.judge();
         Ok(Rendered {
             order: r.order(),
-            verdict: judgement.verdict.as_str(),
+            verdict: judgement.verdict,
             output: Output::Row(report::session_cells(&r.session, &judgement, buf)),
         })
     }
@@ -213,7 +214,7 @@ impl Rendered {
         };
         Ok(Rendered {
             order: (r.retired_at, r.first_frame),
-            verdict: r.verdict.as_str(),
+            verdict: r.verdict,
             output,
         })
     }
@@ -234,6 +235,9 @@ pub struct ReportWriter<'a> {
     /// More sessions than a bordered table holds: rows are written as they come.
     streaming_rows: bool,
     summary: Summary,
+    /// Sessions per verdict, indexed by the verdict's discriminant (the
+    /// summary's map, filled in at the end, cost a string search a session).
+    verdicts: [u64; Verdict::ALL.len()],
     /// `--format json`: sessions written so far.
     written: u64,
 }
@@ -249,6 +253,7 @@ impl<'a> ReportWriter<'a> {
             rows: Vec::new(),
             streaming_rows: false,
             summary: Summary::new(),
+            verdicts: [0; Verdict::ALL.len()],
             written: 0,
         }
     }
@@ -264,7 +269,7 @@ impl<'a> ReportWriter<'a> {
     /// gives its buffer back for the next (empty while table rows are held).
     pub fn write_rendered(&mut self, file: usize, r: Rendered) -> io::Result<Vec<u8>> {
         self.summary.sessions += 1;
-        *self.summary.verdicts.entry(r.verdict).or_default() += 1;
+        self.verdicts[r.verdict as usize] += 1;
         match r.output {
             Output::Row(cells) => self.row((file, r.order.1), cells),
             Output::Json(body) => {
@@ -318,6 +323,9 @@ impl<'a> ReportWriter<'a> {
     }
 
     pub fn finish(mut self) -> io::Result<()> {
+        for v in Verdict::ALL {
+            *self.summary.verdicts.entry(v.as_str()).or_default() += self.verdicts[v as usize];
+        }
         match self.format {
             Format::Table => {
                 // Streamed rows are out already.

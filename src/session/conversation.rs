@@ -1300,11 +1300,11 @@ impl Conversation {
                 self.evidence(frame, ["ErrorResponse ", code, " ", message].concat());
                 self.pg.error = Some(e);
             }
-            b'S' => {
-                if let Ok((_, (name, value))) = pg::parse_pg_parameter_status(m.body) {
-                    if name == b"server_version" {
-                        self.pg.server_version = Some(crate::text::lossy(value));
-                    }
+            // A server sends a dozen ParameterStatus messages at startup;
+            // only server_version is kept, so the others are not parsed.
+            b'S' if m.body.starts_with(b"server_version\0") => {
+                if let Ok((_, (_, value))) = pg::parse_pg_parameter_status(m.body) {
+                    self.pg.server_version = Some(crate::text::lossy(value));
                 }
             }
             b'K' => {

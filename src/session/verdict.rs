@@ -52,3 +52,32 @@ impl std::fmt::Display for Verdict {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Verdict;
+
+    /// `ALL` lists every verdict in declaration order: counts kept in
+    /// arrays are indexed by `verdict as usize`.
+    #[test]
+    fn all_lists_every_verdict_at_its_discriminant() {
+        for (i, v) in Verdict::ALL.into_iter().enumerate() {
+            assert_eq!(v as usize, i, "{v:?}");
+            // A verdict added to the enum and not to ALL fails to compile here.
+            match v {
+                Verdict::Encrypted
+                | Verdict::Plaintext
+                | Verdict::RejectedTlsVersion
+                | Verdict::RejectedPlaintext
+                | Verdict::TlsFailed
+                | Verdict::SslRefused
+                | Verdict::GssEncrypted
+                | Verdict::CancelRequest
+                | Verdict::NotPostgresql
+                | Verdict::Incomplete => {}
+            }
+        }
+        let names: std::collections::BTreeSet<_> = Verdict::ALL.map(Verdict::as_str).into();
+        assert_eq!(names.len(), Verdict::ALL.len());
+    }
+}
