@@ -61,7 +61,11 @@ impl ProtocolVersion {
 
 impl std::fmt::Display for ProtocolVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.major(), self.minor())
+        // Nearly every session speaks 3.0: its text is written whole.
+        match (self.major(), self.minor()) {
+            (3, 0) => f.pad("3.0"),
+            (major, minor) => write!(f, "{major}.{minor}"),
+        }
     }
 }
 

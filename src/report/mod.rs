@@ -575,18 +575,7 @@ fn cert_report(c: &CertInfo, now: i64) -> CertReport {
     }
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`, for any year a
-/// certificate can name (9999-12-31 is common; nanoseconds would overflow).
-/// The Gregorian calendar repeats every 400 years (146097 days), so the
-/// instant is moved into range by whole cycles and the year moved back.
-pub fn rfc3339_secs(secs: i64) -> String {
-    const CYCLE_SECS: i64 = 146_097 * 86_400;
-    let cycles = secs.div_euclid(CYCLE_SECS);
-    let s = time::rfc3339(secs.rem_euclid(CYCLE_SECS) * 1_000_000_000);
-    let (year, rest) = s.split_at(4);
-    let year: i64 = year.parse().unwrap_or(1970) + 400 * cycles;
-    format!("{year:04}{}Z", &rest[..rest.len() - 8])
-}
+pub use time::rfc3339_secs;
 
 /// IANA name of a cipher suite, or its hex code.
 pub fn cipher_name(id: u16) -> Cow<'static, str> {
@@ -624,4 +613,31 @@ fn endpoint_text(e: &crate::flow::Endpoint) -> String {
     let mut out = String::with_capacity(21);
     e.push_to(&mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_secs;
+
+    /// Certificate times on both sides of the 400-year window the fast
+    /// path covers (1970 to 2369) and at its edges.
+    #[test]
+    fn certificate_times_print_in_any_year() {
+        const CYCLE: i64 = 146_097 * 86_400;
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (1_700_000_000, "2023-11-14T22:13:20Z"),
+            (CYCLE - 1, "2369-12-31T23:59:59Z"),
+            (CYCLE, "2370-01-01T00:00:00Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+            (-2_208_988_800, "1900-01-01T00:00:00Z"),
+            (-631_152_000, "1950-01-01T00:00:00Z"),
+            (10_413_792_000, "2300-01-01T00:00:00Z"),
+            (-62_167_219_200, "0000-01-01T00:00:00Z"),
+            (253_402_300_800, "10000-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(rfc3339_secs(secs), text, "{secs}");
+        }
+    }
 }

@@ -19,11 +19,15 @@ pub fn push_table_time(ns: i64, out: &mut String) {
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffff` and a byte left for the zone.
 fn stamp(ns: i64) -> [u8; 27] {
-    let secs = ns.div_euclid(1_000_000_000);
     let micros = ns.rem_euclid(1_000_000_000) / 1_000;
+    // i64 nanoseconds span the years 1677 to 2262: always four digits.
+    stamp_secs(ns.div_euclid(1_000_000_000), micros as u32)
+}
+
+/// [`stamp`] from seconds and microseconds; the year must have four digits.
+fn stamp_secs(secs: i64, micros: u32) -> [u8; 27] {
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);
-    // i64 nanoseconds span the years 1677 to 2262: always four digits.
     let (y, m, d) = civil_from_days(days);
     // Two timestamps per session: written digit by digit, not through `format!`.
     let mut b = *b"0000-00-00T00:00:00.000000Z";
@@ -39,8 +43,28 @@ fn stamp(ns: i64) -> [u8; 27] {
     put(11, 2, (tod / 3600) as u64);
     put(14, 2, ((tod / 60) % 60) as u64);
     put(17, 2, (tod % 60) as u64);
-    put(20, 6, micros as u64);
+    put(20, 6, u64::from(micros));
     b
+}
+
+/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`, for any year a
+/// certificate can name (9999-12-31 is common, 1950 too; nanoseconds
+/// would overflow past 2262).
+pub fn rfc3339_secs(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    if !(0..=9999).contains(&y) {
+        let tod = secs.rem_euclid(86_400);
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            tod / 3600,
+            (tod / 60) % 60,
+            tod % 60
+        );
+    }
+    let mut b = stamp_secs(secs, 0);
+    b[19] = b'Z';
+    // Digits and separators: always ASCII.
+    std::str::from_utf8(&b[..20]).unwrap_or_default().to_owned()
 }
 
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian

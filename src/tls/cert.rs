@@ -67,7 +67,7 @@ impl CertInfo {
     pub fn sans(&self) -> Vec<String> {
         self.dns_names
             .iter()
-            .map(|d| format!("DNS:{d}"))
+            .map(|d| ["DNS:", d].concat())
             .chain(self.ip_addresses.iter().map(|a| format!("IP:{a}")))
             .collect()
     }
