@@ -427,7 +427,6 @@ fn run_sharded(
     let mut failure: Option<RunError> = None;
     let mut output_failure: Option<io::Error> = None;
     let mut stats = crate::analyze::InputStats::default();
-    let mut evicted = 0;
     // Sessions written so far, for the first worker's progress display
     // (every worker reads all of the input).
     let written = std::sync::atomic::AtomicU64::new(0);
@@ -503,10 +502,7 @@ fn run_sharded(
                     Ok(WorkerMsg::Warning(m)) => warn(m),
                     Ok(WorkerMsg::Done(s)) => {
                         done[w] = true;
-                        evicted += s.evicted_flows;
-                        if w == 0 {
-                            stats = *s;
-                        }
+                        stats.add_shard(&s, w == 0);
                     }
                     Ok(WorkerMsg::Failed(e)) => {
                         done[w] = true;
@@ -557,7 +553,6 @@ fn run_sharded(
     if let Some(e) = output_failure {
         return output_error(e);
     }
-    stats.evicted_flows = evicted;
     input_warnings(&stats, cfg.max_flows, warn);
     writer.finish().or_else(output_error)
 }

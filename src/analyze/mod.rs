@@ -13,7 +13,7 @@
 
 use crate::capture::Packet;
 use crate::decode::TcpFlags;
-use crate::decode::{decode_fast, decode_general, Segment, Skip};
+use crate::decode::{decode_fast, decode_general, ends_where_they_lie, Segment, Skip};
 use crate::flow::Direction;
 use crate::flow::{pair_hash, Endpoint, FlowKey, PortSet};
 use crate::report::SessionReport;
@@ -90,7 +90,9 @@ fn shard_of_id(id: u64, shards: u32) -> u32 {
     ((u128::from(id) * u128::from(shards.max(1))) >> 64) as u32
 }
 
-/// Counters about the input, for the summary and warnings.
+/// Counters about the input, for the summary and warnings. Each worker of
+/// a sharded run counts every packet and byte, and its share of the rest:
+/// [`InputStats::add_shard`] puts them together.
 #[derive(Debug, Default, Clone)]
 pub struct InputStats {
     pub packets: u64,
@@ -102,6 +104,24 @@ pub struct InputStats {
     pub evicted_flows: u64,
     /// Segments of connections already over (late retransmissions).
     pub late_segments: u64,
+}
+
+impl InputStats {
+    /// Adds the counters of one worker of a sharded run; `reads_all`: the
+    /// first worker, whose packet and byte counts stand for every worker's.
+    pub fn add_shard(&mut self, s: &InputStats, reads_all: bool) {
+        if reads_all {
+            self.packets = s.packets;
+            self.bytes = s.bytes;
+        }
+        self.tcp_segments += s.tcp_segments;
+        self.followed_segments += s.followed_segments;
+        self.late_segments += s.late_segments;
+        self.evicted_flows += s.evicted_flows;
+        for (kind, n) in &s.skipped {
+            *self.skipped.entry(kind).or_default() += n;
+        }
+    }
 }
 
 /// Connections on other ports waiting to show whether they are PostgreSQL
@@ -321,15 +341,29 @@ impl Analyzer {
         if p.ts_nanos >= self.queues.due_ns {
             self.retire_closed(p.ts_nanos);
         }
+        // A sharded analyzer leaves another worker's packets to it: their
+        // two ends, read where they lie, name the shard, and that worker
+        // decodes and counts them (half of the packets with two workers,
+        // each decoded once instead of twice). A packet whose ends cannot
+        // be read so is decoded by every worker and counted by the first:
+        // summed over the workers, the counts are one thread's.
+        let counts = match self.shard {
+            None => true,
+            Some((shard, shards)) => match ends_where_they_lie(p) {
+                Some((a, b)) if shard_of_id(pair_hash(&a, &b), shards) != shard => return,
+                Some(_) => true,
+                None => shard == 0,
+            },
+        };
         // The fast decode and the general one each get their own copy of
         // the rest, so the segment stays in registers on the hot path.
         if let Some(seg) = decode_fast(p) {
-            return self.tcp_segment(p, seg);
+            return self.tcp_segment(p, seg, counts);
         }
         match decode_general(p) {
-            Ok(seg) => self.tcp_segment(p, seg),
+            Ok(seg) => self.tcp_segment(p, seg, counts),
             Err(skip) => {
-                if skip != Skip::NotTcp && skip != Skip::NotIp {
+                if counts && skip != Skip::NotTcp && skip != Skip::NotIp {
                     *self.stats.skipped.entry(skip.describe()).or_default() += 1;
                 }
             }
@@ -337,8 +371,8 @@ impl Analyzer {
     }
 
     #[inline(always)]
-    fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>) {
-        self.stats.tcp_segments += 1;
+    fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>, counts: bool) {
+        self.stats.tcp_segments += u64::from(counts);
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let Some(to_server) = self.cfg.ports.to_server(&seg.src, &seg.dst, syn_only) else {
             if self.any_port && self.owns(pair_hash(&seg.src, &seg.dst)) {
@@ -760,6 +794,7 @@ impl Analyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::LinkType;
     use crate::flow::Endpoint;
 
     /// Flows that differ only in the client's port, or only in its address,
@@ -797,6 +832,140 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+    /// An Ethernet frame carrying IPv4 and TCP, `fix` applied last.
+    fn frame(
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        flags: u8,
+        payload: &[u8],
+        fix: impl Fn(&mut Vec<u8>),
+    ) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = (40 + payload.len()) as u16;
+        f.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
+        f.extend_from_slice(&src.0);
+        f.extend_from_slice(&dst.0);
+        f.extend_from_slice(&src.1.to_be_bytes());
+        f.extend_from_slice(&dst.1.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        fix(&mut f);
+        f
+    }
+
+    /// Sessions and broken packets of every kind, fed to one analyzer and
+    /// to 2 and 3 sharded ones: the shards together report the same
+    /// sessions, and their counters add up to one analyzer's, whether
+    /// a worker decoded a packet (its ends name its shard) or every worker
+    /// did (they cannot be read where they lie).
+    #[test]
+    fn sharded_analyzers_add_up_to_one() {
+        let server = ([10, 9, 9, 9], 5432);
+        let mut frames = Vec::new();
+        for i in 0..300u16 {
+            let client = ([10, 0, (i >> 8) as u8, i as u8], 40_000 + i);
+            let nothing = |_: &mut Vec<u8>| {};
+            frames.push(frame(client, server, 0x02, &[], nothing));
+            frames.push(frame(server, client, 0x12, &[], nothing));
+            frames.push(frame(
+                client,
+                server,
+                0x18,
+                &[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f],
+                |f| {
+                    f[41] = 2; // sequence: after the SYN
+                },
+            ));
+            frames.push(frame(server, client, 0x18, b"N", |f| f[41] = 2));
+            frames.push(match i % 7 {
+                // A TCP header length below 20 bytes.
+                0 => frame(client, server, 0x10, &[], |f| f[46] = 0x20),
+                // A later IPv4 fragment: "ports" are payload bytes.
+                1 => frame(client, server, 0x10, b"xxxx", |f| f[20] = 0x10),
+                // Cut inside the TCP ports: its ends cannot be read.
+                2 => frame(client, server, 0x10, &[], |f| f.truncate(36)),
+                // Cut inside the IP header.
+                6 => frame(client, server, 0x10, &[], |f| f.truncate(30)),
+                // UDP.
+                3 => frame(client, server, 0x10, &[], |f| f[23] = 17),
+                // Cut inside the TCP header, after the ports.
+                4 => frame(client, server, 0x10, &[], |f| f.truncate(40)),
+                // An IPv4 header length below 20 bytes.
+                _ => frame(client, server, 0x10, &[], |f| f[14] = 0x44),
+            });
+            frames.push(frame(client, server, 0x11, &[], |f| f[41] = 10));
+        }
+        let run = |shard: Option<(u32, u32)>| {
+            let mut a = Analyzer::new(AnalyzerConfig {
+                ports: PortSet::new(vec![5432]),
+                max_flows: 100_000,
+                report_early: false,
+            });
+            if let Some((k, n)) = shard {
+                a = a.with_shard(k, n);
+            }
+            for (i, data) in frames.iter().enumerate() {
+                a.packet(&Packet {
+                    frame: i as u64 + 1,
+                    ts_nanos: 1_000_000 * i as i64,
+                    link: LinkType::ETHERNET,
+                    data,
+                    orig_len: data.len() as u32,
+                });
+            }
+            a.end_source();
+            let reports: Vec<_> = a
+                .take_reports()
+                .into_iter()
+                .map(|r| (r.first_frame, r.verdict, r.reason))
+                .collect();
+            (a.stats, reports)
+        };
+        let (one, mut want) = run(None);
+        want.sort();
+        assert_eq!(want.len(), 300);
+        // Counted: fragments, and TCP headers cut before or after the ports.
+        assert_eq!(
+            one.skipped.values().sum::<u64>(),
+            43 + 43 + 43 + 43,
+            "{:?}",
+            one.skipped
+        );
+        for n in [2, 3] {
+            let mut stats = InputStats::default();
+            let mut got = Vec::new();
+            for k in 0..n {
+                let (s, r) = run(Some((k, n)));
+                assert!(
+                    !r.is_empty() && r.len() < 300,
+                    "shard {k} of {n}: {}",
+                    r.len()
+                );
+                stats.add_shard(&s, k == 0);
+                got.extend(r);
+            }
+            got.sort();
+            assert_eq!(got, want, "{n} shards");
+            assert_eq!(stats.skipped, one.skipped, "{n} shards");
+            assert_eq!(stats.tcp_segments, one.tcp_segments, "{n} shards");
+            assert_eq!(stats.followed_segments, one.followed_segments, "{n} shards");
+            assert_eq!((stats.packets, stats.bytes), (one.packets, one.bytes));
         }
     }
 }
