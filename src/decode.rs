@@ -71,8 +71,8 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
 
 /// The two ends a packet's IP and TCP headers name, read where they lie
 /// without the fast path's other checks (length, fragment, TCP header
-/// length): a worker of a sharded run learns from them that another worker
-/// owns the packet, for about a fifth of the decoding. Whatever decode of
+/// length), without building a segment: a worker of a sharded run learns
+/// from them that another worker owns the packet. Whatever decode of
 /// the packet finds TCP finds these same ends; `None` when they cannot be
 /// read so (another protocol, an IPv6 extension header, a cut header).
 #[inline(always)]

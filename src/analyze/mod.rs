@@ -834,6 +834,7 @@ mod tests {
             }
         }
     }
+
     /// An Ethernet frame carrying IPv4 and TCP, `fix` applied last.
     fn frame(
         src: ([u8; 4], u16),
