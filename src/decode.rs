@@ -78,33 +78,12 @@ pub fn decode_fast<'a>(p: &Packet<'a>) -> Option<Segment<'a>> {
 #[inline(always)]
 pub fn ends_where_they_lie(p: &Packet<'_>) -> Option<(Endpoint, Endpoint)> {
     let (ether_type, ip) = link_payload(p)?;
-    let port = |t: &[u8], at: usize| u16::from_be_bytes([t[at], t[at + 1]]);
-    match ether_type {
-        0x0800 => {
-            let h = ip.get(..20)?;
-            let ihl = usize::from(h[0] & 0x0f) * 4;
-            if h[0] >> 4 != 4 || h[9] != 6 || ihl < 20 {
-                return None;
-            }
-            let t = ip.get(ihl..ihl + 4)?;
-            Some((
-                Endpoint::v4([h[12], h[13], h[14], h[15]], port(t, 0)),
-                Endpoint::v4([h[16], h[17], h[18], h[19]], port(t, 2)),
-            ))
-        }
-        0x86dd => {
-            let h = ip.get(..44)?;
-            if h[0] >> 4 != 6 || h[6] != 6 {
-                return None;
-            }
-            let mut s = [0u8; 16];
-            let mut d = [0u8; 16];
-            s.copy_from_slice(&h[8..24]);
-            d.copy_from_slice(&h[24..40]);
-            Some((Endpoint::v6(s, port(h, 40)), Endpoint::v6(d, port(h, 42))))
-        }
-        _ => None,
-    }
+    let h = ip_header(ether_type, ip)?;
+    let t = ip.get(h.len..h.len + 4)?;
+    Some((
+        h.src.with_port(u16::from_be_bytes([t[0], t[1]])),
+        h.dst.with_port(u16::from_be_bytes([t[2], t[3]])),
+    ))
 }
 
 /// The EtherType behind the link header and the bytes after it, for the
@@ -273,12 +252,20 @@ fn segment_of<'a>(s: &LaxSlicedPacket<'a>) -> Result<Segment<'a>, Skip> {
 /// through etherparse's full lax decoding.
 #[inline(always)]
 fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Segment<'_>> {
-    let h = fast_headers(ether_type, ip)?;
-    let th = h.tcp_header;
+    let h = ip_header(ether_type, ip)?;
+    if h.fragment || h.total < h.len {
+        return None;
+    }
+    let tcp = ip.get(h.len..)?;
+    let th = tcp.get(..20)?;
+    let tcp_hdr_len = usize::from(th[12] >> 4) * 4;
+    if tcp_hdr_len < 20 || tcp.len() < tcp_hdr_len || h.total < h.len + tcp_hdr_len {
+        return None;
+    }
     // Bytes on the wire per the IP length; captured bytes may stop earlier
     // (snapshot length) or run past it (Ethernet padding).
-    let wire_len = h.ip_total - h.ip_hdr_len - h.tcp_hdr_len;
-    let captured = &ip[h.ip_hdr_len + h.tcp_hdr_len..];
+    let wire_len = h.total - h.len - tcp_hdr_len;
+    let captured = &tcp[tcp_hdr_len..];
     let payload = &captured[..captured.len().min(wire_len)];
     let flags = th[13];
     Some(Segment {
@@ -297,73 +284,56 @@ fn fast_ip_tcp(ether_type: u16, ip: &[u8]) -> Option<Segment<'_>> {
     })
 }
 
-/// The IP and TCP headers of a packet the fast path takes, checked.
-struct FastHeaders<'a> {
+/// An IPv4 or IPv6 header whose next protocol is TCP, read where it lies:
+/// what the fast path and [`ends_where_they_lie`] both start from.
+struct IpHeader {
     /// The addresses, ports still 0.
     src: Endpoint,
     dst: Endpoint,
-    ip_hdr_len: usize,
+    /// Where the TCP header starts (IPv4: IHL of at least 20; IPv6: 40).
+    len: usize,
     /// Header and payload, per the IP length field.
-    ip_total: usize,
-    /// The fixed 20 bytes of the TCP header.
-    tcp_header: &'a [u8],
-    /// With options; the captured bytes hold it whole.
-    tcp_hdr_len: usize,
+    total: usize,
+    /// An IPv4 fragment (MF set or an offset): its TCP header may be elsewhere.
+    fragment: bool,
 }
 
 #[inline(always)]
-fn fast_headers(ether_type: u16, ip: &[u8]) -> Option<FastHeaders<'_>> {
-    let (src, dst, ip_hdr_len, ip_total) = match ether_type {
+fn ip_header(ether_type: u16, ip: &[u8]) -> Option<IpHeader> {
+    match ether_type {
         0x0800 => {
             let h = ip.get(..20)?;
-            let ihl = usize::from(h[0] & 0x0f) * 4;
-            // Version 4, protocol TCP, no fragment (MF clear, offset 0).
-            if h[0] >> 4 != 4
-                || h[9] != 6
-                || ihl < 20
-                || u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0
-            {
+            let len = usize::from(h[0] & 0x0f) * 4;
+            if h[0] >> 4 != 4 || h[9] != 6 || len < 20 {
                 return None;
             }
-            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-            if total < ihl {
-                return None;
-            }
-            (
-                Endpoint::v4([h[12], h[13], h[14], h[15]], 0),
-                Endpoint::v4([h[16], h[17], h[18], h[19]], 0),
-                ihl,
-                total,
-            )
+            Some(IpHeader {
+                src: Endpoint::v4([h[12], h[13], h[14], h[15]], 0),
+                dst: Endpoint::v4([h[16], h[17], h[18], h[19]], 0),
+                len,
+                total: usize::from(u16::from_be_bytes([h[2], h[3]])),
+                fragment: u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0,
+            })
         }
         0x86dd => {
             let h = ip.get(..40)?;
             if h[0] >> 4 != 6 || h[6] != 6 {
                 return None;
             }
-            let payload = usize::from(u16::from_be_bytes([h[4], h[5]]));
             let mut s = [0u8; 16];
-            let mut t = [0u8; 16];
+            let mut d = [0u8; 16];
             s.copy_from_slice(&h[8..24]);
-            t.copy_from_slice(&h[24..40]);
-            (Endpoint::v6(s, 0), Endpoint::v6(t, 0), 40, 40 + payload)
+            d.copy_from_slice(&h[24..40]);
+            Some(IpHeader {
+                src: Endpoint::v6(s, 0),
+                dst: Endpoint::v6(d, 0),
+                len: 40,
+                total: 40 + usize::from(u16::from_be_bytes([h[4], h[5]])),
+                fragment: false,
+            })
         }
-        _ => return None,
-    };
-    let tcp = ip.get(ip_hdr_len..)?;
-    let th = tcp.get(..20)?;
-    let tcp_hdr_len = usize::from(th[12] >> 4) * 4;
-    if tcp_hdr_len < 20 || tcp.len() < tcp_hdr_len || ip_total < ip_hdr_len + tcp_hdr_len {
-        return None;
+        _ => None,
     }
-    Some(FastHeaders {
-        src,
-        dst,
-        ip_hdr_len,
-        ip_total,
-        tcp_header: th,
-        tcp_hdr_len,
-    })
 }
 
 #[cfg(test)]
@@ -416,20 +386,22 @@ mod tests {
         ]
     }
 
-    /// The fast path and etherparse's lax decoding agree on every packet of
-    /// every bundled capture, relinked to every link type the fast path
-    /// reads, and on every cut of them through the headers.
-    #[test]
-    fn fast_path_agrees_with_etherparse() {
-        let files = crate::testutil::bundled_captures();
-        // Packets that took the fast path, by (variant, IPv6).
-        let mut fast = std::collections::BTreeMap::<(usize, bool), usize>::new();
-        for path in files {
+    /// Calls `f` with every packet of every bundled capture (each Ethernet
+    /// frame changed by `change` first), relinked to every link type the
+    /// fast path reads (`f` gets the index of the link among them), and
+    /// with every cut of it through the headers.
+    fn each_packet_cut(
+        change: impl Fn(&mut Vec<u8>),
+        mut f: impl FnMut(usize, &Packet<'_>, &dyn Fn() -> String),
+    ) {
+        for path in crate::testutil::bundled_captures() {
             let bytes = std::fs::read(&path).unwrap();
             let mut r = crate::capture::file::CaptureReader::new(&bytes[..]).unwrap();
             while let Some(p) = r.next_packet().unwrap() {
                 let variants = if p.link == LinkType::ETHERNET {
-                    relinked(p.data)
+                    let mut eth = p.data.to_vec();
+                    change(&mut eth);
+                    relinked(&eth)
                 } else {
                     vec![(p.link, p.data.to_vec())]
                 };
@@ -440,27 +412,40 @@ mod tests {
                             data: &data[..cut],
                             ..p
                         };
-                        let Some(f) = decode_fast(&q) else { continue };
-                        let s = decode_general(&q).unwrap_or_else(|e| {
-                            panic!(
-                                "{path:?} frame {} link {} cut {cut}: fast {f:?}, general {e:?}",
-                                p.frame, link.0
-                            )
-                        });
-                        let what = format!("{path:?} frame {} link {} cut {cut}", p.frame, link.0);
-                        assert_eq!(
-                            (f.src, f.dst, f.seq, f.ack),
-                            (s.src, s.dst, s.seq, s.ack),
-                            "{what}"
-                        );
-                        assert_eq!(f.flags, s.flags, "{what}");
-                        assert_eq!(f.payload, s.payload, "{what}");
-                        assert_eq!(f.wire_len, s.wire_len, "{what}");
-                        *fast.entry((variant, f.src.ip().is_ipv6())).or_default() += 1;
+                        let what =
+                            || format!("{path:?} frame {} link {} cut {cut}", p.frame, link.0);
+                        f(variant, &q, &what);
                     }
                 }
             }
         }
+    }
+
+    /// The fast path and etherparse's lax decoding agree on every packet of
+    /// every bundled capture, relinked to every link type the fast path
+    /// reads, and on every cut of them through the headers.
+    #[test]
+    fn fast_path_agrees_with_etherparse() {
+        // Packets that took the fast path, by (variant, IPv6).
+        let mut fast = std::collections::BTreeMap::<(usize, bool), usize>::new();
+        each_packet_cut(
+            |_| {},
+            |variant, q, what| {
+                let Some(f) = decode_fast(q) else { return };
+                let what = what();
+                let s = decode_general(q)
+                    .unwrap_or_else(|e| panic!("{what}: fast {f:?}, general {e:?}"));
+                assert_eq!(
+                    (f.src, f.dst, f.seq, f.ack),
+                    (s.src, s.dst, s.seq, s.ack),
+                    "{what}"
+                );
+                assert_eq!(f.flags, s.flags, "{what}");
+                assert_eq!(f.payload, s.payload, "{what}");
+                assert_eq!(f.wire_len, s.wire_len, "{what}");
+                *fast.entry((variant, f.src.ip().is_ipv6())).or_default() += 1;
+            },
+        );
         // Every variant took the fast path, with IPv4 and with IPv6.
         for variant in 0..relinked(&[0; 14]).len() {
             for v6 in [false, true] {
@@ -471,5 +456,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The ends a sharded worker reads without decoding are the ends every
+    /// decode that finds TCP finds, on every bundled packet, relinked and
+    /// cut as above, and with the headers the fast path refuses: a later
+    /// IPv4 fragment, a TCP header length below 20, IPv4 options.
+    #[test]
+    fn ends_where_they_lie_are_the_decoded_ends() {
+        let ipv4 = |eth: &Vec<u8>| eth.len() >= 34 && eth[12..14] == [8, 0] && eth[23] == 6;
+        let changes: [fn(&mut Vec<u8>); 4] = [
+            |_| {},
+            |eth| eth[20] |= 0x10,
+            |eth| {
+                let ihl = usize::from(eth[14] & 0x0f) * 4;
+                if let Some(b) = eth.get_mut(14 + ihl + 12) {
+                    *b = 0x20;
+                }
+            },
+            // Four bytes of options: the TCP header moves 4 bytes on.
+            |eth| {
+                if eth[14] == 0x45 {
+                    eth[14] = 0x46;
+                    eth.splice(34..34, [1, 1, 1, 0]);
+                }
+            },
+        ];
+        // Packets whose ends were read, and of those that a decode found TCP.
+        let (mut read, mut decoded) = (0usize, 0usize);
+        for change in changes {
+            let change = |eth: &mut Vec<u8>| {
+                if ipv4(eth) {
+                    change(eth)
+                }
+            };
+            each_packet_cut(change, |_, q, what| {
+                let ends = ends_where_they_lie(q);
+                if decode_fast(q).is_some() {
+                    assert!(ends.is_some(), "{}", what());
+                }
+                let Some(ends) = ends else { return };
+                read += 1;
+                if let Ok(s) = decode_packet(q) {
+                    assert_eq!(ends, (s.src, s.dst), "{}", what());
+                    decoded += 1;
+                }
+            });
+        }
+        assert!(
+            decoded > 10_000 && read > decoded,
+            "{read} read, {decoded} decoded"
+        );
     }
 }

@@ -344,24 +344,30 @@ impl Analyzer {
         // A sharded analyzer leaves another worker's packets to it: their
         // two ends, read where they lie, name the shard, and that worker
         // decodes and counts them (half of the packets with two workers,
-        // each decoded once instead of twice). A packet whose ends cannot
-        // be read so is decoded by every worker and counted by the first:
-        // summed over the workers, the counts are one thread's.
-        let counts = match self.shard {
-            None => true,
+        // each decoded once instead of twice). The flow's hash, once known
+        // here, goes on with the packet. A packet whose ends cannot be read
+        // so is decoded by every worker and counted by the first: summed
+        // over the workers, the counts are one thread's.
+        let (counts, owned) = match self.shard {
+            None => (true, None),
             Some((shard, shards)) => match ends_where_they_lie(p) {
-                Some((a, b)) if shard_of_id(pair_hash(&a, &b), shards) != shard => return,
-                Some(_) => true,
-                None => shard == 0,
+                Some((a, b)) => {
+                    let id = pair_hash(&a, &b);
+                    if shard_of_id(id, shards) != shard {
+                        return;
+                    }
+                    (true, Some(id))
+                }
+                None => (shard == 0, None),
             },
         };
         // The fast decode and the general one each get their own copy of
         // the rest, so the segment stays in registers on the hot path.
         if let Some(seg) = decode_fast(p) {
-            return self.tcp_segment(p, seg, counts);
+            return self.tcp_segment(p, seg, counts, owned);
         }
         match decode_general(p) {
-            Ok(seg) => self.tcp_segment(p, seg, counts),
+            Ok(seg) => self.tcp_segment(p, seg, counts, owned),
             Err(skip) => {
                 if counts && skip != Skip::NotTcp && skip != Skip::NotIp {
                     *self.stats.skipped.entry(skip.describe()).or_default() += 1;
@@ -370,12 +376,15 @@ impl Analyzer {
         }
     }
 
+    /// A decoded segment: `counts` in this analyzer's statistics, and
+    /// `owned`, its flow's hash when the packet's ends already showed that
+    /// the flow is this analyzer's.
     #[inline(always)]
-    fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>, counts: bool) {
+    fn tcp_segment(&mut self, p: &Packet<'_>, seg: Segment<'_>, counts: bool, owned: Option<u64>) {
         self.stats.tcp_segments += u64::from(counts);
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let Some(to_server) = self.cfg.ports.to_server(&seg.src, &seg.dst, syn_only) else {
-            if self.any_port && self.owns(pair_hash(&seg.src, &seg.dst)) {
+            if self.any_port && (owned.is_some() || self.owns(pair_hash(&seg.src, &seg.dst))) {
                 self.any_port_segment(p, &seg, syn_only);
             }
             return;
@@ -383,10 +392,16 @@ impl Analyzer {
         // The flow's hash, whichever way the packet goes: its shard and
         // where the table files it. Another shard's packet costs no more
         // than this.
-        let id = pair_hash(&seg.src, &seg.dst);
-        if !self.owns(id) {
-            return;
-        }
+        let id = match owned {
+            Some(id) => id,
+            None => {
+                let id = pair_hash(&seg.src, &seg.dst);
+                if !self.owns(id) {
+                    return;
+                }
+                id
+            }
+        };
         let (client, server, dir) = if to_server {
             (&seg.src, &seg.dst, Direction::ToServer)
         } else {

@@ -239,8 +239,6 @@ pub struct FlowKey {
     pub server: Endpoint,
 }
 
-/// Hashes the addresses as whole words: the flow table looks a key up for
-/// every packet.
 /// The flow table's hash of the connection ([`pair_hash`]): one hash of a
 /// pair of ends in the whole program.
 impl Hash for FlowKey {
