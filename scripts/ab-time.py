@@ -2,7 +2,9 @@
 """Interleaved timing of commands: A, B, C, A, B, C, ... so that a shared
 machine's drift from minute to minute falls on every command alike (hyperfine
 runs each command's runs back to back, and on the project's VM whole minutes
-run 5-10% slower than others). Prints the median, mean and minimum of each.
+run 5-10% slower than others). The order rotates from round to round, so
+that no command always runs first. Prints the median, mean and minimum of
+each.
 
     scripts/ab-time.py ROUNDS "CMD A" "CMD B" ...
 
@@ -27,8 +29,10 @@ def main():
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     for c in cmds:  # warm-up: page cache, binaries
         subprocess.run(shlex.split(c), **quiet)
-    for _ in range(rounds):
-        for c in cmds:
+    for r in range(rounds):
+        # Each round starts with the next command: the same binary measured
+        # 1-2% slower in one place of a fixed order than in another.
+        for c in cmds[r % len(cmds):] + cmds[:r % len(cmds)]:
             start = time.perf_counter()
             subprocess.run(shlex.split(c), check=False, **quiet)
             times[c].append(time.perf_counter() - start)
