@@ -164,32 +164,34 @@ pub struct Rendered {
     pub output: Output,
 }
 
-/// What the writer writes of one session.
-pub enum Output {
-    /// One JSON object (JSON Lines: with its newline).
-    Json(Vec<u8>),
-    /// The table's cells.
-    Row(Cells),
-}
+pub use crate::report::Output;
 
 impl Rendered {
-    /// Renders a session that left the table in `buf`'s storage (see
-    /// [`Rendered::into_buffer`]). The table needs only a few cells of it,
-    /// taken from the session without building its whole report.
+    /// Renders a session that left the table in the storage `buf` gives (see
+    /// [`Rendered::into_buffer`]), or takes the output it was given when it
+    /// reset ([`Analyzer::rendering_resets`]). The table needs only a few
+    /// cells of it, taken from the session without building its whole report.
     pub fn of_retired(
-        r: &Retired,
+        r: &mut Retired,
         file: &str,
         format: Format,
-        buf: Vec<u8>,
+        buf: impl FnOnce() -> Vec<u8>,
     ) -> io::Result<Rendered> {
+        if let Some(early) = r.session.take_prerendered() {
+            return Ok(Rendered {
+                order: r.order(),
+                verdict: early.verdict,
+                output: early.output(&r.session),
+            });
+        }
         if format != Format::Table {
-            return Rendered::into_buffer(&r.report(file), format, buf);
+            return Rendered::into_buffer(&r.report(file), format, buf());
         }
         let judgement = r.session.judge();
         Ok(Rendered {
             order: r.order(),
             verdict: judgement.verdict,
-            output: Output::Row(report::session_cells(&r.session, &judgement, buf)),
+            output: Output::Row(report::session_cells(&r.session, &judgement, buf())),
         })
     }
 
@@ -259,8 +261,8 @@ impl<'a> ReportWriter<'a> {
     }
 
     /// Writes a session of input number `file`, named `name`, that left the table.
-    pub fn write_retired(&mut self, file: usize, name: &str, r: &Retired) -> io::Result<()> {
-        let r = Rendered::of_retired(r, name, self.format, std::mem::take(&mut self.buf))?;
+    pub fn write_retired(&mut self, file: usize, name: &str, r: &mut Retired) -> io::Result<()> {
+        let r = Rendered::of_retired(r, name, self.format, || std::mem::take(&mut self.buf))?;
         self.buf = self.write_rendered(file, r)?;
         Ok(())
     }
@@ -437,7 +439,7 @@ fn run_sharded(
             scope.spawn(move || {
                 let mut buffers: Vec<Vec<u8>> = Vec::new();
                 let mut a = analyzer_for(cfg, workers)
-                    .in_departure_order()
+                    .rendering_resets(cfg.format)
                     .with_shard(w as u32, workers as u32);
                 let mut progress = Progress::new(w == 0 && io::stderr().is_terminal());
                 for (fi, path) in cfg.files.iter().enumerate() {
@@ -451,15 +453,17 @@ fn run_sharded(
                         if stop.load(Ordering::Relaxed) {
                             return Err(io::Error::other("stopped"));
                         }
-                        for batch in a.take_retired().chunks(SEND_BATCH) {
+                        let mut retired = a.take_retired();
+                        for batch in retired.chunks_mut(SEND_BATCH) {
                             while let Ok(back) = recycled.try_recv() {
                                 buffers.extend(back);
                             }
                             let r = batch
-                                .iter()
+                                .iter_mut()
                                 .map(|r| {
-                                    let buf = buffers.pop().unwrap_or_default();
-                                    Rendered::of_retired(r, a.source(), cfg.format, buf)
+                                    Rendered::of_retired(r, a.source(), cfg.format, || {
+                                        buffers.pop().unwrap_or_default()
+                                    })
                                 })
                                 .collect::<io::Result<Vec<_>>>()?;
                             tx.send(WorkerMsg::Reports(fi, r))
@@ -576,14 +580,14 @@ fn run_single(
     width: Option<u16>,
     warn: &mut dyn FnMut(String),
 ) -> Result<(), RunError> {
-    let mut analyzer = analyzer_for(cfg, 1).in_departure_order();
+    let mut analyzer = analyzer_for(cfg, 1).rendering_resets(cfg.format);
     let mut writer = ReportWriter::new(out, cfg.format, width);
     let mut progress = Progress::new(io::stderr().is_terminal());
     for (fi, path) in cfg.files.iter().enumerate() {
         progress.start_file(path, &analyzer);
         let mut emit = |a: &mut Analyzer| {
-            for r in a.take_retired() {
-                writer.write_retired(fi, a.source(), &r)?;
+            for mut r in a.take_retired() {
+                writer.write_retired(fi, a.source(), &mut r)?;
             }
             progress.update(a, writer.sessions());
             Ok(())

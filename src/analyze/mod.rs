@@ -12,11 +12,12 @@
 //! the flow table however long a capture is.
 
 use crate::capture::Packet;
+use crate::cli::Format;
 use crate::decode::TcpFlags;
 use crate::decode::{decode_fast, decode_general, ends_where_they_lie, Segment, Skip};
 use crate::flow::Direction;
 use crate::flow::{pair_hash, Endpoint, FlowKey, PortSet};
-use crate::report::SessionReport;
+use crate::report::{Prerendered, SessionReport};
 use crate::session::{recognise_pg_start, PgStart, Session, Shapes, MAX_PG_START_BYTES};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -34,7 +35,8 @@ pub const DEFAULT_MAX_FLOWS: usize = 1_000_000;
 /// seen), and time a retired flow's late segments are absorbed.
 pub const CLOSE_LINGER_NS: i64 = 2_000_000_000;
 /// Packet time a reset session stays in the table: only segments already in
-/// flight can follow a RST.
+/// flight can follow a RST. With [`Analyzer::rendering_resets`] it waits
+/// there as its rendered output and its counters.
 pub const RESET_LINGER_NS: i64 = 100_000_000;
 
 #[derive(Debug, Clone)]
@@ -162,6 +164,10 @@ struct CloseQueues {
     /// What frozen sessions showed ([`Session::freeze`]), and how many froze.
     shapes: Shapes,
     frozen: u64,
+    /// Render reset sessions for this format when they reset
+    /// ([`Analyzer::rendering_resets`]), and how many were.
+    prerender: Option<Format>,
+    prerendered: u64,
 }
 
 impl Default for CloseQueues {
@@ -173,6 +179,8 @@ impl Default for CloseQueues {
             due_ns: i64::MAX,
             shapes: Shapes::default(),
             frozen: 0,
+            prerender: None,
+            prerendered: 0,
         }
     }
 }
@@ -209,12 +217,29 @@ impl CloseQueues {
             if session.rst {
                 self.resetting.push_back(entry);
                 self.due_at(ts, RESET_LINGER_NS);
+                if let Some(format) = self.prerender {
+                    self.prerender(session, file, format);
+                }
             } else {
                 self.closing.push_back(entry);
                 self.due_at(ts, CLOSE_LINGER_NS);
             }
         }
         false
+    }
+
+    /// Renders a reset session now, if nothing later can change its
+    /// output but its counters ([`Prerendered`]).
+    fn prerender(&mut self, session: &mut Session, file: &str, format: Format) {
+        let Some(judgement) = session.final_judgement() else {
+            return;
+        };
+        // A record that cannot be written is left to fail when the
+        // session leaves, as any other.
+        if let Ok(output) = Prerendered::render(session, judgement, file, format) {
+            session.set_prerendered(output);
+            self.prerendered += 1;
+        }
     }
 }
 
@@ -319,6 +344,23 @@ impl Analyzer {
     pub fn in_departure_order(mut self) -> Self {
         self.ready = Ready::ByDeparture(Vec::new());
         self
+    }
+
+    /// [`Analyzer::in_departure_order`], and a reset session's output for
+    /// `format` is made when it resets ([`Prerendered`]), not when it leaves
+    /// the table [`RESET_LINGER_NS`] later: its memory is still in cache,
+    /// and it is freed at once. A session that left holds its output
+    /// ([`Session::take_prerendered`]) instead of its conversation: sessions
+    /// are taken with [`Analyzer::take_retired`] and written with
+    /// `read::Rendered::of_retired`, never turned into reports.
+    pub fn rendering_resets(mut self, format: Format) -> Self {
+        self.queues.prerender = Some(format);
+        self.in_departure_order()
+    }
+
+    /// Sessions rendered when they reset ([`Analyzer::rendering_resets`]).
+    pub fn prerendered(&self) -> u64 {
+        self.queues.prerendered
     }
 
     /// Follows only the flows of shard `shard` of `shards`. Every flow belongs

@@ -38,6 +38,12 @@ pub fn write_compact<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Res
 #[derive(Debug)]
 pub struct Error(String);
 
+impl Error {
+    pub fn new(what: &str) -> Error {
+        Error(what.to_string())
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -154,6 +160,52 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// The key that starts a session record's counters, and the key after them.
+const COUNTERS_START: &[u8] = b"\"end\":";
+const COUNTERS_END: &[u8] = b",\"midstream\":";
+
+/// Where a session record's counters lie ([`write_counters`]). The keys are
+/// found by their quotes: inside a string a quote is always escaped, so
+/// `,"end":` and `,"midstream":` are the record's own keys wherever a string
+/// before them holds such text.
+pub fn counters_in(record: &[u8]) -> Option<std::ops::Range<usize>> {
+    let find = |from: usize, what: &[u8]| {
+        record[from..]
+            .windows(what.len())
+            .position(|w| w == what)
+            .map(|at| from + at)
+    };
+    let start = find(0, &[b",", COUNTERS_START].concat())? + 1;
+    let end = find(start, COUNTERS_END)?;
+    Some(start..end)
+}
+
+/// The counters of a session record as its serialization writes them, from
+/// the `end` key to the value of `bytes_to_client`: what a late segment
+/// changes in a record rendered early ([`super::Prerendered`]).
+pub fn write_counters(
+    out: &mut Vec<u8>,
+    end_ns: i64,
+    first_frame: u64,
+    last_frame: u64,
+    packets: u64,
+    bytes_to_server: u64,
+    bytes_to_client: u64,
+) {
+    out.extend_from_slice(COUNTERS_START);
+    write_str(out, &super::time::rfc3339(end_ns));
+    out.extend_from_slice(b",\"first_frame\":");
+    write_integer(out, first_frame);
+    out.extend_from_slice(b",\"last_frame\":");
+    write_integer(out, last_frame);
+    out.extend_from_slice(b",\"packets\":");
+    write_integer(out, packets);
+    out.extend_from_slice(b",\"bytes_to_server\":");
+    write_integer(out, bytes_to_server);
+    out.extend_from_slice(b",\"bytes_to_client\":");
+    write_integer(out, bytes_to_client);
 }
 
 fn write_integer(out: &mut Vec<u8>, v: impl itoa::Integer) {
@@ -404,6 +456,7 @@ compound!(SerializeMap {
 });
 
 compound!(SerializeStruct {
+    #[inline(always)]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,

@@ -10,9 +10,10 @@ pub use table::{
     render_table, sanitize, session_cells, table_cells, terminal_width, Cells, TABLE_MAX_ROWS,
 };
 
+use crate::cli::Format;
 use crate::flow::Direction;
 use crate::pg::AuthCode;
-use crate::session::{Session, Verdict};
+use crate::session::{Judgement, Session, Verdict};
 use crate::tls::cert::{check_name, CertInfo};
 use crate::tls::fingerprint;
 use crate::tls::{alert_name, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
@@ -242,7 +243,11 @@ pub struct GapReport {
 
 impl SessionReport {
     pub fn from_session(s: &Session, file: &str) -> Self {
-        let judgement = s.judge();
+        SessionReport::from_judged(s, s.judge(), file)
+    }
+
+    /// [`SessionReport::from_session`] with the session's judgement made already.
+    pub fn from_judged(s: &Session, judgement: Judgement, file: &str) -> Self {
         let c = s.conv();
         let t = &c.tls;
         let ch = t.client_hello.as_deref();
@@ -420,6 +425,89 @@ impl SessionReport {
                 bytes: gap_bytes,
             },
             audit,
+        }
+    }
+}
+
+/// What `read` writes of one session.
+#[derive(Debug)]
+pub enum Output {
+    /// One JSON object (JSON Lines: with its newline).
+    Json(Vec<u8>),
+    /// The table's cells.
+    Row(Cells),
+}
+
+/// A reset session's output, made when it reset rather than when it leaves
+/// the flow table [`RESET_LINGER_NS`] later: its memory is in cache now,
+/// and what it holds is freed now. Only the counters a late segment moves
+/// (`end`, `last_frame`, `packets`, `bytes_to_*`) can still change, and only
+/// the JSON record shows them: they are written again if one came
+/// ([`Prerendered::output`]). [`Session::final_judgement`] says which
+/// sessions can be rendered early.
+///
+/// [`RESET_LINGER_NS`]: crate::analyze::RESET_LINGER_NS
+#[derive(Debug)]
+pub struct Prerendered {
+    pub verdict: Verdict,
+    output: Output,
+    /// The session's packet count when it was rendered.
+    packets: u64,
+    /// JSON: where the counters lie in the record, from the `end` key to
+    /// the value of `bytes_to_client`.
+    counters: std::ops::Range<usize>,
+}
+
+impl Prerendered {
+    /// Renders `s`, judged `judgement`, for `format`, as
+    /// `read::Rendered::of_retired` would when it leaves the table.
+    pub fn render(
+        s: &Session,
+        judgement: Judgement,
+        file: &str,
+        format: Format,
+    ) -> Result<Prerendered, json::Error> {
+        let verdict = judgement.verdict;
+        let (output, counters) = match format {
+            Format::Table => (Output::Row(session_cells(s, &judgement, Vec::new())), 0..0),
+            Format::Json | Format::Jsonl => {
+                let r = SessionReport::from_judged(s, judgement, file);
+                let mut body = Vec::with_capacity(2048);
+                json::write_compact(&mut body, &r)?;
+                if format == Format::Jsonl {
+                    body.push(b'\n');
+                }
+                let counters = json::counters_in(&body)
+                    .ok_or_else(|| json::Error::new("a session record without its counters"))?;
+                (Output::Json(body), counters)
+            }
+        };
+        Ok(Prerendered {
+            verdict,
+            output,
+            packets: s.packets,
+            counters,
+        })
+    }
+
+    /// The output of `s`, the session this was rendered from, as it is now.
+    pub fn output(self, s: &Session) -> Output {
+        match self.output {
+            Output::Json(mut body) if s.packets != self.packets => {
+                let mut counters = Vec::with_capacity(160);
+                json::write_counters(
+                    &mut counters,
+                    s.end_ns,
+                    s.first_frame,
+                    s.last_frame,
+                    s.packets,
+                    s.bytes_to_server,
+                    s.bytes_to_client,
+                );
+                body.splice(self.counters, counters);
+                Output::Json(body)
+            }
+            output => output,
         }
     }
 }

@@ -20,6 +20,7 @@ pub use verdict::Verdict;
 
 use crate::flow::reassembly::{Chunk, Reassembler};
 use crate::flow::{Direction, FlowKey};
+use crate::report::Prerendered;
 use frozen::Frozen;
 use std::borrow::Cow;
 
@@ -95,6 +96,8 @@ enum Body {
     Open(Box<Streams>),
     /// Settled and frozen ([`Session::freeze`]).
     Frozen(Frozen),
+    /// Reset, and its output made already ([`Session::final_judgement`]).
+    Rendered(Box<Prerendered>),
 }
 
 /// Both byte streams and what they showed.
@@ -324,6 +327,93 @@ impl Session {
                     self.closed(dir, frame, reset);
                 }
             }
+            // No later close changes its judgement (`final_judgement`).
+            Body::Rendered(_) => {}
+        }
+    }
+
+    /// The judgement of a reset session that nothing later can change, when
+    /// it is one: its conversation settled and its buffers released (a later
+    /// segment only moves the counters), its SYN seen, and its judgement the
+    /// same whichever closes the conversation may still record (a FIN or a
+    /// RST of a side that has not closed yet; the judge asks only whether a
+    /// side closed, never at which frame). Its output can then be made now
+    /// and its conversation freed ([`Session::set_prerendered`]).
+    pub fn final_judgement(&mut self) -> Option<Judgement> {
+        if !(self.rst && self.released && self.syn_seen) {
+            return None;
+        }
+        let (client, server) = match &self.body {
+            Body::Open(st) => {
+                let c = st.conv.as_deref()?;
+                if !c.is_settled() || c.reset_by.is_none() {
+                    return None;
+                }
+                (c.client_closed, c.server_closed)
+            }
+            _ => return None,
+        };
+        let judgement = self.judge();
+        let unchanged = self.same_whatever_closes_come(client, server, |s| s.judge() == judgement);
+        unchanged.then_some(judgement)
+    }
+
+    /// Whether `same` holds with every close the conversation may still
+    /// record: each side that has not closed (`client`, `server`: the
+    /// frames it has now) closing later, or not. The frames are put back.
+    fn same_whatever_closes_come(
+        &mut self,
+        client: Option<u64>,
+        server: Option<u64>,
+        same: impl Fn(&Session) -> bool,
+    ) -> bool {
+        let later = |now: Option<u64>| match now {
+            Some(_) => [now, now],
+            None => [None, Some(u64::MAX)],
+        };
+        let mut unchanged = true;
+        for c in later(client) {
+            for s in later(server) {
+                if unchanged && (c, s) != (client, server) {
+                    self.set_closes(c, s);
+                    unchanged = same(self);
+                }
+            }
+        }
+        self.set_closes(client, server);
+        unchanged
+    }
+
+    /// Sets the frames at which the conversation saw each side close.
+    fn set_closes(&mut self, client: Option<u64>, server: Option<u64>) {
+        if let Body::Open(st) = &mut self.body {
+            if let Some(c) = st.conv.as_deref_mut() {
+                c.client_closed = client;
+                c.server_closed = server;
+            }
+        }
+    }
+
+    /// Keeps only `output`, made from the session's [`final_judgement`]:
+    /// its streams and conversation are freed.
+    ///
+    /// [`final_judgement`]: Session::final_judgement
+    pub fn set_prerendered(&mut self, output: Prerendered) {
+        self.body = Body::Rendered(Box::new(output));
+    }
+
+    /// The output made when the session reset, if it was.
+    pub fn take_prerendered(&mut self) -> Option<Box<Prerendered>> {
+        if !matches!(self.body, Body::Rendered(_)) {
+            return None;
+        }
+        let empty = Body::Syn {
+            to_server: None,
+            to_client: None,
+        };
+        match std::mem::replace(&mut self.body, empty) {
+            Body::Rendered(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -420,6 +510,14 @@ impl Session {
             Body::Syn { .. } => Cow::Borrowed(empty()),
             Body::Open(st) => Cow::Borrowed(st.conv.as_deref().unwrap_or_else(empty)),
             Body::Frozen(f) => Cow::Owned(f.thaw(self.first_frame)),
+            // Written from its output, never judged or reported again:
+            // `read` takes the output before anything else.
+            Body::Rendered(_) => {
+                if cfg!(debug_assertions) {
+                    unreachable!("a rendered session's conversation is gone");
+                }
+                Cow::Borrowed(empty())
+            }
         }
     }
 
@@ -433,7 +531,7 @@ impl Session {
     pub fn verdict_is_final(&self) -> bool {
         match &self.body {
             Body::Syn { .. } => self.is_closed(),
-            Body::Frozen(_) => true,
+            Body::Frozen(_) | Body::Rendered(_) => true,
             Body::Open(st) => {
                 st.conv
                     .as_ref()
@@ -461,8 +559,9 @@ impl Session {
                 st.to_server.gaps + st.to_client.gaps,
                 st.to_server.gap_bytes + st.to_client.gap_bytes,
             ),
-            // Only sessions without gaps freeze.
-            Body::Syn { .. } | Body::Frozen(_) => (0, 0),
+            // Only sessions without gaps freeze; a rendered session is not
+            // judged again.
+            Body::Syn { .. } | Body::Frozen(_) | Body::Rendered(_) => (0, 0),
         }
     }
 
@@ -503,6 +602,67 @@ fn conversation_in(slot: &mut Option<Box<Conversation>>, midstream: bool) -> &mu
 mod tests {
     /// The flow table holds a session per flow in place: its size is most
     /// of what a tracked flow costs (README, Performance).
+    use super::*;
+
+    /// A session whose conversation saw these closes.
+    fn closed_at(client: Option<u64>, server: Option<u64>) -> Session {
+        let end = crate::flow::Endpoint::v4([10, 0, 0, 1], 5432);
+        let key = FlowKey {
+            client: end,
+            server: end,
+        };
+        let mut s = Session::new(key, 0, 0, 1);
+        let mut conv = Conversation::default();
+        conv.client_closed = client;
+        conv.server_closed = server;
+        s.body = Body::Open(Box::new(Streams {
+            conv: Some(Box::new(conv)),
+            ..Streams::default()
+        }));
+        s
+    }
+
+    fn closes(s: &Session) -> (Option<u64>, Option<u64>) {
+        let c = s.conv();
+        (c.client_closed, c.server_closed)
+    }
+
+    /// Every combination of later closes is tried, and the frames are put
+    /// back whatever the answer.
+    #[test]
+    fn later_closes_are_all_tried() {
+        for (client, server) in [
+            (None, None),
+            (Some(7), None),
+            (None, Some(8)),
+            (Some(7), Some(8)),
+        ] {
+            let mut s = closed_at(client, server);
+            // A judge that does not look at closes: nothing changes it.
+            assert!(s.same_whatever_closes_come(client, server, |_| true));
+            assert_eq!(closes(&s), (client, server));
+            // One that asks whether the server closed changes as soon as
+            // the server may still close.
+            let now = server.is_some();
+            let same = s.same_whatever_closes_come(client, server, |s| {
+                s.conv().server_closed.is_some() == now
+            });
+            assert_eq!(same, server.is_some(), "{client:?} {server:?}");
+            assert_eq!(closes(&s), (client, server));
+            // One that asks whether both closed.
+            let now = client.is_some() && server.is_some();
+            let same = s.same_whatever_closes_come(client, server, |s| {
+                let (c, v) = closes(s);
+                (c.is_some() && v.is_some()) == now
+            });
+            assert_eq!(same, now, "{client:?} {server:?}");
+            // One that looks at the frames: a close at frame 7 stays the
+            // only one it accepts.
+            let same = s.same_whatever_closes_come(client, server, |s| closes(s).0 == client);
+            assert_eq!(same, client.is_some(), "{client:?} {server:?}");
+        }
+    }
+
     #[test]
     fn a_session_fits_its_budget() {
         assert!(std::mem::size_of::<super::Session>() <= 208);
