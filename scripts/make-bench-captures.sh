@@ -21,6 +21,10 @@
 #   short-sessions.expected.tsv     six samples replicated with distinct client
 #                      addresses and ports (scripts/replicate-sessions.py), and the
 #                      verdict each copied session must get (that of its source).
+#   tls-sessions.pcap               >= $SESSIONS encrypted sessions: the TLS sessions
+#   tls-sessions.expected.tsv       of five samples (psql TLS 1.3 and 1.2, psycopg,
+#                      asyncpg, a TLS 1.2 certificate chain) replicated the same way;
+#                      each ends with the client's RST, as libpq's and the drivers' do.
 #   open-sessions.pcap  short-sessions.pcap without its FIN and RST segments: a
 #                      million sessions whose verdicts are final and that are all
 #                      still open at the end, for the memory per tracked flow
@@ -66,6 +70,8 @@ PORT=5432
 PASSWORD=bench-secret
 SOURCES=(tls13-verify-full.pcap tls12.pcap plaintext-refused.pcap tls11-refused.pcap
     plaintext-accepted.pcap cancel-plaintext.pcap)
+TLS_SOURCES=(tls13-verify-full.pcap tls12.pcap psycopg-tls.pcap asyncpg-tls.pcap
+    tls12-cert-chain.pcap)
 
 # shellcheck source=lib/pgtest.sh
 . "$(dirname "$0")/lib/pgtest.sh"
@@ -261,6 +267,21 @@ else
     log "keeping $OUT/short-sessions.pcap (FORCE=1 remakes it)"
 fi
 
+# ================================================================ tls-sessions.pcap
+if [[ $FORCE == 1 || ! -f $OUT/tls-sessions.pcap || ! -f $OUT/tls-sessions.expected.tsv ]]; then
+    srcs=()
+    for f in "${TLS_SOURCES[@]}"; do
+        [[ -f $REPO/samples/$f ]] || die "missing samples/$f (scripts/make-samples.sh)"
+        srcs+=("$REPO/samples/$f")
+    done
+    log "tls-sessions.pcap: replicating ${TLS_SOURCES[*]} to $SESSIONS sessions"
+    python3 "$REPO/scripts/replicate-sessions.py" --pgtls "$PGTLS" --sessions "$SESSIONS" \
+        --out "$OUT/tls-sessions.pcap" --expected "$OUT/tls-sessions.expected.tsv" "${srcs[@]}"
+    chmod 644 "$OUT/tls-sessions.pcap" "$OUT/tls-sessions.expected.tsv"
+else
+    log "keeping $OUT/tls-sessions.pcap (FORCE=1 remakes it)"
+fi
+
 # ================================================================ open-sessions.pcap
 if [[ $FORCE == 1 || ! -f $OUT/open-sessions.pcap ]]; then
     log "open-sessions.pcap: short-sessions.pcap without FIN and RST segments"
@@ -276,11 +297,11 @@ fi
 if [[ $FORCE == 1 || ! -f $OUT/open-tls-sessions.pcap ]]; then
     log "open-tls-sessions.pcap: $SESSIONS encrypted sessions left open"
     python3 "$REPO/scripts/replicate-sessions.py" --pgtls "$PGTLS" --sessions "$SESSIONS" \
-        --out "$OUT/tls-sessions.pcap.tmp" --expected "$OUT/tls-sessions.expected.tsv" \
+        --out "$OUT/open-tls-source.pcap.tmp" --expected "$OUT/open-tls-source.tsv.tmp" \
         "$REPO/samples/tls13-verify-full.pcap" "$REPO/samples/tls12.pcap"
-    tcpdump -r "$OUT/tls-sessions.pcap.tmp" -w "$OUT/open-tls-sessions.pcap.tmp" \
+    tcpdump -r "$OUT/open-tls-source.pcap.tmp" -w "$OUT/open-tls-sessions.pcap.tmp" \
         'tcp[tcpflags] & (tcp-fin|tcp-rst) == 0'
-    rm -f "$OUT/tls-sessions.pcap.tmp" "$OUT/tls-sessions.expected.tsv"
+    rm -f "$OUT/open-tls-source.pcap.tmp" "$OUT/open-tls-source.tsv.tmp"
     mv "$OUT/open-tls-sessions.pcap.tmp" "$OUT/open-tls-sessions.pcap"
     chmod 644 "$OUT/open-tls-sessions.pcap"
 else
@@ -291,7 +312,7 @@ fi
 # Sessions of the pgbench capture: TCP connections (tshark's conv table; one line
 # per conversation between the '====' rules, less the two header lines).
 log "summary"
-for f in pgbench-tls.pcap pgbench-plain.pcap short-sessions.pcap; do
+for f in pgbench-tls.pcap pgbench-plain.pcap short-sessions.pcap tls-sessions.pcap; do
     p=$OUT/$f
     pkts=$(capinfos -M -c "$p" | awk -F': *' '/Number of packets/{print $2}')
     size=$(stat -c %s "$p")
@@ -300,14 +321,16 @@ for f in pgbench-tls.pcap pgbench-plain.pcap short-sessions.pcap; do
         syns=$(tshark -r "$p" -Y 'tcp.flags.syn==1 && tcp.flags.ack==0' 2>/dev/null | wc -l)
         printf '%-22s %12d bytes %10d packets %9d TCP conversations (%d SYNs)\n' "$f" "$size" "$pkts" "$sess" "$syns"
     else
-        sess=$(grep -vc '^#' "$OUT/short-sessions.expected.tsv")
+        sess=$(grep -vc '^#' "$OUT/${f%.pcap}.expected.tsv")
         printf '%-22s %12d bytes %10d packets %9d sessions (expected.tsv)\n' "$f" "$size" "$pkts" "$sess"
     fi
 done
 
 # ================================================================ verdict check
 if [[ $VERIFY == 1 ]]; then
-    log "checking pgtls verdicts on short-sessions.pcap against short-sessions.expected.tsv"
-    "$PGTLS" read "$OUT/short-sessions.pcap" --format jsonl \
-        | python3 "$REPO/scripts/replicate-sessions.py" --check "$OUT/short-sessions.expected.tsv"
+    for f in short-sessions tls-sessions; do
+        log "checking pgtls verdicts on $f.pcap against $f.expected.tsv"
+        "$PGTLS" read "$OUT/$f.pcap" --format jsonl \
+            | python3 "$REPO/scripts/replicate-sessions.py" --check "$OUT/$f.expected.tsv"
+    done
 fi

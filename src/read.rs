@@ -260,11 +260,18 @@ impl<'a> ReportWriter<'a> {
         }
     }
 
-    /// Writes a session of input number `file`, named `name`, that left the table.
-    pub fn write_retired(&mut self, file: usize, name: &str, r: &mut Retired) -> io::Result<()> {
+    /// Writes a session of input number `file`, named `name`, that left the
+    /// table; returns a buffer it did not need (empty if none), for
+    /// [`Analyzer::recycle`].
+    pub fn write_retired(
+        &mut self,
+        file: usize,
+        name: &str,
+        r: &mut Retired,
+    ) -> io::Result<Vec<u8>> {
         let r = Rendered::of_retired(r, name, self.format, || std::mem::take(&mut self.buf))?;
-        self.buf = self.write_rendered(file, r)?;
-        Ok(())
+        let back = self.write_rendered(file, r)?;
+        Ok(std::mem::replace(&mut self.buf, back))
     }
 
     /// Writes a report rendered elsewhere (by a worker of a sharded run);
@@ -456,7 +463,15 @@ fn run_sharded(
                         let mut retired = a.take_retired();
                         for batch in retired.chunks_mut(SEND_BATCH) {
                             while let Ok(back) = recycled.try_recv() {
-                                buffers.extend(back);
+                                // Both pools are bounded: what neither
+                                // takes is freed.
+                                for buf in back {
+                                    if buffers.len() < SEND_BATCH {
+                                        buffers.push(buf);
+                                    } else {
+                                        a.recycle(buf);
+                                    }
+                                }
                             }
                             let r = batch
                                 .iter_mut()
@@ -587,7 +602,8 @@ fn run_single(
         progress.start_file(path, &analyzer);
         let mut emit = |a: &mut Analyzer| {
             for mut r in a.take_retired() {
-                writer.write_retired(fi, a.source(), &mut r)?;
+                let spare = writer.write_retired(fi, a.source(), &mut r)?;
+                a.recycle(spare);
             }
             progress.update(a, writer.sessions());
             Ok(())

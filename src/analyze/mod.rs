@@ -72,6 +72,10 @@ pub const FREEZE_ABOVE: usize = 4096;
 /// bytes each: at most 221 KB).
 const RETIRED_ROOM: usize = 1024;
 
+/// Output buffers an analyzer keeps for sessions it renders early
+/// ([`Analyzer::recycle`]): about 2 KB each at most, for a JSON record.
+pub const SPARE_BUFFERS: usize = 256;
+
 /// Tombstones of retired flows kept at most (16 bytes each in their queue
 /// and about 10 in its index: 1.7 MB at the bound).
 pub const MAX_TOMBSTONES: usize = 65_536;
@@ -168,6 +172,8 @@ struct CloseQueues {
     /// ([`Analyzer::rendering_resets`]), and how many were.
     prerender: Option<Format>,
     prerendered: u64,
+    /// Buffers of written outputs, for the next ones ([`Analyzer::recycle`]).
+    spare: Vec<Vec<u8>>,
 }
 
 impl Default for CloseQueues {
@@ -181,6 +187,7 @@ impl Default for CloseQueues {
             frozen: 0,
             prerender: None,
             prerendered: 0,
+            spare: Vec::new(),
         }
     }
 }
@@ -236,7 +243,8 @@ impl CloseQueues {
         };
         // A record that cannot be written is left to fail when the
         // session leaves, as any other.
-        if let Ok(output) = Prerendered::render(session, judgement, file, format) {
+        let buf = self.spare.pop().unwrap_or_default();
+        if let Ok(output) = Prerendered::render(session, judgement, file, format, buf) {
             session.set_prerendered(output);
             self.prerendered += 1;
         }
@@ -361,6 +369,16 @@ impl Analyzer {
     /// Sessions rendered when they reset ([`Analyzer::rendering_resets`]).
     pub fn prerendered(&self) -> u64 {
         self.queues.prerendered
+    }
+
+    /// Keeps the buffer of a written output for a session rendered when it
+    /// resets, up to [`SPARE_BUFFERS`] of them; drops it past that, or when
+    /// this analyzer renders nothing early.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        let spare = &mut self.queues.spare;
+        if self.queues.prerender.is_some() && spare.len() < SPARE_BUFFERS && buf.capacity() > 0 {
+            spare.push(buf);
+        }
     }
 
     /// Follows only the flows of shard `shard` of `shards`. Every flow belongs

@@ -460,19 +460,22 @@ pub struct Prerendered {
 
 impl Prerendered {
     /// Renders `s`, judged `judgement`, for `format`, as
-    /// `read::Rendered::of_retired` would when it leaves the table.
+    /// `read::Rendered::of_retired` would when it leaves the table, in
+    /// `buf`'s storage.
     pub fn render(
         s: &Session,
         judgement: Judgement,
         file: &str,
         format: Format,
+        buf: Vec<u8>,
     ) -> Result<Prerendered, json::Error> {
         let verdict = judgement.verdict;
         let (output, counters) = match format {
             Format::Table => (Output::Row(session_cells(s, &judgement, Vec::new())), 0..0),
             Format::Json | Format::Jsonl => {
                 let r = SessionReport::from_judged(s, judgement, file);
-                let mut body = Vec::with_capacity(2048);
+                let mut body = buf;
+                body.clear();
                 json::write_compact(&mut body, &r)?;
                 if format == Format::Jsonl {
                     body.push(b'\n');

@@ -450,6 +450,18 @@ pub fn write_open_tls_sessions(path: &Path, n: u32) -> std::io::Result<u64> {
     write_open_copies(path, n, &tls13_session(5432, &hello, 1460))
 }
 
+/// `n` encrypted sessions one after the other, each ending as libpq's do:
+/// the client's RST instead of the FINs. Returns the file size.
+pub fn write_reset_tls_sessions(path: &Path, n: u32) -> std::io::Result<u64> {
+    let hello = tls_record(TLS_HANDSHAKE, 0x0301, &client_hello(b"db.example", 0));
+    let mut session = tls13_session(5432, &hello, 1460);
+    session
+        .records
+        .retain(|r| r.data[33] & (TCP_FIN | TCP_RST) == 0);
+    session.raw(true, session.client_seq, TCP_RST, &[]);
+    write_copies(path, n, &session.records)
+}
+
 /// [`write_open_tls_sessions`] with [`plaintext_session`]s.
 pub fn write_open_plaintext_sessions(path: &Path, n: u32) -> std::io::Result<u64> {
     write_open_copies(path, n, &plaintext_session(5432))
@@ -494,14 +506,23 @@ pub fn write_closing_in_reverse(path: &Path, n: u32) -> std::io::Result<u64> {
 /// `n` copies of `session` from distinct client addresses and ports,
 /// without FIN or RST.
 fn write_open_copies(path: &Path, n: u32, session: &Conn) -> std::io::Result<u64> {
-    let f = std::fs::File::create(path)?;
-    let mut w = PcapStream::new(std::io::BufWriter::with_capacity(1 << 20, f), 65_535)?;
-    let template: Vec<(bool, Record)> = session
+    let open: Vec<Record> = session
         .records
-        .clone()
-        .into_iter()
+        .iter()
         // Raw IPv4: flags at 20 + 13.
         .filter(|r| r.data[33] & (TCP_FIN | TCP_RST) == 0)
+        .cloned()
+        .collect();
+    write_copies(path, n, &open)
+}
+
+/// `n` copies of a session's `records`, each from its own client address
+/// and port, one after the other, 10 us apart. Returns the file size.
+fn write_copies(path: &Path, n: u32, records: &[Record]) -> std::io::Result<u64> {
+    let f = std::fs::File::create(path)?;
+    let mut w = PcapStream::new(std::io::BufWriter::with_capacity(1 << 20, f), 65_535)?;
+    let template: Vec<(bool, &Record)> = records
+        .iter()
         .map(|r| (r.data[12..16] == [10, 0, 0, 1], r))
         .collect();
     let mut ts = 1_700_000_000_000_000u64;
