@@ -242,7 +242,21 @@ pub struct ReportWriter<'a> {
     verdicts: [u64; Verdict::ALL.len()],
     /// `--format json`: sessions written so far.
     written: u64,
+    /// JSON Lines records waiting to go out together, and their bytes: they
+    /// are handed to the output as one vectored write rather than copied
+    /// into its buffer (a record made at its session's RST is no longer in
+    /// cache when it is written).
+    pending: Vec<Vec<u8>>,
+    pending_bytes: usize,
+    /// Buffers of records written, to give back.
+    spent: Vec<Vec<u8>>,
 }
+
+/// Bytes of JSON Lines records written at once: at least the output's
+/// buffer (64 KiB), so that it passes them on without copying.
+const PENDING_BYTES: usize = 256 << 10;
+/// Records written at once at most (a vectored write takes up to 1,024).
+const PENDING_RECORDS: usize = 512;
 
 impl<'a> ReportWriter<'a> {
     pub fn new(out: &'a mut dyn Write, format: Format, width: Option<u16>) -> Self {
@@ -257,6 +271,9 @@ impl<'a> ReportWriter<'a> {
             summary: Summary::new(),
             verdicts: [0; Verdict::ALL.len()],
             written: 0,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            spent: Vec::new(),
         }
     }
 
@@ -281,6 +298,14 @@ impl<'a> ReportWriter<'a> {
         self.verdicts[r.verdict as usize] += 1;
         match r.output {
             Output::Row(cells) => self.row((file, r.order.1), cells),
+            Output::Json(body) if self.format == Format::Jsonl => {
+                self.pending_bytes += body.len();
+                self.pending.push(body);
+                if self.pending_bytes >= PENDING_BYTES || self.pending.len() >= PENDING_RECORDS {
+                    self.write_pending()?;
+                }
+                Ok(self.spent.pop().unwrap_or_default())
+            }
             Output::Json(body) => {
                 self.json(&body)?;
                 Ok(body)
@@ -304,6 +329,25 @@ impl<'a> ReportWriter<'a> {
             }
         }
         Ok(Vec::new())
+    }
+
+    /// Writes the JSON Lines records waiting, in one vectored write (more
+    /// if the output takes less at a time).
+    fn write_pending(&mut self) -> io::Result<()> {
+        let mut slices: Vec<io::IoSlice<'_>> =
+            self.pending.iter().map(|b| io::IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            match self.out.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.spent.append(&mut self.pending);
+        self.pending_bytes = 0;
+        Ok(())
     }
 
     fn plain_line(&mut self, cells: &Cells) -> io::Result<()> {
@@ -351,7 +395,10 @@ impl<'a> ReportWriter<'a> {
                 writeln!(self.out, "{}", report::render_summary(&self.summary))?;
                 self.out.flush()?;
             }
-            Format::Jsonl => self.out.flush()?,
+            Format::Jsonl => {
+                self.write_pending()?;
+                self.out.flush()?;
+            }
             Format::Json => {
                 if self.written == 0 {
                     self.out.write_all(b"{\n  \"sessions\": [")?;
@@ -697,4 +744,86 @@ impl Progress {
 /// 16-byte record headers.
 fn file_bytes(a: &Analyzer) -> u64 {
     a.stats.bytes + 16 * a.stats.packets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An output that takes at most `most` bytes a call, refuses every
+    /// third call as interrupted, and counts vectored calls.
+    struct Stingy {
+        out: Vec<u8>,
+        most: usize,
+        calls: usize,
+        vectored: usize,
+    }
+
+    impl Write for Stingy {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(3) {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(self.most);
+            self.out.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+            self.vectored += 1;
+            assert!(bufs.len() <= 1024, "{} slices", bufs.len());
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            self.write(first)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// JSON Lines records go out whole and in order through vectored
+    /// writes, however little the output takes at a time; the buffers
+    /// given back stay few.
+    #[test]
+    fn json_lines_records_go_out_whole_in_order() {
+        let mut rng = crate::testutil::XorShift(5);
+        let records: Vec<Vec<u8>> = (0..3_000)
+            .map(|i| {
+                let mut r = format!("{{\"n\":{i},\"pad\":\"").into_bytes();
+                r.resize(r.len() + rng.below(3_000), b'x');
+                r.extend_from_slice(b"\"}\n");
+                r
+            })
+            .collect();
+        for most in [1, 700, usize::MAX] {
+            let mut out = Stingy {
+                out: Vec::new(),
+                most,
+                calls: 0,
+                vectored: 0,
+            };
+            let mut w = ReportWriter::new(&mut out, Format::Jsonl, None);
+            let mut given_back = 0;
+            for (i, r) in records.iter().enumerate() {
+                let rendered = Rendered {
+                    order: (i as u64, i as u64),
+                    verdict: Verdict::Encrypted,
+                    output: Output::Json(r.clone()),
+                };
+                given_back += usize::from(w.write_rendered(0, rendered).unwrap().capacity() > 0);
+                assert!(w.spent.len() <= PENDING_RECORDS, "{}", w.spent.len());
+            }
+            w.finish().unwrap();
+            assert_eq!(out.out, records.concat(), "at most {most} bytes a write");
+            assert!(out.vectored > 0);
+            assert!(
+                given_back > records.len() / 2,
+                "{given_back} buffers given back"
+            );
+        }
+    }
 }
