@@ -84,7 +84,7 @@ impl Severity {
 /// suite that is not weak or not known.
 pub fn weak_cipher(id: u16) -> Option<(Severity, String)> {
     use tls_parser::{TlsCipherAu as Au, TlsCipherEnc as Enc, TlsCipherKx as Kx};
-    let c = tls_parser::TlsCipherSuite::from_id(id)?;
+    let c = crate::tls::cipher_suite(id)?;
     let why = if c.enc == Enc::Null {
         (
             Severity::High,

@@ -532,7 +532,7 @@ fn key_exchange(sh: &ServerHelloInfo, ske: Option<&[u8]>) -> Option<String> {
             None => return None,
         });
     }
-    let kx = tls_parser::TlsCipherSuite::from_id(sh.cipher)?.kx;
+    let kx = crate::tls::cipher_suite(sh.cipher)?.kx;
     match kx {
         Kx::Ecdhe | Kx::Aecdh => match ske? {
             // ECParameters: curve_type 3 (named_curve), then the group.
@@ -611,7 +611,7 @@ fn certificates(
         if resumed(ch, sh, s).is_some() {
             return hidden("session resumed: the server sends no certificate");
         }
-        let au = tls_parser::TlsCipherSuite::from_id(sh.cipher).map(|c| c.au);
+        let au = crate::tls::cipher_suite(sh.cipher).map(|c| c.au);
         if matches!(
             au,
             Some(tls_parser::TlsCipherAu::Null) | Some(tls_parser::TlsCipherAu::Psk)
@@ -670,7 +670,7 @@ pub use time::rfc3339_secs;
 
 /// IANA name of a cipher suite, or its hex code.
 pub fn cipher_name(id: u16) -> Cow<'static, str> {
-    match tls_parser::TlsCipherSuite::from_id(id) {
+    match crate::tls::cipher_suite(id) {
         Some(c) => c.name.into(),
         None => format!("0x{id:04x}").into(),
     }

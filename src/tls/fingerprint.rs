@@ -87,9 +87,28 @@ pub fn ja3s_string(sh: &ServerHelloInfo) -> String {
     )
 }
 
-/// JA3S: the MD5 of [`ja3s_string`].
+/// JA3S: the MD5 of [`ja3s_string`], computed once per server hello shape
+/// (its version, cipher and extensions: every session a server answers the
+/// same way shares it).
 pub fn ja3s(sh: &ServerHelloInfo) -> String {
-    md5_hex(&ja3s_string(sh))
+    let mut shape = Vec::with_capacity(8 + 2 * sh.extensions.len());
+    shape.extend_from_slice(&sh.legacy_version.to_le_bytes());
+    shape.extend_from_slice(&sh.cipher.to_le_bytes());
+    for x in &sh.extensions {
+        shape.extend_from_slice(&x.to_le_bytes());
+    }
+    SERVER_SHAPES.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(f) = c.get(&shape) {
+            return f.clone();
+        }
+        let f = md5_hex(&ja3s_string(sh));
+        if c.len() >= SHAPES_CACHED {
+            c.clear();
+        }
+        c.insert(shape, f.clone());
+        f
+    })
 }
 
 /// JA4's two-character version: the highest non-GREASE value of
@@ -242,6 +261,8 @@ const SHAPES_CACHED: usize = 4096;
 
 thread_local! {
     static CLIENT_SHAPES: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, ClientFingerprints>> =
+        Default::default();
+    static SERVER_SHAPES: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, String>> =
         Default::default();
 }
 
@@ -565,6 +586,40 @@ mod tests {
         };
         assert_eq!(ja3s_string(&sh), "771,49200,65281-11-35");
         assert_eq!(ja3s(&sh), md5_hex("771,49200,65281-11-35"));
+    }
+
+    /// The cached JA3S is the computed one, for server hellos that differ
+    /// in one field at a time (a shorter extension list included), twice.
+    #[test]
+    fn cached_ja3s_equals_computed() {
+        let base = ServerHelloInfo {
+            legacy_version: 0x0303,
+            cipher: 0xc030,
+            extensions: vec![0xff01, 0x000b, 0x0023],
+            ..Default::default()
+        };
+        let mut variants = vec![base.clone()];
+        for change in 0..5 {
+            let mut v = base.clone();
+            match change {
+                0 => v.legacy_version = 0x0301,
+                1 => v.cipher = 0x1301,
+                2 => v.extensions.truncate(2),
+                3 => v.extensions.swap(0, 2),
+                _ => v.extensions.push(0x0a0a),
+            }
+            variants.push(v);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2 {
+            for sh in variants.iter().rev() {
+                let got = ja3s(sh);
+                assert_eq!(got, md5_hex(&ja3s_string(sh)));
+                seen.insert(got);
+            }
+        }
+        // GREASE is left out: the last variant shares the base's.
+        assert_eq!(seen.len(), variants.len() - 1);
     }
 
     #[test]

@@ -90,6 +90,25 @@ impl TlsVersion {
     }
 }
 
+/// tls-parser's description of cipher suite `id`. Its table is a perfect
+/// hash keyed by SipHash (about 150 instructions a lookup, and a session's
+/// report looks up its cipher up to four times); this map of the same
+/// entries is built once.
+pub fn cipher_suite(id: u16) -> Option<&'static tls_parser::TlsCipherSuite> {
+    static BY_ID: std::sync::OnceLock<
+        rustc_hash::FxHashMap<u16, &'static tls_parser::TlsCipherSuite>,
+    > = std::sync::OnceLock::new();
+    BY_ID
+        .get_or_init(|| {
+            tls_parser::CIPHERS
+                .entries()
+                .map(|(k, v)| (*k, v))
+                .collect()
+        })
+        .get(&id)
+        .copied()
+}
+
 pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }

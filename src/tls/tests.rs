@@ -1604,3 +1604,17 @@ fn client_hellos_decode_as_tls_parser_decodes_them() {
     }
     assert!(odd_cases > 1_000);
 }
+
+/// Every cipher suite id finds what tls-parser's own lookup finds.
+#[test]
+fn cipher_suites_as_tls_parser_finds_them() {
+    let mut known = 0;
+    for id in 0..=u16::MAX {
+        let ours = cipher_suite(id);
+        let theirs = tls_parser::TlsCipherSuite::from_id(id);
+        assert_eq!(ours.map(|c| c.name), theirs.map(|c| c.name), "{id:#06x}");
+        assert_eq!(ours.map(|c| c.id), theirs.map(|c| c.id), "{id:#06x}");
+        known += usize::from(ours.is_some());
+    }
+    assert!(known > 300, "{known} cipher suites");
+}
