@@ -1,6 +1,6 @@
 //! From what a session showed to its verdict and a reason a person can read.
 
-use super::conversation::{alert_label, request_name, side_name, Phase, Request};
+use super::conversation::{alert_label, request_name, side_name, Conversation, Phase, Request};
 use super::{Session, Verdict};
 use crate::flow::Direction;
 use crate::tls::{self, TlsVersion};
@@ -38,7 +38,47 @@ fn j(verdict: Verdict, reason: impl Into<Cow<'static, str>>) -> Judgement {
 }
 
 pub fn judge(s: &Session) -> Judgement {
+    judge_noting_closes(s).0
+}
+
+/// The frames at which each side closed, and who reset, as the judge reads
+/// them: each read is noted in `read`, so that a caller knows whether the
+/// judgement could depend on closes still to come
+/// ([`Session::final_judgement`]).
+struct Closes<'a> {
+    c: &'a Conversation,
+    read: std::cell::Cell<bool>,
+}
+
+impl Closes<'_> {
+    fn client(&self) -> bool {
+        self.read.set(true);
+        self.c.client_closed.is_some()
+    }
+
+    fn server(&self) -> bool {
+        self.read.set(true);
+        self.c.server_closed.is_some()
+    }
+
+    fn reset_by(&self) -> Option<Direction> {
+        self.read.set(true);
+        self.c.reset_by.map(|(d, _)| d)
+    }
+}
+
+/// [`judge`], and whether the judgement read how the connection closed.
+pub fn judge_noting_closes(s: &Session) -> (Judgement, bool) {
     let c = s.conv();
+    let closes = Closes {
+        c: &c,
+        read: std::cell::Cell::new(false),
+    };
+    let judgement = judge_with(s, &c, &closes);
+    (judgement, closes.read.get())
+}
+
+fn judge_with(s: &Session, c: &Conversation, closes: &Closes<'_>) -> Judgement {
     match &c.phase {
         Phase::NotPostgres(why) => j(Verdict::NotPostgresql, why.clone()),
         Phase::Cancel => j(
@@ -48,7 +88,7 @@ pub fn judge(s: &Session) -> Judgement {
                 c.pg.cancel_pid.unwrap_or(0)
             ),
         ),
-        Phase::Tls => judge_tls(s),
+        Phase::Tls => judge_tls(s, c, closes),
         Phase::Gss => {
             if c.gss_client_bytes > 0 || c.gss_server_bytes > 0 {
                 let after_n = if c.answers.first().is_some_and(|(_, a, _)| *a == b'N') {
@@ -70,7 +110,7 @@ pub fn judge(s: &Session) -> Judgement {
                 )
             }
         }
-        Phase::Plain => judge_plain(s),
+        Phase::Plain => judge_plain(s, c, closes),
         Phase::AnswerError(req) => {
             let e = c.pg.error.as_ref();
             j(
@@ -151,8 +191,7 @@ impl fmt::Display for Offered {
     }
 }
 
-fn judge_tls(s: &Session) -> Judgement {
-    let c = s.conv();
+fn judge_tls(s: &Session, c: &Conversation, closes: &Closes<'_>) -> Judgement {
     let t = &c.tls;
     let client_max = t.client_hello.as_ref().map(|h| h.max_version());
     let below_12 = client_max.is_some_and(|v| v.rank() < TlsVersion::TLS_1_2.rank());
@@ -188,12 +227,11 @@ fn judge_tls(s: &Session) -> Judgement {
         );
     }
     let server_silent = c.server_tls_records() == 0 && c.pg.error.is_none();
-    let server_gone = c.server_closed.is_some() || c.reset_by.is_some();
     if direct
         && t.server_hello.is_none()
         && server_silent
-        && server_gone
         && t.client_hello.is_some()
+        && (closes.server() || closes.reset_by().is_some())
     {
         return j(
             Verdict::TlsFailed,
@@ -284,8 +322,7 @@ fn judge_tls(s: &Session) -> Judgement {
     }
 
     // No ServerHello.
-    let server_closed =
-        c.server_closed.is_some() || c.reset_by.is_some_and(|(d, _)| d == Direction::ToClient);
+    let server_closed = closes.server() || closes.reset_by() == Some(Direction::ToClient);
     if let Some((dir, what, _)) = t.malformed {
         if dir == Direction::ToClient && t.client_hello.is_some() {
             return j(
@@ -313,7 +350,7 @@ fn judge_tls(s: &Session) -> Judgement {
         );
     }
     if t.client_hello.is_some() {
-        if c.client_closed.is_some() && below_12 {
+        if below_12 && closes.client() {
             return j(
                 Verdict::Incomplete,
                 reason!("client closed before any ServerHello was captured; {offered}"),
@@ -324,7 +361,7 @@ fn judge_tls(s: &Session) -> Judgement {
             "ClientHello sent; no ServerHello was captured",
         );
     }
-    if c.server_closed.is_some() || c.client_closed.is_some() {
+    if closes.server() || closes.client() {
         return j(
             Verdict::TlsFailed,
             "server accepted SSLRequest (S) but the connection closed before a ClientHello",
@@ -336,8 +373,7 @@ fn judge_tls(s: &Session) -> Judgement {
     )
 }
 
-fn judge_plain(s: &Session) -> Judgement {
-    let c = s.conv();
+fn judge_plain(s: &Session, c: &Conversation, closes: &Closes<'_>) -> Judgement {
     let p = &c.pg;
     let after_n = c
         .answers
@@ -417,7 +453,7 @@ fn judge_plain(s: &Session) -> Judgement {
             Verdict::Incomplete,
             reason!(
                 "StartupMessage sent in clear{tls_note}; no answer was captured{}",
-                if c.server_closed.is_some() {
+                if closes.server() {
                     " before the server closed"
                 } else {
                     ""

@@ -336,8 +336,10 @@ impl Session {
     /// it is one: its conversation settled and its buffers released (a later
     /// segment only moves the counters), its SYN seen, and its judgement the
     /// same whichever closes the conversation may still record (a FIN or a
-    /// RST of a side that has not closed yet; the judge asks only whether a
-    /// side closed, never at which frame). Its output can then be made now
+    /// RST of a side that has not closed yet): either the judge never asked
+    /// how the connection closed, or it answers the same with every close
+    /// still possible (it asks only whether a side closed, never at which
+    /// frame). Its output can then be made now
     /// and its conversation freed ([`Session::set_prerendered`]).
     pub fn final_judgement(&mut self) -> Option<Judgement> {
         if !(self.rst && self.released && self.syn_seen) {
@@ -353,7 +355,12 @@ impl Session {
             }
             _ => return None,
         };
-        let judgement = self.judge();
+        let (judgement, read_closes) = judge::judge_noting_closes(self);
+        // A judgement that never asked how the connection closed cannot
+        // change with a later close (the commonest case: a ServerHello).
+        if !read_closes {
+            return Some(judgement);
+        }
         let unchanged = self.same_whatever_closes_come(client, server, |s| s.judge() == judgement);
         unchanged.then_some(judgement)
     }
@@ -661,6 +668,90 @@ mod tests {
             let same = s.same_whatever_closes_come(client, server, |s| closes(s).0 == client);
             assert_eq!(same, client.is_some(), "{client:?} {server:?}");
         }
+    }
+
+    /// The first `k` packets of a legacy pcap file held in `bytes`, for every
+    /// `k` (files of at most `most` packets; none for other files).
+    fn cuts(bytes: &[u8], most: usize) -> Vec<Vec<u8>> {
+        let little = match bytes.get(..4) {
+            Some([0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]) => true,
+            Some([0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]) => false,
+            _ => return Vec::new(),
+        };
+        let mut ends = Vec::new();
+        let mut at = 24;
+        while let Some(len) = bytes.get(at + 8..at + 12) {
+            let len = <[u8; 4]>::try_from(len).unwrap();
+            let len = if little {
+                u32::from_le_bytes(len)
+            } else {
+                u32::from_be_bytes(len)
+            };
+            at += 16 + len as usize;
+            ends.push(at.min(bytes.len()));
+        }
+        if ends.len() > most {
+            return Vec::new();
+        }
+        ends.iter().map(|&end| bytes[..end].to_vec()).collect()
+    }
+
+    /// A judgement that did not read how the connection closed is the same
+    /// with every close still possible: on every session of every bundled
+    /// capture and of every cut of the small ones (sessions stopped at each
+    /// packet: hellos without an answer, startups without a reply), from
+    /// each state of its closes (neither side, either, both; the judge notes
+    /// each read of a close). Both kinds occur.
+    #[test]
+    fn judgements_that_ignore_closes_do_not_change_with_them() {
+        let (mut ignoring, mut reading) = (0, 0);
+        for path in crate::testutil::bundled_captures() {
+            let bytes = std::fs::read(&path).unwrap();
+            let mut inputs = cuts(&bytes, 200);
+            inputs.push(bytes);
+            for input in inputs {
+                let mut a = crate::analyze::Analyzer::new(crate::analyze::AnalyzerConfig {
+                    ports: crate::flow::PortSet::new(vec![5432]),
+                    max_flows: 1000,
+                    report_early: false,
+                })
+                .with_any_port()
+                .in_departure_order();
+                crate::read::read_capture(&mut a, &input[..], "f", &mut |_| {}).unwrap();
+                for mut r in a.take_retired() {
+                    let s = &mut r.session;
+                    if !matches!(&s.body, Body::Open(st) if st.conv.is_some()) {
+                        continue;
+                    }
+                    for (client, server) in [
+                        (None, None),
+                        (Some(1), None),
+                        (None, Some(2)),
+                        (Some(1), Some(2)),
+                    ] {
+                        s.set_closes(client, server);
+                        let (judgement, read) = judge::judge_noting_closes(s);
+                        assert_eq!(judgement, s.judge());
+                        if read {
+                            reading += 1;
+                            continue;
+                        }
+                        ignoring += 1;
+                        let same =
+                            s.same_whatever_closes_come(client, server, |s| s.judge() == judgement);
+                        assert!(
+                            same,
+                            "{path:?} frame {}: {client:?} {server:?}",
+                            s.first_frame
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            ignoring > 500 && reading > 50,
+            "{ignoring} ignoring, {reading} reading"
+        );
     }
 
     #[test]
