@@ -252,35 +252,28 @@ if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls-sll2.pcap ]]; then
 fi
 chmod 644 "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-sll2.pcap"
 
-# ================================================================ short-sessions.pcap
-if [[ $FORCE == 1 || ! -f $OUT/short-sessions.pcap || ! -f $OUT/short-sessions.expected.tsv ]]; then
-    srcs=()
-    for f in "${SOURCES[@]}"; do
-        [[ -f $REPO/samples/$f ]] || die "missing samples/$f (scripts/make-samples.sh)"
-        srcs+=("$REPO/samples/$f")
-    done
-    log "short-sessions.pcap: replicating ${SOURCES[*]} to $SESSIONS sessions"
-    python3 "$REPO/scripts/replicate-sessions.py" --pgtls "$PGTLS" --sessions "$SESSIONS" \
-        --out "$OUT/short-sessions.pcap" --expected "$OUT/short-sessions.expected.tsv" "${srcs[@]}"
-    chmod 644 "$OUT/short-sessions.pcap" "$OUT/short-sessions.expected.tsv"
-else
-    log "keeping $OUT/short-sessions.pcap (FORCE=1 remakes it)"
-fi
-
-# ================================================================ tls-sessions.pcap
-if [[ $FORCE == 1 || ! -f $OUT/tls-sessions.pcap || ! -f $OUT/tls-sessions.expected.tsv ]]; then
-    srcs=()
-    for f in "${TLS_SOURCES[@]}"; do
-        [[ -f $REPO/samples/$f ]] || die "missing samples/$f (scripts/make-samples.sh)"
-        srcs+=("$REPO/samples/$f")
-    done
-    log "tls-sessions.pcap: replicating ${TLS_SOURCES[*]} to $SESSIONS sessions"
-    python3 "$REPO/scripts/replicate-sessions.py" --pgtls "$PGTLS" --sessions "$SESSIONS" \
-        --out "$OUT/tls-sessions.pcap" --expected "$OUT/tls-sessions.expected.tsv" "${srcs[@]}"
-    chmod 644 "$OUT/tls-sessions.pcap" "$OUT/tls-sessions.expected.tsv"
-else
-    log "keeping $OUT/tls-sessions.pcap (FORCE=1 remakes it)"
-fi
+# ================================================================ short-sessions.pcap, tls-sessions.pcap
+# replicated NAME SAMPLE...: NAME.pcap and NAME.expected.tsv, the samples
+# replicated to $SESSIONS sessions.
+replicated() {
+    local name=$1
+    shift
+    if [[ $FORCE == 1 || ! -f $OUT/$name.pcap || ! -f $OUT/$name.expected.tsv ]]; then
+        local srcs=() f
+        for f in "$@"; do
+            [[ -f $REPO/samples/$f ]] || die "missing samples/$f (scripts/make-samples.sh)"
+            srcs+=("$REPO/samples/$f")
+        done
+        log "$name.pcap: replicating $* to $SESSIONS sessions"
+        python3 "$REPO/scripts/replicate-sessions.py" --pgtls "$PGTLS" --sessions "$SESSIONS" \
+            --out "$OUT/$name.pcap" --expected "$OUT/$name.expected.tsv" "${srcs[@]}"
+        chmod 644 "$OUT/$name.pcap" "$OUT/$name.expected.tsv"
+    else
+        log "keeping $OUT/$name.pcap (FORCE=1 remakes it)"
+    fi
+}
+replicated short-sessions "${SOURCES[@]}"
+replicated tls-sessions "${TLS_SOURCES[@]}"
 
 # ================================================================ open-sessions.pcap
 if [[ $FORCE == 1 || ! -f $OUT/open-sessions.pcap ]]; then

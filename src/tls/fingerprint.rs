@@ -576,14 +576,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn ja3s_string_of_a_server_hello() {
-        let sh = ServerHelloInfo {
+    /// A TLS 1.2 ServerHello: ECDHE-RSA-AES256-GCM-SHA384, three extensions.
+    fn server_hello() -> ServerHelloInfo {
+        ServerHelloInfo {
             legacy_version: 0x0303,
             cipher: 0xc030,
             extensions: vec![0xff01, 0x000b, 0x0023],
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn ja3s_string_of_a_server_hello() {
+        let sh = server_hello();
         assert_eq!(ja3s_string(&sh), "771,49200,65281-11-35");
         assert_eq!(ja3s(&sh), md5_hex("771,49200,65281-11-35"));
     }
@@ -592,12 +597,7 @@ mod tests {
     /// in one field at a time (a shorter extension list included), twice.
     #[test]
     fn cached_ja3s_equals_computed() {
-        let base = ServerHelloInfo {
-            legacy_version: 0x0303,
-            cipher: 0xc030,
-            extensions: vec![0xff01, 0x000b, 0x0023],
-            ..Default::default()
-        };
+        let base = server_hello();
         let mut variants = vec![base.clone()];
         for change in 0..5 {
             let mut v = base.clone();
