@@ -471,7 +471,7 @@ impl Prerendered {
     ) -> Result<Prerendered, json::Error> {
         let verdict = judgement.verdict;
         let (output, counters) = match format {
-            Format::Table => (Output::Row(session_cells(s, &judgement, Vec::new())), 0..0),
+            Format::Table => (Output::Row(session_cells(s, &judgement, buf)), 0..0),
             Format::Json | Format::Jsonl => {
                 let r = SessionReport::from_judged(s, judgement, file);
                 let mut body = buf;

@@ -339,8 +339,8 @@ impl Session {
     /// RST of a side that has not closed yet): either the judge never asked
     /// how the connection closed, or it answers the same with every close
     /// still possible (it asks only whether a side closed, never at which
-    /// frame). Its output can then be made now
-    /// and its conversation freed ([`Session::set_prerendered`]).
+    /// frame). Its output can then be made now and its conversation freed
+    /// ([`Session::set_prerendered`]).
     pub fn final_judgement(&mut self) -> Option<Judgement> {
         if !(self.rst && self.released && self.syn_seen) {
             return None;
@@ -607,8 +607,6 @@ fn conversation_in(slot: &mut Option<Box<Conversation>>, midstream: bool) -> &mu
 
 #[cfg(test)]
 mod tests {
-    /// The flow table holds a session per flow in place: its size is most
-    /// of what a tracked flow costs (README, Performance).
     use super::*;
 
     /// A session whose conversation saw these closes.
@@ -754,6 +752,8 @@ mod tests {
         );
     }
 
+    /// The flow table holds a session per flow in place: its size is most
+    /// of what a tracked flow costs (README, Performance).
     #[test]
     fn a_session_fits_its_budget() {
         assert!(std::mem::size_of::<super::Session>() <= 208);
