@@ -9,6 +9,8 @@ mod common;
 #[path = "common/corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
+#[path = "common/hostile.rs"]
+mod hostile;
 
 use common::packet::{TcpPacket, TCP_FIN, TCP_RST};
 
@@ -148,4 +150,27 @@ fn late_segments_after_a_reset_count_as_before() {
     // The late segments moved the counters of sessions rendered early:
     // their records were written again.
     assert!(changed >= 15, "only {changed} records changed");
+}
+
+/// Sessions reduced to their output do not count towards freezing: reset
+/// TLS sessions one after the other, all still in the table (10 us a
+/// packet, well within the reset linger), are all rendered at their RST
+/// with a table that freezes past 10 sessions. Counted, they would push
+/// every later session past the bound and freeze it before its RST.
+#[test]
+fn rendered_sessions_do_not_make_others_freeze() {
+    let dir = std::env::temp_dir().join(format!("pgtls-prerendered-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("resets.pcap");
+    hostile::write_reset_tls_sessions(&path, 60).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    let mut a = corpus::analyzer()
+        .with_freeze_above(10)
+        .rendering_resets(Format::Jsonl);
+    pgtls::read::read_capture(&mut a, std::io::Cursor::new(&bytes), "f", &mut |_| {}).unwrap();
+    assert_eq!(a.prerendered(), 60);
+    assert_eq!(a.frozen_sessions(), 0);
+    let (early, _) = same_both_ways(&bytes, "60 reset sessions");
+    assert_eq!(early, 60);
 }

@@ -63,9 +63,11 @@ fn feed(session: &mut Session, dir: Direction, p: &Packet<'_>, seg: &Segment<'_>
 }
 
 /// Sessions in the table from which settled sessions are frozen
-/// ([`Session::freeze`]). A frozen session costs about 225 bytes instead of
-/// about 2.9 KB, but freezing and rebuilding it for its report take time: a
-/// table this small holds at most some 12 MB of unfrozen sessions.
+/// ([`Session::freeze`]), not counting those that hold only their rendered
+/// output ([`Analyzer::rendering_resets`]). A frozen session costs about 225
+/// bytes instead of about 2.9 KB, but freezing and rebuilding it for its
+/// report take time: a table this small holds at most some 12 MB of
+/// unfrozen sessions.
 pub const FREEZE_ABOVE: usize = 4096;
 
 /// Sessions' room kept from one batch of departures for the next (216
@@ -172,6 +174,9 @@ struct CloseQueues {
     /// ([`Analyzer::rendering_resets`]), and how many were.
     prerender: Option<Format>,
     prerendered: u64,
+    /// Sessions in the table that hold their rendered output: they do not
+    /// count towards freezing (their memory is that output already).
+    rendered_open: usize,
     /// Buffers of written outputs, for the next ones ([`Analyzer::recycle`]).
     spare: Vec<Vec<u8>>,
 }
@@ -187,6 +192,7 @@ impl Default for CloseQueues {
             frozen: 0,
             prerender: None,
             prerendered: 0,
+            rendered_open: 0,
             spare: Vec::new(),
         }
     }
@@ -247,6 +253,7 @@ impl CloseQueues {
         if let Ok(output) = Prerendered::render(session, judgement, file, format, buf) {
             session.set_prerendered(output);
             self.prerendered += 1;
+            self.rendered_open += 1;
         }
     }
 }
@@ -485,7 +492,7 @@ impl Analyzer {
                 self.remove_and_retire(&key);
             }
         }
-        let freeze = self.flows.len() >= self.freeze_above;
+        let freeze = self.freezing();
         // One lookup for the segment and what follows it.
         let session = match self.flows.get_mut_by_ends(client, server, id) {
             Some(s) => s,
@@ -619,7 +626,7 @@ impl Analyzer {
 
     /// Early reports and retirement after a segment of `key`'s session.
     fn after_segment(&mut self, key: FlowKey, ts: i64) {
-        let freeze = self.flows.len() >= self.freeze_above;
+        let freeze = self.freezing();
         let finished = match self.flows.get_mut(&key) {
             Some(session) => self
                 .queues
@@ -762,7 +769,17 @@ impl Analyzer {
         }
     }
 
+    /// Whether settled sessions freeze now: the table holds at least
+    /// `freeze_above` sessions besides those reduced to their output.
+    #[inline]
+    fn freezing(&self) -> bool {
+        self.flows.len().saturating_sub(self.queues.rendered_open) >= self.freeze_above
+    }
+
     fn retire(&mut self, mut s: Session) {
+        if s.is_rendered() {
+            self.queues.rendered_open -= 1;
+        }
         if self.cfg.report_early && s.reported {
             // Already printed when its verdict became final.
             return;

@@ -409,9 +409,14 @@ impl Session {
         self.body = Body::Rendered(Box::new(output));
     }
 
+    /// Does the session hold its output instead of its conversation?
+    pub fn is_rendered(&self) -> bool {
+        matches!(self.body, Body::Rendered(_))
+    }
+
     /// The output made when the session reset, if it was.
     pub fn take_prerendered(&mut self) -> Option<Box<Prerendered>> {
-        if !matches!(self.body, Body::Rendered(_)) {
+        if !self.is_rendered() {
             return None;
         }
         let empty = Body::Syn {
