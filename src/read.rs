@@ -228,7 +228,6 @@ pub struct ReportWriter<'a> {
     out: &'a mut dyn Write,
     format: Format,
     width: Option<u16>,
-    buf: Vec<u8>,
     /// Storage of the plain line being written.
     line: String,
     /// Table rows held to size the columns and to be drawn in order of
@@ -264,7 +263,6 @@ impl<'a> ReportWriter<'a> {
             out,
             format,
             width,
-            buf: Vec::with_capacity(4096),
             line: String::new(),
             rows: Vec::new(),
             streaming_rows: false,
@@ -278,17 +276,17 @@ impl<'a> ReportWriter<'a> {
     }
 
     /// Writes a session of input number `file`, named `name`, that left the
-    /// table; returns a buffer it did not need (empty if none), for
-    /// [`Analyzer::recycle`].
+    /// table, rendered in the storage `buf` gives if it needs any; returns a
+    /// buffer for the next, as [`ReportWriter::write_rendered`].
     pub fn write_retired(
         &mut self,
         file: usize,
         name: &str,
         r: &mut Retired,
+        buf: impl FnOnce() -> Vec<u8>,
     ) -> io::Result<Vec<u8>> {
-        let r = Rendered::of_retired(r, name, self.format, || std::mem::take(&mut self.buf))?;
-        let back = self.write_rendered(file, r)?;
-        Ok(std::mem::replace(&mut self.buf, back))
+        let r = Rendered::of_retired(r, name, self.format, buf)?;
+        self.write_rendered(file, r)
     }
 
     /// Writes a report rendered elsewhere (by a worker of a sharded run);
@@ -491,13 +489,14 @@ fn run_sharded(
             let stop = &stop;
             let written = &written;
             scope.spawn(move || {
-                let mut buffers: Vec<Vec<u8>> = Vec::new();
                 let mut a = analyzer_for(cfg, workers)
                     .rendering_resets(cfg.format)
                     .with_shard(w as u32, workers as u32);
                 let mut progress = Progress::new(w == 0 && io::stderr().is_terminal());
                 for (fi, path) in cfg.files.iter().enumerate() {
                     progress.start_file(path, &a);
+                    // The name the analyzer gives its reports.
+                    let name = path.display().to_string();
                     let mut file_warn = |m: String| {
                         if w == 0 {
                             let _ = tx.send(WorkerMsg::Warning(m));
@@ -510,22 +509,12 @@ fn run_sharded(
                         let mut retired = a.take_retired();
                         for batch in retired.chunks_mut(SEND_BATCH) {
                             while let Ok(back) = recycled.try_recv() {
-                                // Both pools are bounded: what neither
-                                // takes is freed.
-                                for buf in back {
-                                    if buffers.len() < SEND_BATCH {
-                                        buffers.push(buf);
-                                    } else {
-                                        a.recycle(buf);
-                                    }
-                                }
+                                back.into_iter().for_each(|buf| a.recycle(buf));
                             }
                             let r = batch
                                 .iter_mut()
                                 .map(|r| {
-                                    Rendered::of_retired(r, a.source(), cfg.format, || {
-                                        buffers.pop().unwrap_or_default()
-                                    })
+                                    Rendered::of_retired(r, &name, cfg.format, || a.spare_buffer())
                                 })
                                 .collect::<io::Result<Vec<_>>>()?;
                             tx.send(WorkerMsg::Reports(fi, r))
@@ -647,10 +636,12 @@ fn run_single(
     let mut progress = Progress::new(io::stderr().is_terminal());
     for (fi, path) in cfg.files.iter().enumerate() {
         progress.start_file(path, &analyzer);
+        // The name the analyzer gives its reports.
+        let name = path.display().to_string();
         let mut emit = |a: &mut Analyzer| {
             for mut r in a.take_retired() {
-                let spare = writer.write_retired(fi, a.source(), &mut r)?;
-                a.recycle(spare);
+                let back = writer.write_retired(fi, &name, &mut r, || a.spare_buffer())?;
+                a.recycle(back);
             }
             progress.update(a, writer.sessions());
             Ok(())

@@ -74,8 +74,9 @@ pub const FREEZE_ABOVE: usize = 4096;
 /// bytes each: at most 221 KB).
 const RETIRED_ROOM: usize = 1024;
 
-/// Output buffers an analyzer keeps for sessions it renders early
-/// ([`Analyzer::recycle`]): about 2 KB each at most, for a JSON record.
+/// Output buffers an analyzer keeps for the sessions it renders, at a reset
+/// or as they leave ([`Analyzer::recycle`]): a couple of KB each, the size
+/// of a JSON record.
 pub const SPARE_BUFFERS: usize = 256;
 
 /// Tombstones of retired flows kept at most (16 bytes each in their queue
@@ -231,7 +232,7 @@ impl CloseQueues {
                 self.resetting.push_back(entry);
                 self.due_at(ts, RESET_LINGER_NS);
                 if let Some(format) = self.prerender {
-                    self.prerender(session, file, format);
+                    self.render_at_reset(session, file, format);
                 }
             } else {
                 self.closing.push_back(entry);
@@ -243,7 +244,7 @@ impl CloseQueues {
 
     /// Renders a reset session now, if nothing later can change its
     /// output but its counters ([`Prerendered`]).
-    fn prerender(&mut self, session: &mut Session, file: &str, format: Format) {
+    fn render_at_reset(&mut self, session: &mut Session, file: &str, format: Format) {
         let Some(judgement) = session.final_judgement() else {
             return;
         };
@@ -378,14 +379,19 @@ impl Analyzer {
         self.queues.prerendered
     }
 
-    /// Keeps the buffer of a written output for a session rendered when it
-    /// resets, up to [`SPARE_BUFFERS`] of them; drops it past that, or when
-    /// this analyzer renders nothing early.
+    /// Keeps the buffer of a written output for the next session rendered
+    /// ([`Analyzer::spare_buffer`]), up to [`SPARE_BUFFERS`] of them; drops
+    /// it past that. The thread that allocated a buffer reuses it.
     pub fn recycle(&mut self, buf: Vec<u8>) {
         let spare = &mut self.queues.spare;
-        if self.queues.prerender.is_some() && spare.len() < SPARE_BUFFERS && buf.capacity() > 0 {
+        if spare.len() < SPARE_BUFFERS && buf.capacity() > 0 {
             spare.push(buf);
         }
+    }
+
+    /// A buffer given back by [`Analyzer::recycle`], or a new one.
+    pub fn spare_buffer(&mut self) -> Vec<u8> {
+        self.queues.spare.pop().unwrap_or_default()
     }
 
     /// Follows only the flows of shard `shard` of `shards`. Every flow belongs

@@ -162,8 +162,9 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// The key that starts a session record's counters, and the key after them.
-const COUNTERS_START: &[u8] = b"\"end\":";
+/// The key that starts a session record's counters (with the comma before
+/// it), and the key after them.
+const COUNTERS_START: &[u8] = b",\"end\":";
 const COUNTERS_END: &[u8] = b",\"midstream\":";
 
 /// Where a session record's counters lie ([`write_counters`]). The keys are
@@ -177,7 +178,7 @@ pub fn counters_in(record: &[u8]) -> Option<std::ops::Range<usize>> {
             .position(|w| w == what)
             .map(|at| from + at)
     };
-    let start = find(0, &[b",", COUNTERS_START].concat())? + 1;
+    let start = find(0, COUNTERS_START)? + 1;
     let end = find(start, COUNTERS_END)?;
     Some(start..end)
 }
@@ -194,7 +195,7 @@ pub fn write_counters(
     bytes_to_server: u64,
     bytes_to_client: u64,
 ) {
-    out.extend_from_slice(COUNTERS_START);
+    out.extend_from_slice(&COUNTERS_START[1..]);
     write_str(out, &super::time::rfc3339(end_ns));
     out.extend_from_slice(b",\"first_frame\":");
     write_integer(out, first_frame);

@@ -97,18 +97,7 @@ pub fn ja3s(sh: &ServerHelloInfo) -> String {
     for x in &sh.extensions {
         shape.extend_from_slice(&x.to_le_bytes());
     }
-    SERVER_SHAPES.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some(f) = c.get(&shape) {
-            return f.clone();
-        }
-        let f = md5_hex(&ja3s_string(sh));
-        if c.len() >= SHAPES_CACHED {
-            c.clear();
-        }
-        c.insert(shape, f.clone());
-        f
-    })
+    by_shape(&SERVER_SHAPES, shape, || md5_hex(&ja3s_string(sh)))
 }
 
 /// JA4's two-character version: the highest non-GREASE value of
@@ -301,18 +290,27 @@ fn client_shape(ch: &ClientHelloInfo) -> Vec<u8> {
 /// thread (the MD5, SHA-256 and decimal lists cost more than the rest of a
 /// short session's report).
 pub fn client_fingerprints(ch: &ClientHelloInfo) -> ClientFingerprints {
-    let shape = client_shape(ch);
-    CLIENT_SHAPES.with(|c| {
+    by_shape(&CLIENT_SHAPES, client_shape(ch), || (ja3(ch), ja4(ch)))
+}
+
+/// What `compute` gives for a hello of this `shape`, computed once per
+/// shape per thread; the cache is emptied when it holds [`SHAPES_CACHED`].
+fn by_shape<V: Clone>(
+    cache: &'static std::thread::LocalKey<std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, V>>>,
+    shape: Vec<u8>,
+    compute: impl FnOnce() -> V,
+) -> V {
+    cache.with(|c| {
         let mut c = c.borrow_mut();
-        if let Some(f) = c.get(&shape) {
-            return f.clone();
+        if let Some(v) = c.get(&shape) {
+            return v.clone();
         }
-        let f = (ja3(ch), ja4(ch));
+        let v = compute();
         if c.len() >= SHAPES_CACHED {
             c.clear();
         }
-        c.insert(shape, f.clone());
-        f
+        c.insert(shape, v.clone());
+        v
     })
 }
 
