@@ -673,32 +673,6 @@ mod tests {
         }
     }
 
-    /// The first `k` packets of a legacy pcap file held in `bytes`, for every
-    /// `k` (files of at most `most` packets; none for other files).
-    fn cuts(bytes: &[u8], most: usize) -> Vec<Vec<u8>> {
-        let little = match bytes.get(..4) {
-            Some([0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]) => true,
-            Some([0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d]) => false,
-            _ => return Vec::new(),
-        };
-        let mut ends = Vec::new();
-        let mut at = 24;
-        while let Some(len) = bytes.get(at + 8..at + 12) {
-            let len = <[u8; 4]>::try_from(len).unwrap();
-            let len = if little {
-                u32::from_le_bytes(len)
-            } else {
-                u32::from_be_bytes(len)
-            };
-            at += 16 + len as usize;
-            ends.push(at.min(bytes.len()));
-        }
-        if ends.len() > most {
-            return Vec::new();
-        }
-        ends.iter().map(|&end| bytes[..end].to_vec()).collect()
-    }
-
     /// A judgement that did not read how the connection closed is the same
     /// with every close still possible: on every session of every bundled
     /// capture and of every cut of the small ones (sessions stopped at each
@@ -710,9 +684,18 @@ mod tests {
         let (mut ignoring, mut reading) = (0, 0);
         for path in crate::testutil::bundled_captures() {
             let bytes = std::fs::read(&path).unwrap();
-            let mut inputs = cuts(&bytes, 200);
-            inputs.push(bytes);
-            for input in inputs {
+            let mut r = crate::capture::file::CaptureReader::new(&bytes[..]).unwrap();
+            let mut packets = Vec::new();
+            while let Some(p) = r.next_packet().unwrap() {
+                packets.push((p.frame, p.ts_nanos, p.link, p.data.to_vec(), p.orig_len));
+            }
+            // The whole capture, and every cut of the small ones.
+            let cuts = if packets.len() <= 200 {
+                1..=packets.len()
+            } else {
+                packets.len()..=packets.len()
+            };
+            for cut in cuts {
                 let mut a = crate::analyze::Analyzer::new(crate::analyze::AnalyzerConfig {
                     ports: crate::flow::PortSet::new(vec![5432]),
                     max_flows: 1000,
@@ -720,7 +703,16 @@ mod tests {
                 })
                 .with_any_port()
                 .in_departure_order();
-                crate::read::read_capture(&mut a, &input[..], "f", &mut |_| {}).unwrap();
+                for (frame, ts_nanos, link, data, orig_len) in &packets[..cut] {
+                    a.packet(&crate::capture::Packet {
+                        frame: *frame,
+                        ts_nanos: *ts_nanos,
+                        link: *link,
+                        data,
+                        orig_len: *orig_len,
+                    });
+                }
+                a.end_source();
                 for mut r in a.take_retired() {
                     let s = &mut r.session;
                     if !matches!(&s.body, Body::Open(st) if st.conv.is_some()) {
