@@ -72,9 +72,14 @@ fn tls_parsers_stay_within(data: &[u8]) {
         assert!(used <= data.len());
         let _ = ch.max_version().name();
     }
-    if let Some(ch) = tls::parse_client_hello(data, 0x0301) {
+    let ch = tls::parse_client_hello(data, 0x0301);
+    if let Some(ch) = &ch {
         let _ = ch.max_version().name();
     }
+    assert_eq!(
+        tls::shared_client_hello(data, 0x0301).as_deref(),
+        ch.as_ref()
+    );
     let _ = tls::parse_server_hello(data);
     for (_, whole) in tls::raw_extensions(data) {
         assert!(within(data, whole));
@@ -210,7 +215,7 @@ proptest! {
         let mut expected = Vec::new();
         whole.feed(&stream, &mut expected);
         prop_assert!(
-            matches!(expected.first(), Some(TlsEvent::ClientHello(_))),
+            matches!(expected.first(), Some(TlsEvent::ClientHello(..))),
             "{:?}", expected.first()
         );
 

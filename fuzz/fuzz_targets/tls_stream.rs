@@ -29,6 +29,12 @@ fn parsers(data: &[u8]) {
         ch,
         tls::oracle::parse_client_hello_with_tls_parser(data, 0x0301)
     );
+    // The hello shared by shape is the one decoded from these bytes, not
+    // one of an earlier input filed under the same key.
+    assert_eq!(
+        tls::shared_client_hello(data, 0x0301).as_deref(),
+        ch.as_ref()
+    );
     if let Some(ch) = ch {
         for v in ch.offered_versions() {
             let _ = (v.name(), v.rank());
@@ -79,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(chunked.records, whole.records);
     }
     for e in events.iter().chain(once.iter()) {
-        if let TlsEvent::ClientHello(ch) = e {
+        if let TlsEvent::ClientHello(ch, _) = e {
             let _ = ch.max_version().name();
         }
     }

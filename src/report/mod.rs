@@ -16,7 +16,9 @@ use crate::pg::AuthCode;
 use crate::session::{Judgement, Session, Verdict};
 use crate::tls::cert::{check_name, CertInfo};
 use crate::tls::fingerprint;
-use crate::tls::{alert_name, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
+use crate::tls::{
+    alert_name, group_label, ClientHelloInfo, ServerHelloInfo, SessionId, TlsVersion,
+};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -301,7 +303,9 @@ impl SessionReport {
                 })
                 .unwrap_or_default(),
             key_exchange: sh.and_then(|h| key_exchange(h, t.server_key_exchange.as_deref())),
-            resumption_offered: ch.map(resumption_offered).unwrap_or_default(),
+            resumption_offered: ch
+                .map(|h| resumption_offered(h, &t.client_session_id))
+                .unwrap_or_default(),
             resumed: sh.and_then(|h| resumed(ch, h, s)),
             certificates: sh.and_then(|h| certificates(s, ch, h)),
         };
@@ -553,7 +557,7 @@ fn key_exchange(sh: &ServerHelloInfo, ske: Option<&[u8]>) -> Option<String> {
     }
 }
 
-fn resumption_offered(ch: &ClientHelloInfo) -> Vec<&'static str> {
+fn resumption_offered(ch: &ClientHelloInfo, session_id: &SessionId) -> Vec<&'static str> {
     let mut v = Vec::new();
     if ch.extensions.contains(&crate::tls::EXT_PRE_SHARED_KEY) {
         v.push("psk");
@@ -563,7 +567,7 @@ fn resumption_offered(ch: &ClientHelloInfo) -> Vec<&'static str> {
     }
     // A client that offers TLS 1.3 sends a random legacy_session_id for
     // middlebox compatibility: it says nothing about resumption.
-    if !ch.session_id.is_empty() && ch.max_version().rank() < TlsVersion::TLS_1_3.rank() {
+    if !session_id.is_empty() && ch.max_version().rank() < TlsVersion::TLS_1_3.rank() {
         v.push("session_id");
     }
     v
@@ -583,7 +587,7 @@ fn resumed(
     }
     let ch = ch?;
     let ticket = ch.session_ticket_len.is_some_and(|n| n > 0);
-    if !ch.session_id.is_empty() && ch.session_id == sh.session_id {
+    if !t.client_session_id.is_empty() && t.client_session_id == sh.session_id {
         return Some(if ticket { "ticket" } else { "session_id" });
     }
     if ticket && t.server_ccs_frame.is_some() && t.certificates.is_none() {

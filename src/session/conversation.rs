@@ -7,8 +7,9 @@ use super::Evidence;
 use crate::flow::reassembly::Chunk;
 use crate::flow::Direction;
 use crate::pg::{self, StartupFraming, StartupPacket};
-use crate::tls::{self, Alert, ClientHelloInfo, ServerHelloInfo, TlsEvent, TlsStream};
+use crate::tls::{self, Alert, ClientHelloInfo, ServerHelloInfo, SessionId, TlsEvent, TlsStream};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// `$prefix` followed by the name of TLS version `$v`
 /// ([`tls::TlsVersion::name`]), written out only for a version no
@@ -91,7 +92,10 @@ pub struct AlertSeen {
 #[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct TlsFacts {
     pub negotiation: Option<Negotiation>,
-    pub client_hello: Option<Box<ClientHelloInfo>>,
+    /// Shared with the sessions whose hellos have its shape.
+    pub client_hello: Option<Arc<ClientHelloInfo>>,
+    /// The client hello's legacy_session_id.
+    pub client_session_id: SessionId,
     pub client_hello_frame: u64,
     pub server_hello: Option<Box<ServerHelloInfo>>,
     pub server_hello_frame: u64,
@@ -1006,7 +1010,7 @@ impl Conversation {
             && tls::looks_like_sslv2_client_hello(bytes)
         {
             if let Some((ch, _)) = tls::parse_sslv2_client_hello(bytes) {
-                events.push(TlsEvent::ClientHello(Box::new(ch)));
+                events.push(TlsEvent::ClientHello(Arc::new(ch), SessionId::default()));
             }
             stream.broken = true;
         } else {
@@ -1027,7 +1031,7 @@ impl Conversation {
             }
         }
         match ev {
-            TlsEvent::ClientHello(ch)
+            TlsEvent::ClientHello(ch, session_id)
                 if dir == Direction::ToServer && self.tls.client_hello.is_none() =>
             {
                 let max = ch.max_version();
@@ -1038,6 +1042,7 @@ impl Conversation {
                 };
                 self.evidence(frame, what);
                 self.tls.client_hello = Some(ch);
+                self.tls.client_session_id = session_id;
                 self.tls.client_hello_frame = frame;
             }
             TlsEvent::ServerHello(sh) if dir == Direction::ToClient => {

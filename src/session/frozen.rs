@@ -13,6 +13,7 @@
 
 use super::Conversation;
 use crate::flow::Direction;
+use crate::tls::SessionId;
 use rustc_hash::FxHashSet;
 use std::sync::Arc;
 
@@ -110,14 +111,17 @@ pub struct PlainTail {
 /// Without this no two TLS 1.3 sessions would share a shape.
 fn same_session_ids(conv: &mut Conversation) {
     let tls = &mut conv.tls;
-    let client = tls.client_hello.as_deref_mut().map(|h| &mut h.session_id);
+    let client = tls
+        .client_hello
+        .is_some()
+        .then_some(&mut tls.client_session_id);
     let server = tls.server_hello.as_deref_mut().map(|h| &mut h.session_id);
     let echoed = matches!((&client, &server), (Some(c), Some(s)) if c == s);
     if let Some(c) = client {
-        *c = vec![0; c.len()];
+        *c = SessionId::new(&[0; 32][..c.len()]);
     }
     if let Some(s) = server {
-        *s = vec![u8::from(!echoed); s.len()];
+        *s = SessionId::new(&[u8::from(!echoed); 32][..s.len()]);
     }
 }
 
@@ -356,15 +360,14 @@ mod tests {
     #[test]
     fn random_session_ids_share_a_shape() {
         use crate::tls::{ClientHelloInfo, ServerHelloInfo};
+        use std::sync::Arc;
         let mut shapes = Shapes::default();
         let with_ids = |client: &[u8], server: &[u8]| {
             let mut c = conversation(1);
-            c.tls.client_hello = Some(Box::new(ClientHelloInfo {
-                session_id: client.to_vec(),
-                ..Default::default()
-            }));
+            c.tls.client_hello = Some(Arc::new(ClientHelloInfo::default()));
+            c.tls.client_session_id = SessionId::new(client);
             c.tls.server_hello = Some(Box::new(ServerHelloInfo {
-                session_id: server.to_vec(),
+                session_id: SessionId::new(server),
                 ..Default::default()
             }));
             c
@@ -373,7 +376,7 @@ mod tests {
             let t = Frozen::freeze(Box::new(c), 1, shapes, None)
                 .unwrap()
                 .thaw(1);
-            let ch = t.tls.client_hello.unwrap().session_id;
+            let ch = t.tls.client_session_id;
             let sh = t.tls.server_hello.unwrap().session_id;
             (ch.len(), sh.len(), ch == sh)
         };

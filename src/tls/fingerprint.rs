@@ -14,7 +14,9 @@
 //! JA4S and the other JA4+ methods are under a different licence (FoxIO
 //! License 1.1) and are not computed here.
 
-use super::{is_grease, ClientHelloInfo, ServerHelloInfo, EXT_ALPN, EXT_SERVER_NAME};
+use super::{
+    by_shape, is_grease, ClientHelloInfo, ServerHelloInfo, Shapes, EXT_ALPN, EXT_SERVER_NAME,
+};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
@@ -97,7 +99,7 @@ pub fn ja3s(sh: &ServerHelloInfo) -> String {
     for x in &sh.extensions {
         shape.extend_from_slice(&x.to_le_bytes());
     }
-    by_shape(&SERVER_SHAPES, shape, || md5_hex(&ja3s_string(sh)))
+    by_shape(&SERVER_SHAPES, &shape, || md5_hex(&ja3s_string(sh)))
 }
 
 /// JA4's two-character version: the highest non-GREASE value of
@@ -245,14 +247,9 @@ pub fn ja4(ch: &ClientHelloInfo) -> Result<String, &'static str> {
 /// JA3 and JA4 of a ClientHello, as [`ja3`] and [`ja4`] give them.
 pub type ClientFingerprints = (Result<String, &'static str>, Result<String, &'static str>);
 
-/// Distinct hello shapes remembered per thread.
-const SHAPES_CACHED: usize = 4096;
-
 thread_local! {
-    static CLIENT_SHAPES: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, ClientFingerprints>> =
-        Default::default();
-    static SERVER_SHAPES: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, String>> =
-        Default::default();
+    static CLIENT_SHAPES: Shapes<ClientFingerprints> = Default::default();
+    static SERVER_SHAPES: Shapes<String> = Default::default();
 }
 
 /// The fields JA3 and JA4 read, as one byte string: hellos of the same
@@ -290,28 +287,7 @@ fn client_shape(ch: &ClientHelloInfo) -> Vec<u8> {
 /// thread (the MD5, SHA-256 and decimal lists cost more than the rest of a
 /// short session's report).
 pub fn client_fingerprints(ch: &ClientHelloInfo) -> ClientFingerprints {
-    by_shape(&CLIENT_SHAPES, client_shape(ch), || (ja3(ch), ja4(ch)))
-}
-
-/// What `compute` gives for a hello of this `shape`, computed once per
-/// shape per thread; the cache is emptied when it holds [`SHAPES_CACHED`].
-fn by_shape<V: Clone>(
-    cache: &'static std::thread::LocalKey<std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, V>>>,
-    shape: Vec<u8>,
-    compute: impl FnOnce() -> V,
-) -> V {
-    cache.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some(v) = c.get(&shape) {
-            return v.clone();
-        }
-        let v = compute();
-        if c.len() >= SHAPES_CACHED {
-            c.clear();
-        }
-        c.insert(shape, v.clone());
-        v
-    })
+    by_shape(&CLIENT_SHAPES, &client_shape(ch), || (ja3(ch), ja4(ch)))
 }
 
 #[cfg(test)]

@@ -11,6 +11,9 @@
 pub mod cert;
 pub mod fingerprint;
 
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
 use tls_parser::{parse_tls_server_hello_extension, TlsExtension};
 
 /// Largest record a peer may send: 2^14 plaintext + 2048 expansion (RFC 5246 §6.2.3).
@@ -39,6 +42,8 @@ pub const EXT_SESSION_TICKET: u16 = 35;
 pub const EXT_PRE_SHARED_KEY: u16 = 41;
 pub const EXT_SUPPORTED_VERSIONS: u16 = 43;
 pub const EXT_KEY_SHARE: u16 = 51;
+pub const EXT_COOKIE: u16 = 44;
+pub const EXT_ENCRYPTED_CLIENT_HELLO: u16 = 0xfe0d;
 
 /// SHA-256 of "HelloRetryRequest" (RFC 8446 §4.1.3): the random of an HRR.
 pub const HRR_RANDOM: [u8; 32] = [
@@ -113,7 +118,10 @@ pub fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
-/// What a ClientHello offered.
+/// What a ClientHello offered, but for its legacy_session_id, which
+/// [`TlsEvent::ClientHello`] carries beside it: everything here is alike in
+/// the hellos of one client library, and they share one copy
+/// ([`shared_client_hello`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClientHelloInfo {
     /// Record-layer version of the record that carried the hello.
@@ -131,9 +139,6 @@ pub struct ClientHelloInfo {
     pub groups: Vec<u16>,
     /// Groups of the key shares sent (TLS 1.3), in order, GREASE included.
     pub key_share_groups: Vec<u16>,
-    /// legacy_session_id (TLS 1.3 clients send a random one for middlebox
-    /// compatibility; TLS 1.2 clients send one to resume).
-    pub session_id: Vec<u8>,
     /// Length of the session_ticket extension's data (a ticket offered for
     /// resumption when not zero).
     pub session_ticket_len: Option<usize>,
@@ -198,7 +203,7 @@ pub struct ServerHelloInfo {
     pub key_share_group: Option<u16>,
     pub session_id_len: u8,
     /// The session id the server chose (up to 32 bytes).
-    pub session_id: Vec<u8>,
+    pub session_id: SessionId,
     pub hello_retry_request: bool,
 }
 
@@ -206,6 +211,46 @@ impl ServerHelloInfo {
     /// A TLS 1.3 server accepted a pre-shared key (resumption or external PSK).
     pub fn psk_accepted(&self) -> bool {
         self.extensions.contains(&EXT_PRE_SHARED_KEY)
+    }
+}
+
+/// A hello's legacy_session_id, held in place: at most 32 bytes
+/// (RFC 8446 §4.1.2), and a TLS 1.3 client sends 32 random ones in every
+/// hello, so a vector took an allocation per hello.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct SessionId {
+    len: u8,
+    /// Zero past `len`, so that the derived comparisons compare the ids.
+    bytes: [u8; 32],
+}
+
+impl SessionId {
+    /// The first 32 bytes of `id`.
+    pub fn new(id: &[u8]) -> Self {
+        let id = &id[..id.len().min(32)];
+        let mut bytes = [0; 32];
+        bytes[..id.len()].copy_from_slice(id);
+        SessionId {
+            len: id.len() as u8,
+            bytes,
+        }
+    }
+}
+
+impl std::ops::Deref for SessionId {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(")?;
+        for b in self.iter() {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -312,7 +357,10 @@ pub const ALERT_CLOSE_NOTIFY: u8 = 0;
 /// Something the record layer found, in stream order.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TlsEvent {
-    ClientHello(Box<ClientHelloInfo>),
+    /// The hello, shared with the other hellos of its shape, and its
+    /// legacy_session_id (TLS 1.3 clients send a random one for middlebox
+    /// compatibility; TLS 1.2 clients send one to resume).
+    ClientHello(Arc<ClientHelloInfo>, SessionId),
     ServerHello(Box<ServerHelloInfo>),
     /// A Certificate message sent in clear (TLS 1.2 and older): the raw
     /// message body (bounded by [`MAX_HANDSHAKE_MSG_LEN`]), for
@@ -422,6 +470,121 @@ pub fn parse_sslv2_client_hello(i: &[u8]) -> Option<(ClientHelloInfo, usize)> {
     ))
 }
 
+/// Hellos longer than this are decoded every time, not kept: the cache
+/// then holds at most [`SHAPES_CACHED`] times this many bytes of keys.
+const LONGEST_HELLO_CACHED: usize = 2048;
+
+/// Shapes a per-thread cache of the hello decoder or the fingerprints
+/// holds before it is emptied.
+pub(crate) const SHAPES_CACHED: usize = 1024;
+
+/// A per-thread map from a shape's bytes to what was computed from them.
+pub(crate) type Shapes<V> = RefCell<rustc_hash::FxHashMap<Box<[u8]>, V>>;
+
+thread_local! {
+    static CLIENT_HELLOS: Shapes<Option<Arc<ClientHelloInfo>>> = Default::default();
+    static HELLO_KEY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What `compute` gives for this `shape`, computed once per shape per
+/// thread; the cache is emptied when it holds [`SHAPES_CACHED`].
+pub(crate) fn by_shape<V: Clone>(
+    cache: &'static std::thread::LocalKey<Shapes<V>>,
+    shape: &[u8],
+    compute: impl FnOnce() -> V,
+) -> V {
+    cache.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(v) = c.get(shape) {
+            return v.clone();
+        }
+        let v = compute();
+        if c.len() >= SHAPES_CACHED {
+            c.clear();
+        }
+        c.insert(shape.into(), v.clone());
+        v
+    })
+}
+
+/// [`parse_client_hello`], decoded once per thread for all the hellos
+/// that differ only in what changes from one connection to the next
+/// ([`client_hello_key`]). The hellos of one client library are alike but
+/// for those: their ~14 vectors and strings are made once.
+pub fn shared_client_hello(body: &[u8], record_version: u16) -> Option<Arc<ClientHelloInfo>> {
+    if body.len() > LONGEST_HELLO_CACHED {
+        return parse_client_hello(body, record_version).map(Arc::new);
+    }
+    HELLO_KEY.with(|key| {
+        let mut key = key.borrow_mut();
+        client_hello_key(body, record_version, &mut key);
+        by_shape(&CLIENT_HELLOS, &key, || {
+            parse_client_hello(body, record_version).map(Arc::new)
+        })
+    })
+}
+
+/// The legacy_session_id of a ClientHello body that
+/// [`parse_client_hello`] decodes (empty when it does not).
+pub fn client_hello_session_id(body: &[u8]) -> SessionId {
+    let id = body
+        .get(34)
+        .and_then(|&len| body.get(35..35 + usize::from(len)));
+    SessionId::new(id.unwrap_or_default())
+}
+
+/// A ClientHello body as [`shared_client_hello`] files it: the record
+/// version, then the body with every byte that [`parse_client_hello`]
+/// does not read, or reads only the length of, set to zero where it is
+/// per connection: the random, the session id, the keys of the key
+/// shares, the data of a ticket, a pre-shared key (identities and
+/// binders), a cookie and an encrypted ClientHello. Where those lie is
+/// found from bytes kept, so two bodies with one key differ only in
+/// bytes the decoder does not look at, and decode alike.
+fn client_hello_key(body: &[u8], record_version: u16, key: &mut Vec<u8>) {
+    key.clear();
+    key.extend_from_slice(&record_version.to_be_bytes());
+    key.extend_from_slice(body);
+    let k = &mut key[2..];
+    let blank = |k: &mut [u8], from: usize, to: usize| {
+        let to = to.min(k.len());
+        if from < to {
+            k[from..to].fill(0);
+        }
+    };
+    blank(k, 2, 34);
+    let Some(&sid_len) = body.get(34) else {
+        return;
+    };
+    let ciphers_at = 35 + usize::from(sid_len);
+    blank(k, 35, ciphers_at);
+    let mut r = Reader(body.get(ciphers_at..).unwrap_or_default());
+    let (Some(_ciphers), Some(_compression), Some(exts)) = (r.vec16(), r.vec8(), r.vec16()) else {
+        return;
+    };
+    for (ext_type, raw) in raw_extensions(exts) {
+        // Where the extension's data lies in `body`.
+        let at = raw.as_ptr() as usize - body.as_ptr() as usize + 4;
+        let data = &raw[4..];
+        match ext_type {
+            EXT_KEY_SHARE => {
+                // (group, key length, key) entries after a list length, as
+                // key_share_groups walks them.
+                let mut e = 2;
+                while let Some(h) = data.get(e..e + 4) {
+                    let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+                    blank(k, at + e + 4, (at + e + 4 + len).min(at + data.len()));
+                    e += 4 + len;
+                }
+            }
+            EXT_SESSION_TICKET | EXT_PRE_SHARED_KEY | EXT_COOKIE | EXT_ENCRYPTED_CLIENT_HELLO => {
+                blank(k, at, at + data.len());
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Decodes a ClientHello body (after the 4-byte handshake header).
 pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHelloInfo> {
     let mut r = Reader(body);
@@ -431,7 +594,7 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
     if sid_len > 32 {
         return None;
     }
-    let session_id = r.take(usize::from(sid_len))?;
+    r.take(usize::from(sid_len))?;
     let ciphers_len = usize::from(r.u16()?);
     if ciphers_len % 2 == 1 {
         return None;
@@ -445,7 +608,6 @@ pub fn parse_client_hello(body: &[u8], record_version: u16) -> Option<ClientHell
         record_version,
         legacy_version,
         ciphers: be_u16s(ciphers).collect(),
-        session_id: session_id.to_vec(),
         extensions: Vec::with_capacity(raw_extensions(exts).count()),
         ..Default::default()
     };
@@ -517,7 +679,6 @@ pub mod oracle {
             record_version,
             legacy_version: ch.version.0,
             ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
-            session_id: ch.session_id.unwrap_or(&[]).to_vec(),
             ..Default::default()
         };
         for (ext_type, raw) in raw_extensions(ch.ext.unwrap_or(&[])) {
@@ -617,7 +778,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
     let legacy_version = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
     let random = body.get(2..34)?;
     let sid_len = *body.get(34)?;
-    let session_id = body.get(35..35 + usize::from(sid_len).min(32))?.to_vec();
+    let session_id = SessionId::new(body.get(35..35 + usize::from(sid_len).min(32))?);
     let mut p = 35 + usize::from(sid_len);
     let cipher = u16::from_be_bytes([*body.get(p)?, *body.get(p + 1)?]);
     p += 3; // cipher + compression method
@@ -878,8 +1039,8 @@ impl TlsStream {
             }
             let body = &hs[4..4 + len];
             out.push(match hs[0] {
-                HS_CLIENT_HELLO => match parse_client_hello(body, record_version) {
-                    Some(ch) => TlsEvent::ClientHello(Box::new(ch)),
+                HS_CLIENT_HELLO => match shared_client_hello(body, record_version) {
+                    Some(ch) => TlsEvent::ClientHello(ch, client_hello_session_id(body)),
                     None => TlsEvent::Malformed {
                         what: "malformed ClientHello",
                     },

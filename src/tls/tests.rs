@@ -222,7 +222,7 @@ fn first_hello_body(data: &[u8]) -> &[u8] {
 
 fn only_client_hello(events: &[TlsEvent]) -> &ClientHelloInfo {
     match events {
-        [TlsEvent::ClientHello(ch)] => ch,
+        [TlsEvent::ClientHello(ch, _)] => ch,
         other => panic!("expected one ClientHello, got {other:?}"),
     }
 }
@@ -552,7 +552,7 @@ fn tls12_full_exchange_both_directions() {
     client.extend(hex(TLS12_ENCRYPTED_ALERT));
     let (cs, cev) = feed_whole(&client);
     assert_eq!(cev.len(), 5, "{cev:?}");
-    assert!(matches!(cev[0], TlsEvent::ClientHello(_)));
+    assert!(matches!(cev[0], TlsEvent::ClientHello(..)));
     assert_eq!(
         &cev[1..],
         &[
@@ -626,7 +626,7 @@ fn tls13_second_client_hello_after_compat_ccs() {
     assert_eq!(ev.len(), 2);
     assert_eq!(ev[0], TlsEvent::ChangeCipherSpec);
     match &ev[1] {
-        TlsEvent::ClientHello(ch) => {
+        TlsEvent::ClientHello(ch, _) => {
             assert_eq!(ch.record_version, 0x0303);
             assert_eq!(ch.max_version(), TlsVersion::TLS_1_3);
             assert_eq!(ch.sni.as_deref(), Some("localhost"));
@@ -1054,7 +1054,7 @@ fn gap_inside_a_pending_record_drops_it() {
     assert!(!s.broken);
     s.feed(&data, &mut ev); // a whole new hello
     assert_eq!(ev.len(), 1);
-    assert!(matches!(ev[0], TlsEvent::ClientHello(_)));
+    assert!(matches!(ev[0], TlsEvent::ClientHello(..)));
 }
 
 #[test]
@@ -1441,14 +1441,16 @@ fn mutated_real_records_never_panic() {
 
 #[test]
 fn client_hello_key_shares_session_id_and_ticket() {
-    let ch = parse_client_hello(first_hello_body(&hex(TLS13_CLIENT_HELLO)), 0x0301).unwrap();
+    let body = first_hello_body(&hex(TLS13_CLIENT_HELLO)).to_vec();
+    let ch = parse_client_hello(&body, 0x0301).unwrap();
     assert_eq!(ch.key_share_groups, vec![0x001d]); // x25519 only (PG15 wants P-256: HRR)
-    assert_eq!(ch.session_id.len(), 32); // middlebox-compatibility id
+    assert_eq!(client_hello_session_id(&body)[..], body[35..67]); // middlebox-compatibility id
     assert_eq!(ch.session_ticket_len, Some(0)); // empty ticket extension: none to resume
     assert_eq!(ch.alpn_first_raw, None);
-    let ch = parse_client_hello(first_hello_body(&hex(TLS12_CLIENT_HELLO)), 0x0301).unwrap();
+    let body = first_hello_body(&hex(TLS12_CLIENT_HELLO)).to_vec();
+    let ch = parse_client_hello(&body, 0x0301).unwrap();
     assert!(ch.key_share_groups.is_empty());
-    assert!(ch.session_id.is_empty());
+    assert!(client_hello_session_id(&body).is_empty());
 }
 
 #[test]
@@ -1538,12 +1540,23 @@ fn hello_with_extensions(exts: &[u8]) -> Vec<u8> {
 fn client_hellos_decode_as_tls_parser_decodes_them() {
     let bodies = real_client_hello_bodies();
     assert!(bodies.len() >= 10, "only {} distinct hellos", bodies.len());
+    // Each hello also goes through the cache shared by shape, which by
+    // then holds thousands of hellos alike but for a byte or two: a key
+    // that leaves out a byte the decoder reads gives one of them back.
     let check = |body: &[u8], what: &str| {
+        let ours = parse_client_hello(body, 0x0301);
+        let hex = || body.iter().map(|b| format!("{b:02x}")).collect::<String>();
         assert_eq!(
-            parse_client_hello(body, 0x0301),
+            ours,
             oracle::parse_client_hello_with_tls_parser(body, 0x0301),
             "{what}: {}",
-            body.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            hex()
+        );
+        assert_eq!(
+            shared_client_hello(body, 0x0301).as_deref(),
+            ours.as_ref(),
+            "{what}, shared: {}",
+            hex()
         );
     };
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
@@ -1603,6 +1616,59 @@ fn client_hellos_decode_as_tls_parser_decodes_them() {
         check(&hello_with_extensions(&exts), "built");
     }
     assert!(odd_cases > 1_000);
+}
+
+/// Hellos that differ only where one connection differs from the next
+/// (random, session id, key share keys, ticket, pre-shared key, cookie,
+/// encrypted hello) share one decoded hello, and each keeps its own
+/// session id; a hello that differs in a field pgtls reads does not.
+#[test]
+fn hellos_of_one_shape_share_one_decoding() {
+    let ext = |t: u16, data: &[u8]| {
+        let mut e = t.to_be_bytes().to_vec();
+        e.extend((data.len() as u16).to_be_bytes());
+        e.extend(data);
+        e
+    };
+    let hello = |fill: u8, sni: &[u8]| {
+        let mut exts = ext(
+            EXT_SERVER_NAME,
+            &[&[0, 3 + sni.len() as u8, 0, 0, sni.len() as u8], sni].concat(),
+        );
+        // x25519 and a stand-in ML-KEM share: 2 + 4 + 32 + 4 + 8 bytes.
+        let mut ks = vec![0, 48, 0, 0x1d, 0, 32];
+        ks.extend([fill; 32]);
+        ks.extend([0x11, 0xec, 0, 8]);
+        ks.extend([fill; 8]);
+        exts.extend(ext(EXT_KEY_SHARE, &ks));
+        exts.extend(ext(EXT_SESSION_TICKET, &[fill; 16]));
+        exts.extend(ext(EXT_COOKIE, &[fill; 5]));
+        exts.extend(ext(EXT_ENCRYPTED_CLIENT_HELLO, &[fill; 7]));
+        exts.extend(ext(EXT_PRE_SHARED_KEY, &[fill; 9]));
+        let mut b = hello_with_extensions(&exts);
+        b[2..34].fill(fill); // random
+        b[35..39].fill(fill); // session id
+        b
+    };
+    let a = hello(1, b"db.example");
+    let b = hello(2, b"db.example");
+    let shared_a = shared_client_hello(&a, 0x0303).unwrap();
+    let shared_b = shared_client_hello(&b, 0x0303).unwrap();
+    assert!(Arc::ptr_eq(&shared_a, &shared_b));
+    assert_eq!(*shared_a, parse_client_hello(&b, 0x0303).unwrap());
+    assert_eq!(shared_a.sni.as_deref(), Some("db.example"));
+    assert_eq!(shared_a.key_share_groups, vec![0x1d, 0x11ec]);
+    assert_eq!(shared_a.session_ticket_len, Some(16));
+    assert_eq!(&client_hello_session_id(&a)[..], &[1; 4]);
+    assert_eq!(&client_hello_session_id(&b)[..], &[2; 4]);
+    // Another server name, another record version: decoded on their own.
+    let c = hello(1, b"db.exampla");
+    let shared_c = shared_client_hello(&c, 0x0303).unwrap();
+    assert!(!Arc::ptr_eq(&shared_a, &shared_c));
+    assert_eq!(shared_c.sni.as_deref(), Some("db.exampla"));
+    let shared_v = shared_client_hello(&a, 0x0301).unwrap();
+    assert!(!Arc::ptr_eq(&shared_a, &shared_v));
+    assert_eq!(shared_v.record_version, 0x0301);
 }
 
 /// Every cipher suite id finds what tls-parser's own lookup finds.
