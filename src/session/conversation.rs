@@ -1024,7 +1024,7 @@ impl Conversation {
 
     fn tls_event(&mut self, dir: Direction, ev: TlsEvent, frame: u64) {
         let after_hello = self.tls.server_hello.is_some();
-        if ev == TlsEvent::ApplicationData {
+        if matches!(ev, TlsEvent::ApplicationData) {
             match dir {
                 Direction::ToServer => self.tls.client_app_records += 1,
                 Direction::ToClient => self.tls.server_app_records += 1,
