@@ -1113,7 +1113,7 @@ impl Conversation {
             }
             TlsEvent::EncryptedAlert => self.tls.encrypted_alerts += 1,
             TlsEvent::ChangeCipherSpec | TlsEvent::ApplicationData if after_hello => {
-                if ev == TlsEvent::ChangeCipherSpec && dir == Direction::ToClient {
+                if matches!(ev, TlsEvent::ChangeCipherSpec) && dir == Direction::ToClient {
                     self.tls.server_ccs_frame.get_or_insert(frame);
                 }
                 match dir {
