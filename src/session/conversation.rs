@@ -260,7 +260,16 @@ pub struct Conversation {
     tls_hold_server: Vec<u8>,
     /// The verdict can no longer change: stop looking at bytes.
     settled: bool,
-    events: Vec<TlsEvent>,
+}
+
+/// Events that TLS stream reassembly hands over more than this many at
+/// once leave the thread's event buffer to be freed.
+const EVENTS_KEPT: usize = 256;
+
+thread_local! {
+    /// The events of one delivery of TLS bytes: one buffer for the
+    /// thread's conversations instead of one per conversation.
+    static TLS_EVENTS: std::cell::Cell<Vec<TlsEvent>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl Default for Conversation {
@@ -298,7 +307,6 @@ impl Default for Conversation {
             tls_hold_client: Vec::new(),
             tls_hold_server: Vec::new(),
             settled: false,
-            events: Vec::new(),
         }
     }
 }
@@ -438,7 +446,6 @@ impl Conversation {
         self.server_tls.release();
         self.client_msgs.release();
         self.server_msgs.release();
-        self.events = Vec::new();
     }
 
     fn evidence(&mut self, frame: u64, what: impl Into<Cow<'static, str>>) {
@@ -975,7 +982,9 @@ impl Conversation {
     }
 
     fn tls_bytes_decided(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
-        let mut events = std::mem::take(&mut self.events);
+        // Taken, not borrowed: a delivery within a delivery would find
+        // the buffer empty rather than in use.
+        let mut events = TLS_EVENTS.take();
         events.clear();
         if dir == Direction::ToClient
             && self.server_tls.records == 0
@@ -1019,7 +1028,9 @@ impl Conversation {
         for ev in events.drain(..) {
             self.tls_event(dir, ev, frame);
         }
-        self.events = events;
+        if events.capacity() <= EVENTS_KEPT {
+            TLS_EVENTS.set(events);
+        }
     }
 
     fn tls_event(&mut self, dir: Direction, ev: TlsEvent, frame: u64) {

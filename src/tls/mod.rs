@@ -5,7 +5,8 @@
 //! Record framing, handshake reassembly and the hellos are decoded here. The
 //! ClientHello, which every TLS session sends, goes straight into its
 //! summary (through tls-parser's intermediate vectors it took ~14
-//! allocations; the tests keep tls-parser's decoding as the oracle). Only a
+//! allocations; the tests keep tls-parser's decoding as the oracle), and the
+//! hellos of one client to one server share one summary. Only a
 //! ServerHello's ALPN is read with tls-parser.
 
 pub mod cert;
@@ -120,8 +121,8 @@ pub fn is_grease(v: u16) -> bool {
 
 /// What a ClientHello offered, but for its legacy_session_id, which
 /// [`TlsEvent::ClientHello`] carries beside it: everything here is alike in
-/// the hellos of one client library, and they share one copy
-/// ([`shared_client_hello`]).
+/// the hellos one client library sends to one server, and they share one
+/// copy ([`shared_client_hello`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ClientHelloInfo {
     /// Record-layer version of the record that carried the hello.
