@@ -80,7 +80,10 @@ fn tls_parsers_stay_within(data: &[u8]) {
         tls::shared_client_hello(data, 0x0301).as_deref(),
         ch.as_ref()
     );
-    let _ = tls::parse_server_hello(data);
+    assert_eq!(
+        tls::shared_server_hello(data).as_deref(),
+        tls::parse_server_hello(data).as_ref()
+    );
     for (_, whole) in tls::raw_extensions(data) {
         assert!(within(data, whole));
     }

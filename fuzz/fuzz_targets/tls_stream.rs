@@ -41,7 +41,9 @@ fn parsers(data: &[u8]) {
         }
         let _ = ch.max_version();
     }
-    if let Some(sh) = tls::parse_server_hello(data) {
+    let sh = tls::parse_server_hello(data);
+    assert_eq!(tls::shared_server_hello(data).as_deref(), sh.as_ref());
+    if let Some(sh) = sh {
         let _ = tls::TlsVersion(sh.selected_version).name();
     }
     for (_, whole) in tls::raw_extensions(data).take(100_000) {

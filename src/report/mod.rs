@@ -587,7 +587,7 @@ fn resumed(
     }
     let ch = ch?;
     let ticket = ch.session_ticket_len.is_some_and(|n| n > 0);
-    if !t.client_session_id.is_empty() && t.client_session_id == sh.session_id {
+    if !t.client_session_id.is_empty() && t.client_session_id == t.server_session_id {
         return Some(if ticket { "ticket" } else { "session_id" });
     }
     if ticket && t.server_ccs_frame.is_some() && t.certificates.is_none() {

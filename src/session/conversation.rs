@@ -97,7 +97,10 @@ pub struct TlsFacts {
     /// The client hello's legacy_session_id.
     pub client_session_id: SessionId,
     pub client_hello_frame: u64,
-    pub server_hello: Option<Box<ServerHelloInfo>>,
+    /// Shared as the client hello is.
+    pub server_hello: Option<Arc<ServerHelloInfo>>,
+    /// The server hello's session id.
+    pub server_session_id: SessionId,
     pub server_hello_frame: u64,
     pub hello_retry: bool,
     /// First fatal readable alert, else the first readable alert.
@@ -1056,7 +1059,7 @@ impl Conversation {
                 self.tls.client_session_id = session_id;
                 self.tls.client_hello_frame = frame;
             }
-            TlsEvent::ServerHello(sh) if dir == Direction::ToClient => {
+            TlsEvent::ServerHello(sh, session_id) if dir == Direction::ToClient => {
                 if sh.hello_retry_request || sh.selected_version == tls::TlsVersion::TLS_1_3.0 {
                     self.client_tls.tls13 = true;
                     self.server_tls.tls13 = true;
@@ -1071,6 +1074,7 @@ impl Conversation {
                     );
                     self.evidence(frame, what);
                     self.tls.server_hello = Some(sh);
+                    self.tls.server_session_id = session_id;
                     self.tls.server_hello_frame = frame;
                 }
             }

@@ -6,8 +6,8 @@
 //! ClientHello, which every TLS session sends, goes straight into its
 //! summary (through tls-parser's intermediate vectors it took ~14
 //! allocations; the tests keep tls-parser's decoding as the oracle), and the
-//! hellos of one client to one server share one summary. Only a
-//! ServerHello's ALPN is read with tls-parser.
+//! hellos of one client to one server share one summary, as do a server's
+//! answers to them. Only a ServerHello's ALPN is read with tls-parser.
 
 pub mod cert;
 pub mod fingerprint;
@@ -192,7 +192,9 @@ impl ClientHelloInfo {
     }
 }
 
-/// What a ServerHello selected.
+/// What a ServerHello selected, but for its session id, which
+/// [`TlsEvent::ServerHello`] carries beside it: alike in a server's answers
+/// to one client library, which share one copy ([`shared_server_hello`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ServerHelloInfo {
     pub legacy_version: u16,
@@ -203,8 +205,6 @@ pub struct ServerHelloInfo {
     pub alpn: Option<String>,
     pub key_share_group: Option<u16>,
     pub session_id_len: u8,
-    /// The session id the server chose (up to 32 bytes).
-    pub session_id: SessionId,
     pub hello_retry_request: bool,
 }
 
@@ -362,7 +362,9 @@ pub enum TlsEvent {
     /// legacy_session_id (TLS 1.3 clients send a random one for middlebox
     /// compatibility; TLS 1.2 clients send one to resume).
     ClientHello(Arc<ClientHelloInfo>, SessionId),
-    ServerHello(Box<ServerHelloInfo>),
+    /// The hello, shared as the ClientHello's is, and the session id the
+    /// server chose (up to 32 bytes).
+    ServerHello(Arc<ServerHelloInfo>, SessionId),
     /// A Certificate message sent in clear (TLS 1.2 and older): the raw
     /// message body (bounded by [`MAX_HANDSHAKE_MSG_LEN`]), for
     /// [`cert::parse_certificate_chain`].
@@ -484,6 +486,7 @@ pub(crate) type Shapes<V> = RefCell<rustc_hash::FxHashMap<Box<[u8]>, V>>;
 
 thread_local! {
     static CLIENT_HELLOS: Shapes<Option<Arc<ClientHelloInfo>>> = Default::default();
+    static SERVER_HELLOS: Shapes<Option<Arc<ServerHelloInfo>>> = Default::default();
     static HELLO_KEY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -523,6 +526,71 @@ pub fn shared_client_hello(body: &[u8], record_version: u16) -> Option<Arc<Clien
             parse_client_hello(body, record_version).map(Arc::new)
         })
     })
+}
+
+/// [`parse_server_hello`], decoded once per thread for all the hellos that
+/// differ only in what changes from one connection to the next: the
+/// random (unless it marks a HelloRetryRequest), the session id, the key
+/// share's key, a pre-shared key's index and a cookie.
+pub fn shared_server_hello(body: &[u8]) -> Option<Arc<ServerHelloInfo>> {
+    if body.len() > LONGEST_HELLO_CACHED {
+        return parse_server_hello(body).map(Arc::new);
+    }
+    HELLO_KEY.with(|key| {
+        let mut key = key.borrow_mut();
+        server_hello_key(body, &mut key);
+        by_shape(&SERVER_HELLOS, &key, || {
+            parse_server_hello(body).map(Arc::new)
+        })
+    })
+}
+
+/// The session id of a ServerHello body (its first 32 bytes; empty when
+/// the body is too short to hold it).
+pub fn server_hello_session_id(body: &[u8]) -> SessionId {
+    let id = body
+        .get(34)
+        .and_then(|&len| body.get(35..35 + usize::from(len).min(32)));
+    SessionId::new(id.unwrap_or_default())
+}
+
+/// A ServerHello body as [`shared_server_hello`] files it: the body with
+/// the bytes named there set to zero, found as [`parse_server_hello`]
+/// walks the body, so that two bodies with one key decode alike.
+fn server_hello_key(body: &[u8], key: &mut Vec<u8>) {
+    key.clear();
+    key.extend_from_slice(body);
+    let blank = |k: &mut [u8], from: usize, to: usize| {
+        let to = to.min(k.len());
+        if from < to {
+            k[from..to].fill(0);
+        }
+    };
+    if body.get(2..34) != Some(&HRR_RANDOM[..]) {
+        blank(key, 2, 34);
+    }
+    let Some(&sid_len) = body.get(34) else {
+        return;
+    };
+    let p = 35 + usize::from(sid_len);
+    blank(key, 35, p);
+    // After the cipher and compression method, as parse_server_hello reads
+    // the extensions (the rest of the body when their length overruns it).
+    let Some(len) = body.get(p + 3..p + 5) else {
+        return;
+    };
+    let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+    let exts = body.get(p + 5..p + 5 + len).unwrap_or(&body[p + 5..]);
+    for (ext_type, raw) in raw_extensions(exts) {
+        let at = raw.as_ptr() as usize - body.as_ptr() as usize + 4;
+        let data = &raw[4..];
+        match ext_type {
+            // The group is read, the key is not.
+            EXT_KEY_SHARE => blank(key, at + 2, at + data.len()),
+            EXT_PRE_SHARED_KEY | EXT_COOKIE => blank(key, at, at + data.len()),
+            _ => {}
+        }
+    }
 }
 
 /// The legacy_session_id of a ClientHello body that
@@ -779,7 +847,7 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
     let legacy_version = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
     let random = body.get(2..34)?;
     let sid_len = *body.get(34)?;
-    let session_id = SessionId::new(body.get(35..35 + usize::from(sid_len).min(32))?);
+    body.get(35..35 + usize::from(sid_len).min(32))?;
     let mut p = 35 + usize::from(sid_len);
     let cipher = u16::from_be_bytes([*body.get(p)?, *body.get(p + 1)?]);
     p += 3; // cipher + compression method
@@ -788,7 +856,6 @@ pub fn parse_server_hello(body: &[u8]) -> Option<ServerHelloInfo> {
         selected_version: legacy_version,
         cipher,
         session_id_len: sid_len,
-        session_id,
         hello_retry_request: random == HRR_RANDOM,
         ..Default::default()
     };
@@ -1046,8 +1113,8 @@ impl TlsStream {
                         what: "malformed ClientHello",
                     },
                 },
-                HS_SERVER_HELLO => match parse_server_hello(body) {
-                    Some(sh) => TlsEvent::ServerHello(Box::new(sh)),
+                HS_SERVER_HELLO => match shared_server_hello(body) {
+                    Some(sh) => TlsEvent::ServerHello(sh, server_hello_session_id(body)),
                     None => TlsEvent::Malformed {
                         what: "malformed ServerHello",
                     },
