@@ -17,6 +17,9 @@
 #   pgbench-tls.pcapng, pgbench-tls-sll2.pcap  pgbench-tls.pcap's packets as pcapng
 #                      (editcap) and with Linux cooked v2 headers (tcpdump -i any;
 #                      scripts/relink-capture.py).
+#   pgbench-tls-opts.pcapng  the pcapng with an option on every packet block
+#                      (scripts/add-packet-options.py), as tools that record a
+#                      direction, comment or process per packet write them.
 #   short-sessions.pcap             >= $SESSIONS sessions: the real short sessions of
 #   short-sessions.expected.tsv     six samples replicated with distinct client
 #                      addresses and ports (scripts/replicate-sessions.py), and the
@@ -237,7 +240,7 @@ for mode in tls plain; do
     fi
 done
 
-# ============================ pgbench-tls.pcapng, pgbench-tls-sll2.pcap
+# ============== pgbench-tls.pcapng, pgbench-tls-sll2.pcap, pgbench-tls-opts.pcapng
 # The same packets as other capture setups write them: pcapng (dumpcap,
 # Wireshark) and Linux cooked v2 headers (tcpdump -i any).
 if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls.pcapng ]]; then
@@ -250,7 +253,12 @@ if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls-sll2.pcap ]]; then
     python3 "$REPO/scripts/relink-capture.py" "$OUT/pgbench-tls.pcap" "$OUT/pgbench-tls-sll2.pcap.tmp" sll2
     mv "$OUT/pgbench-tls-sll2.pcap.tmp" "$OUT/pgbench-tls-sll2.pcap"
 fi
-chmod 644 "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-sll2.pcap"
+if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls-opts.pcapng ]]; then
+    log "pgbench-tls-opts.pcapng (scripts/add-packet-options.py)"
+    python3 "$REPO/scripts/add-packet-options.py" "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-opts.pcapng.tmp"
+    mv "$OUT/pgbench-tls-opts.pcapng.tmp" "$OUT/pgbench-tls-opts.pcapng"
+fi
+chmod 644 "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-sll2.pcap" "$OUT/pgbench-tls-opts.pcapng"
 
 # ================================================================ short-sessions.pcap, tls-sessions.pcap
 # replicated NAME SAMPLE...: NAME.pcap and NAME.expected.tsv, the samples

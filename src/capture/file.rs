@@ -115,11 +115,13 @@ fn ts_offset(options: &[pcap_parser::pcapng::PcapNGOption<'_>], big_endian: bool
         })
 }
 
-/// An enhanced packet block of a known interface and without options (what
-/// capture tools write for almost every packet), read in place: the offset
-/// of its data in the block, captured length, timestamp, link type and
-/// length on the wire. Any other block is left to pcap_parser, which checks
-/// options too; on the blocks read here both give the same packet (tested).
+/// An enhanced packet block of a known interface (what capture tools write
+/// for every packet), read in place, its options skipped: the offset of its
+/// data in the block, captured length, timestamp, link type and length on
+/// the wire. Any other block is left to pcap_parser; on the blocks read
+/// here both give the same packet (tested). Handing blocks with options to
+/// pcap_parser, which makes a vector of them, took a pcapng capture whose
+/// every packet carries a direction flag from 82 to 148 ms of user time.
 #[inline]
 fn plain_epb(
     b: &[u8],
@@ -135,7 +137,11 @@ fn plain_epb(
         })
     };
     let caplen = word(20)? as usize;
-    if 32 + caplen.next_multiple_of(4) != b.len() || word(b.len() - 4)? as usize != b.len() {
+    // Options (a direction flag, a comment, the process of macOS's
+    // tcpdump...) may fill the rest: pgtls reads none of them, and
+    // pcap_parser takes whatever is there as options (it stops at the first
+    // that runs past the end without failing the block).
+    if 32 + caplen.next_multiple_of(4) > b.len() || word(b.len() - 4)? as usize != b.len() {
         return None;
     }
     let iface = interfaces.get(word(8)? as usize)?;
@@ -779,6 +785,17 @@ mod tests {
                             ng.option(&mut epb, 1, b"a comment");
                             ng.option(&mut epb, 0, &[]);
                         }
+                        // No end-of-options option.
+                        1 => ng.option(&mut epb, 2, &ng.u32(2)),
+                        // An option longer than the block, after one that
+                        // fits; and bytes that are no option at all.
+                        4 if i % 2 == 0 => {
+                            ng.option(&mut epb, 2, &ng.u32(1));
+                            epb.extend_from_slice(&ng.u16(1));
+                            epb.extend_from_slice(&ng.u16(200));
+                            epb.extend_from_slice(b"cut");
+                        }
+                        4 => epb.extend_from_slice(&[0xff; 6]),
                         // Captured length past the block: pcap_parser
                         // refuses it, with a warning.
                         6 if i == 6 => epb[12..16].copy_from_slice(&ng.u32(1 << 20)),
