@@ -14,7 +14,9 @@
 use crate::capture::Packet;
 use crate::cli::Format;
 use crate::decode::TcpFlags;
-use crate::decode::{decode_fast, decode_general, ends_where_they_lie, Segment, Skip};
+use crate::decode::{
+    decode_fast, decode_general, ends_where_they_lie, surely_not_tcp, Segment, Skip,
+};
 use crate::flow::Direction;
 use crate::flow::{pair_hash, Endpoint, FlowKey, PortSet};
 use crate::report::{Prerendered, SessionReport};
@@ -438,6 +440,10 @@ impl Analyzer {
         // the rest, so the segment stays in registers on the hot path.
         if let Some(seg) = decode_fast(p) {
             return self.tcp_segment(p, seg, counts, owned);
+        }
+        // Not counted, as decode_general's Skip::NotTcp is not.
+        if surely_not_tcp(p) {
+            return;
         }
         match decode_general(p) {
             Ok(seg) => self.tcp_segment(p, seg, counts, owned),
