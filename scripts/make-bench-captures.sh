@@ -20,6 +20,8 @@
 #   pgbench-tls-opts.pcapng  the pcapng with an option on every packet block
 #                      (scripts/add-packet-options.py), as tools that record a
 #                      direction, comment or process per packet write them.
+#   udp-noise.pcap     2,000,000 UDP datagrams and nothing else
+#                      (scripts/make-noise-capture.py): traffic pgtls skips.
 #   short-sessions.pcap             >= $SESSIONS sessions: the real short sessions of
 #   short-sessions.expected.tsv     six samples replicated with distinct client
 #                      addresses and ports (scripts/replicate-sessions.py), and the
@@ -258,7 +260,13 @@ if [[ $FORCE == 1 || ! -f $OUT/pgbench-tls-opts.pcapng ]]; then
     python3 "$REPO/scripts/add-packet-options.py" "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-opts.pcapng.tmp"
     mv "$OUT/pgbench-tls-opts.pcapng.tmp" "$OUT/pgbench-tls-opts.pcapng"
 fi
-chmod 644 "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-sll2.pcap" "$OUT/pgbench-tls-opts.pcapng"
+if [[ $FORCE == 1 || ! -f $OUT/udp-noise.pcap ]]; then
+    log "udp-noise.pcap (scripts/make-noise-capture.py)"
+    python3 "$REPO/scripts/make-noise-capture.py" "$OUT/udp-noise.pcap.tmp"
+    mv "$OUT/udp-noise.pcap.tmp" "$OUT/udp-noise.pcap"
+fi
+chmod 644 "$OUT/pgbench-tls.pcapng" "$OUT/pgbench-tls-sll2.pcap" "$OUT/pgbench-tls-opts.pcapng" \
+    "$OUT/udp-noise.pcap"
 
 # ================================================================ short-sessions.pcap, tls-sessions.pcap
 # replicated NAME SAMPLE...: NAME.pcap and NAME.expected.tsv, the samples
