@@ -560,12 +560,6 @@ pub fn server_hello_session_id(body: &[u8]) -> SessionId {
 fn server_hello_key(body: &[u8], key: &mut Vec<u8>) {
     key.clear();
     key.extend_from_slice(body);
-    let blank = |k: &mut [u8], from: usize, to: usize| {
-        let to = to.min(k.len());
-        if from < to {
-            k[from..to].fill(0);
-        }
-    };
     if body.get(2..34) != Some(&HRR_RANDOM[..]) {
         blank(key, 2, 34);
     }
@@ -602,6 +596,14 @@ pub fn client_hello_session_id(body: &[u8]) -> SessionId {
     SessionId::new(id.unwrap_or_default())
 }
 
+/// Sets `k[from..to]` to zero, as much of it as `k` holds.
+fn blank(k: &mut [u8], from: usize, to: usize) {
+    let to = to.min(k.len());
+    if from < to {
+        k[from..to].fill(0);
+    }
+}
+
 /// A ClientHello body as [`shared_client_hello`] files it: the record
 /// version, then the body with every byte that [`parse_client_hello`]
 /// does not read, or reads only the length of, set to zero where it is
@@ -615,12 +617,6 @@ fn client_hello_key(body: &[u8], record_version: u16, key: &mut Vec<u8>) {
     key.extend_from_slice(&record_version.to_be_bytes());
     key.extend_from_slice(body);
     let k = &mut key[2..];
-    let blank = |k: &mut [u8], from: usize, to: usize| {
-        let to = to.min(k.len());
-        if from < to {
-            k[from..to].fill(0);
-        }
-    };
     blank(k, 2, 34);
     let Some(&sid_len) = body.get(34) else {
         return;
