@@ -137,10 +137,10 @@ fn plain_epb(
         })
     };
     let caplen = word(20)? as usize;
-    // Options (a direction flag, a comment, the process of macOS's
-    // tcpdump...) may fill the rest: pgtls reads none of them, and
-    // pcap_parser takes whatever is there as options (it stops at the first
-    // that runs past the end without failing the block).
+    // Options (a direction flag, a comment, a drop count...) may fill the
+    // rest: pgtls reads none of them, and pcap_parser takes whatever is
+    // there as options (it stops at the first that runs past the end
+    // without failing the block).
     if 32 + caplen.next_multiple_of(4) > b.len() || word(b.len() - 4)? as usize != b.len() {
         return None;
     }

@@ -265,8 +265,8 @@ pub struct Conversation {
     settled: bool,
 }
 
-/// Events that TLS stream reassembly hands over more than this many at
-/// once leave the thread's event buffer to be freed.
+/// A thread's event buffer that one delivery grew past this many events is
+/// freed rather than kept.
 const EVENTS_KEPT: usize = 256;
 
 thread_local! {
