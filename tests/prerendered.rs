@@ -13,9 +13,8 @@ mod corpus;
 mod hostile;
 
 use common::packet::{TcpPacket, TCP_FIN, TCP_RST};
-
-const TCP_ACK: u8 = 0x10;
 use common::pcapw::{self, Capture, Record};
+use hostile::TCP_ACK;
 use pgtls::cli::Format;
 use pgtls::read::{Output, Rendered};
 
