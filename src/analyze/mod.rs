@@ -244,6 +244,11 @@ impl CloseQueues {
         false
     }
 
+    /// A buffer given back by [`Analyzer::recycle`], or a new one.
+    fn spare_buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
     /// Renders a reset session now, if nothing later can change its
     /// output but its counters ([`Prerendered`]).
     fn render_at_reset(&mut self, session: &mut Session, file: &str, format: Format) {
@@ -252,7 +257,7 @@ impl CloseQueues {
         };
         // A record that cannot be written is left to fail when the
         // session leaves, as any other.
-        let buf = self.spare.pop().unwrap_or_default();
+        let buf = self.spare_buffer();
         if let Ok(output) = Prerendered::render(session, judgement, file, format, buf) {
             session.set_prerendered(output);
             self.prerendered += 1;
@@ -393,7 +398,7 @@ impl Analyzer {
 
     /// A buffer given back by [`Analyzer::recycle`], or a new one.
     pub fn spare_buffer(&mut self) -> Vec<u8> {
-        self.queues.spare.pop().unwrap_or_default()
+        self.queues.spare_buffer()
     }
 
     /// Follows only the flows of shard `shard` of `shards`. Every flow belongs
