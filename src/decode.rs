@@ -93,7 +93,10 @@ pub fn ends_where_they_lie(p: &Packet<'_>) -> Option<(Endpoint, Endpoint)> {
 /// and IPv4's ESP). [`decode_general`] answers [`Skip::NotTcp`] for every
 /// such packet (tested), so the analyzer skips it undecoded: etherparse's
 /// decode of a UDP packet took 80 ns, and every worker of a sharded run
-/// made it.
+/// made it. It reads the IP header's bytes itself: going through
+/// `ip_header` with the protocol left to its callers (which builds the
+/// endpoints first) cost 1.9% more instructions on the bulk pgbench
+/// capture and 10% on UDP traffic.
 #[inline]
 pub fn surely_not_tcp(p: &Packet<'_>) -> bool {
     let Some((ether_type, ip)) = link_payload(p) else {
