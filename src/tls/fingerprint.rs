@@ -14,9 +14,7 @@
 //! JA4S and the other JA4+ methods are under a different licence (FoxIO
 //! License 1.1) and are not computed here.
 
-use super::{
-    by_shape, is_grease, ClientHelloInfo, ServerHelloInfo, Shapes, EXT_ALPN, EXT_SERVER_NAME,
-};
+use super::{is_grease, ClientHelloInfo, ServerHelloInfo, EXT_ALPN, EXT_SERVER_NAME};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
@@ -89,17 +87,11 @@ pub fn ja3s_string(sh: &ServerHelloInfo) -> String {
     )
 }
 
-/// JA3S: the MD5 of [`ja3s_string`], computed once per server hello shape
-/// (its version, cipher and extensions: every session a server answers the
-/// same way shares it).
+/// JA3S: the MD5 of [`ja3s_string`], computed once per server hello: the
+/// sessions a server answers the same way share theirs
+/// ([`super::shared_server_hello`]).
 pub fn ja3s(sh: &ServerHelloInfo) -> String {
-    let mut shape = Vec::with_capacity(8 + 2 * sh.extensions.len());
-    shape.extend_from_slice(&sh.legacy_version.to_le_bytes());
-    shape.extend_from_slice(&sh.cipher.to_le_bytes());
-    for x in &sh.extensions {
-        shape.extend_from_slice(&x.to_le_bytes());
-    }
-    by_shape(&SERVER_SHAPES, &shape, || md5_hex(&ja3s_string(sh)))
+    sh.ja3s.get_or_init(|| md5_hex(&ja3s_string(sh))).clone()
 }
 
 /// JA4's two-character version: the highest non-GREASE value of
@@ -247,47 +239,12 @@ pub fn ja4(ch: &ClientHelloInfo) -> Result<String, &'static str> {
 /// JA3 and JA4 of a ClientHello, as [`ja3`] and [`ja4`] give them.
 pub type ClientFingerprints = (Result<String, &'static str>, Result<String, &'static str>);
 
-thread_local! {
-    static CLIENT_SHAPES: Shapes<ClientFingerprints> = Default::default();
-    static SERVER_SHAPES: Shapes<String> = Default::default();
-}
-
-/// The fields JA3 and JA4 read, as one byte string: hellos of the same
-/// client library differ only in random, session id and key shares, so
-/// sessions share fingerprints by this key.
-fn client_shape(ch: &ClientHelloInfo) -> Vec<u8> {
-    let mut k = Vec::with_capacity(256);
-    k.push(u8::from(ch.sslv2_format));
-    k.extend_from_slice(&ch.legacy_version.to_le_bytes());
-    for list in [
-        &ch.supported_versions,
-        &ch.ciphers,
-        &ch.extensions,
-        &ch.groups,
-        &ch.signature_algorithms,
-    ] {
-        k.extend_from_slice(&(list.len() as u32).to_le_bytes());
-        for x in list.iter() {
-            k.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    k.extend_from_slice(&(ch.ec_point_formats.len() as u32).to_le_bytes());
-    k.extend_from_slice(&ch.ec_point_formats);
-    match &ch.alpn_first_raw {
-        Some(a) => {
-            k.extend_from_slice(&(a.len() as u32).to_le_bytes());
-            k.extend_from_slice(a);
-        }
-        None => k.extend_from_slice(&u32::MAX.to_le_bytes()),
-    }
-    k
-}
-
-/// [`ja3`] and [`ja4`] of a ClientHello, computed once per hello shape per
-/// thread (the MD5, SHA-256 and decimal lists cost more than the rest of a
-/// short session's report).
+/// [`ja3`] and [`ja4`] of a ClientHello, computed once per hello: the
+/// sessions whose hellos have one shape share it
+/// ([`super::shared_client_hello`]), and the MD5, SHA-256 and decimal lists
+/// cost more than the rest of a short session's report.
 pub fn client_fingerprints(ch: &ClientHelloInfo) -> ClientFingerprints {
-    by_shape(&CLIENT_SHAPES, &client_shape(ch), || (ja3(ch), ja4(ch)))
+    ch.fingerprints.get_or_init(|| (ja3(ch), ja4(ch))).clone()
 }
 
 #[cfg(test)]

@@ -147,6 +147,10 @@ pub struct ClientHelloInfo {
     pub signature_algorithms: Vec<u16>,
     /// Sent in the SSLv2 record format (scanners, very old clients).
     pub sslv2_format: bool,
+    /// JA3 and JA4, made the first time a report asks
+    /// ([`fingerprint::client_fingerprints`]): once for all the sessions
+    /// that share the hello.
+    pub fingerprints: Derived<fingerprint::ClientFingerprints>,
 }
 
 impl ClientHelloInfo {
@@ -206,12 +210,55 @@ pub struct ServerHelloInfo {
     pub key_share_group: Option<u16>,
     pub session_id_len: u8,
     pub hello_retry_request: bool,
+    /// JA3S, made the first time a report asks ([`fingerprint::ja3s`]).
+    pub ja3s: Derived<String>,
 }
 
 impl ServerHelloInfo {
     /// A TLS 1.3 server accepted a pre-shared key (resumption or external PSK).
     pub fn psk_accepted(&self) -> bool {
         self.extensions.contains(&EXT_PRE_SHARED_KEY)
+    }
+}
+
+/// A value computed from the rest of a struct, the first time it is asked
+/// for: not part of what the struct is. It compares equal and hashes to
+/// nothing, and a clone starts without it (a clone may be changed).
+pub struct Derived<T>(std::sync::OnceLock<T>);
+
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived(std::sync::OnceLock::new())
+    }
+}
+
+impl<T> Derived<T> {
+    pub fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
+        self.0.get_or_init(make)
+    }
+}
+
+impl<T> Clone for Derived<T> {
+    fn clone(&self) -> Self {
+        Derived::default()
+    }
+}
+
+impl<T> PartialEq for Derived<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Derived<T> {}
+
+impl<T> std::hash::Hash for Derived<T> {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+impl<T> fmt::Debug for Derived<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Derived")
     }
 }
 
@@ -477,12 +524,12 @@ pub fn parse_sslv2_client_hello(i: &[u8]) -> Option<(ClientHelloInfo, usize)> {
 /// then holds at most [`SHAPES_CACHED`] times this many bytes of keys.
 const LONGEST_HELLO_CACHED: usize = 2048;
 
-/// Shapes a per-thread cache of the hello decoder or the fingerprints
-/// holds before it is emptied.
-pub(crate) const SHAPES_CACHED: usize = 1024;
+/// Shapes a per-thread cache of the hello decoder holds before it is
+/// emptied.
+const SHAPES_CACHED: usize = 1024;
 
 /// A per-thread map from a shape's bytes to what was computed from them.
-pub(crate) type Shapes<V> = RefCell<rustc_hash::FxHashMap<Box<[u8]>, V>>;
+type Shapes<V> = RefCell<rustc_hash::FxHashMap<Box<[u8]>, V>>;
 
 thread_local! {
     static CLIENT_HELLOS: Shapes<Option<Arc<ClientHelloInfo>>> = Default::default();
@@ -492,7 +539,7 @@ thread_local! {
 
 /// What `compute` gives for this `shape`, computed once per shape per
 /// thread; the cache is emptied when it holds [`SHAPES_CACHED`].
-pub(crate) fn by_shape<V: Clone>(
+fn by_shape<V: Clone>(
     cache: &'static std::thread::LocalKey<Shapes<V>>,
     shape: &[u8],
     compute: impl FnOnce() -> V,
