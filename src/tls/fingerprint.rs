@@ -524,6 +524,27 @@ mod tests {
         assert_eq!(ja3s(&sh), md5_hex("771,49200,65281-11-35"));
     }
 
+    /// Fingerprints are kept on the hello they were computed from: a copy
+    /// of it that is then changed computes its own.
+    #[test]
+    fn a_changed_copy_of_a_hello_gets_its_own_fingerprints() {
+        let base = from_ja4_ro("t13d0302h2_1301,1302_000a,0010,002b_0403", 0x0304, b"h2");
+        let first = client_fingerprints(&base);
+        let mut changed = base.clone();
+        changed.ciphers.reverse();
+        assert_ne!(client_fingerprints(&changed), first);
+        assert_eq!(
+            client_fingerprints(&changed),
+            (ja3(&changed), ja4(&changed))
+        );
+        let sh = server_hello();
+        let first = ja3s(&sh);
+        let mut changed = sh.clone();
+        changed.cipher = 0x1301;
+        assert_ne!(ja3s(&changed), first);
+        assert_eq!(ja3s(&changed), md5_hex(&ja3s_string(&changed)));
+    }
+
     /// The cached JA3S is the computed one, for server hellos that differ
     /// in one field at a time (a shorter extension list included), twice.
     #[test]
