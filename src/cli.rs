@@ -135,6 +135,9 @@ pub struct ReadConfig {
     pub threads: usize,
     /// Recognise PostgreSQL on any port.
     pub any_port: bool,
+    /// Bytes per piece when several threads read one file
+    /// ([`crate::relay::PIECE`]; smaller in tests).
+    pub piece_bytes: usize,
 }
 
 impl ReadArgs {
@@ -153,6 +156,7 @@ impl ReadArgs {
             max_flows: self.max_flows,
             threads,
             any_port: self.any_port,
+            piece_bytes: crate::relay::PIECE,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod flow;
 pub mod pg;
 pub mod read;
+pub mod relay;
 pub mod report;
 pub mod session;
 pub mod sniff;

@@ -448,15 +448,96 @@ const RECYCLE_BATCH: usize = 256;
 
 /// What a worker of a sharded run tells the writer.
 enum WorkerMsg {
-    Reports(usize, Vec<Rendered>),
+    /// Reports of file `.0`; `.2`: none of the worker's later reports of
+    /// that file left the table before this frame (0: not said).
+    Reports(usize, Vec<Rendered>, u64),
     Warning(String),
     Done(Box<crate::analyze::InputStats>),
     Failed(RunError),
+    Stopped,
 }
 
-/// Several workers read the same files, each following the flows of its
-/// shard; their reports are merged by (file, frame the session left at,
-/// first frame), which is the order a single-threaded run gives.
+/// An entry of the merge's queue of one worker.
+enum Merged {
+    Report(Rendered),
+    /// Nothing more from this worker before this frame of the file.
+    Passed(u64),
+}
+
+/// A worker of a sharded run, as the relay sees it: hands its reports to
+/// the writer.
+struct ShardOutput<'a> {
+    file: usize,
+    name: &'a str,
+    format: Format,
+    /// This worker's number, and the channel every worker sends on.
+    worker: usize,
+    tx: &'a std::sync::mpsc::SyncSender<(usize, WorkerMsg)>,
+    recycled: &'a std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
+    stop: &'a std::sync::atomic::AtomicBool,
+    written: &'a std::sync::atomic::AtomicU64,
+    progress: &'a mut Progress,
+    workers: u64,
+    /// The last frame told the writer.
+    told: u64,
+}
+
+impl ShardOutput<'_> {
+    fn send(&mut self, reports: Vec<Rendered>, passed: u64) -> io::Result<()> {
+        self.told = self.told.max(passed);
+        self.tx
+            .send((self.worker, WorkerMsg::Reports(self.file, reports, passed)))
+            .map_err(|_| io::Error::other("writer gone"))
+    }
+}
+
+impl crate::relay::Follower for ShardOutput<'_> {
+    fn emit(&mut self, a: &mut Analyzer, passed: u64) -> io::Result<()> {
+        if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::other("stopped"));
+        }
+        let mut retired = a.take_retired();
+        let batches = retired.len().div_ceil(SEND_BATCH);
+        for (i, batch) in retired.chunks_mut(SEND_BATCH).enumerate() {
+            while let Ok(back) = self.recycled.try_recv() {
+                back.into_iter().for_each(|buf| a.recycle(buf));
+            }
+            let r = batch
+                .iter_mut()
+                .map(|r| Rendered::of_retired(r, self.name, self.format, || a.spare_buffer()))
+                .collect::<io::Result<Vec<_>>>()?;
+            let last = i + 1 == batches && passed != u64::MAX;
+            self.send(r, if last { passed } else { 0 })?;
+        }
+        Ok(())
+    }
+
+    fn waiting(&mut self, passed: u64) -> io::Result<()> {
+        if passed > self.told {
+            self.send(Vec::new(), passed)?;
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, message: String) {
+        let _ = self.tx.send((
+            self.worker,
+            WorkerMsg::Warning(format!("{}: {message}", self.name)),
+        ));
+    }
+
+    fn progress(&mut self, a: &Analyzer, framed: u64) {
+        // This shard's open sessions stand for every shard's.
+        let open = self.workers * a.open_sessions() as u64;
+        let written = self.written.load(std::sync::atomic::Ordering::Relaxed);
+        self.progress.update(framed, written + open);
+    }
+}
+
+/// Several workers read the same files in pieces ([`crate::relay`]), each
+/// following the flows of its shard; their reports are merged by (file,
+/// frame the session left at, first frame), which is the order a
+/// single-threaded run gives.
 fn run_sharded(
     cfg: &ReadConfig,
     out: &mut dyn Write,
@@ -470,22 +551,26 @@ fn run_sharded(
     let workers = cfg.threads;
     let stop = AtomicBool::new(false);
     let mut writer = ReportWriter::new(out, cfg.format, width);
-    // One bounded channel per worker: the merge waits on the worker it needs
-    // next, so a worker that runs ahead blocks instead of piling up reports.
-    let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers)
-        .map(|_| sync_channel::<WorkerMsg>(WORKER_BACKLOG))
-        .unzip();
+    // One bounded channel from every worker: a worker that runs ahead of
+    // the writer blocks instead of piling up reports. The merge takes
+    // whatever comes next, from any worker: waiting on the one worker it
+    // needs could wait for ever on a worker waiting for a piece from
+    // another, blocked in turn on a full channel of its own. No worker
+    // gets more than a few pieces ahead of another ([`crate::relay`]),
+    // which bounds what the merge holds.
+    let (tx, rx) = sync_channel::<(usize, WorkerMsg)>(WORKER_BACKLOG * workers);
     let (recycle_txs, recycle_rxs): (Vec<_>, Vec<_>) = (0..workers)
         .map(|_| sync_channel::<Vec<Vec<u8>>>(WORKER_BACKLOG))
         .unzip();
     let mut failure: Option<RunError> = None;
     let mut output_failure: Option<io::Error> = None;
     let mut stats = crate::analyze::InputStats::default();
-    // Sessions written so far, for the first worker's progress display
-    // (every worker reads all of the input).
+    // Sessions written so far, for the first worker's progress display.
     let written = std::sync::atomic::AtomicU64::new(0);
+    let relays = crate::relay::workers(workers, cfg.piece_bytes);
     std::thread::scope(|scope| {
-        for (w, (tx, recycled)) in txs.into_iter().zip(recycle_rxs).enumerate() {
+        for (w, (recycled, mut relay)) in recycle_rxs.into_iter().zip(relays).enumerate() {
+            let tx = tx.clone();
             let stop = &stop;
             let written = &written;
             scope.spawn(move || {
@@ -494,80 +579,92 @@ fn run_sharded(
                     .with_shard(w as u32, workers as u32);
                 let mut progress = Progress::new(w == 0 && io::stderr().is_terminal());
                 for (fi, path) in cfg.files.iter().enumerate() {
-                    progress.start_file(path, &a);
+                    progress.start_file(path, 0);
                     // The name the analyzer gives its reports.
                     let name = path.display().to_string();
-                    let mut file_warn = |m: String| {
-                        if w == 0 {
-                            let _ = tx.send(WorkerMsg::Warning(m));
-                        }
+                    a.set_source(&name);
+                    let mut output = ShardOutput {
+                        file: fi,
+                        name: &name,
+                        format: cfg.format,
+                        worker: w,
+                        tx: &tx,
+                        recycled: &recycled,
+                        stop,
+                        written,
+                        progress: &mut progress,
+                        workers: workers as u64,
+                        told: 0,
                     };
-                    let mut emit = |a: &mut Analyzer| {
-                        if stop.load(Ordering::Relaxed) {
-                            return Err(io::Error::other("stopped"));
-                        }
-                        let mut retired = a.take_retired();
-                        for batch in retired.chunks_mut(SEND_BATCH) {
-                            while let Ok(back) = recycled.try_recv() {
-                                back.into_iter().for_each(|buf| a.recycle(buf));
-                            }
-                            let r = batch
-                                .iter_mut()
-                                .map(|r| {
-                                    Rendered::of_retired(r, &name, cfg.format, || a.spare_buffer())
-                                })
-                                .collect::<io::Result<Vec<_>>>()?;
-                            tx.send(WorkerMsg::Reports(fi, r))
-                                .map_err(|_| io::Error::other("writer gone"))?;
-                        }
-                        // This shard's open sessions stand for every shard's.
-                        let open = (workers as u64 - 1) * a.open_sessions() as u64;
-                        progress.update(a, written.load(Ordering::Relaxed) + open);
-                        Ok(())
-                    };
-                    let result = read_path_streaming(&mut a, path, &mut file_warn, &mut emit);
+                    let result = relay.read_file(&mut a, path, &mut output);
                     progress.clear();
                     match result {
                         Ok(()) => {}
-                        Err(StreamError::Capture(e)) => {
-                            let _ = tx.send(WorkerMsg::Failed(RunError::input(path, e)));
+                        Err(crate::relay::Stop::Capture(e)) => {
+                            let _ = tx.send((w, WorkerMsg::Failed(RunError::input(path, e))));
                             return;
                         }
-                        Err(StreamError::Output(_)) => return,
+                        Err(crate::relay::Stop::Output(_)) => {
+                            let _ = tx.send((w, WorkerMsg::Stopped));
+                            return;
+                        }
                     }
                 }
-                let _ = tx.send(WorkerMsg::Done(Box::new(a.stats.clone())));
+                let _ = tx.send((w, WorkerMsg::Done(Box::new(a.stats.clone()))));
             });
         }
 
+        drop(tx);
         // Merge: a report may go out once every worker still running has
         // sent something that sorts after it.
-        let mut queues: Vec<VecDeque<(usize, Rendered)>> =
+        let mut queues: Vec<VecDeque<(usize, Merged)>> =
             (0..workers).map(|_| VecDeque::new()).collect();
         let mut done = vec![false; workers];
         let mut spent: Vec<Vec<Vec<u8>>> = (0..workers).map(|_| Vec::new()).collect();
-        let key = |q: &VecDeque<(usize, Rendered)>| q.front().map(|(f, r)| (*f, r.order));
+        let key = |q: &VecDeque<(usize, Merged)>| {
+            q.front().map(|(f, m)| match m {
+                Merged::Report(r) => (*f, r.order),
+                Merged::Passed(frame) => (*f, (*frame, 0)),
+            })
+        };
         loop {
-            // A running worker with nothing queued holds up the merge: wait for it.
-            if let Some(w) = (0..workers).find(|&i| !done[i] && queues[i].is_empty()) {
-                match rxs[w].recv() {
-                    Ok(WorkerMsg::Reports(fi, rs)) => {
-                        queues[w].extend(rs.into_iter().map(|r| (fi, r)))
+            // A running worker with nothing queued holds up the merge: wait
+            // for what comes next.
+            if (0..workers).any(|i| !done[i] && queues[i].is_empty()) {
+                let (w, msg) = match rx.recv() {
+                    Ok(m) => m,
+                    // Every worker has ended (each says how first, unless
+                    // it panicked).
+                    Err(_) => {
+                        done.iter_mut().for_each(|d| *d = true);
+                        continue;
                     }
-                    Ok(WorkerMsg::Warning(m)) => warn(m),
-                    Ok(WorkerMsg::Done(s)) => {
+                };
+                match msg {
+                    WorkerMsg::Reports(fi, rs, passed) => {
+                        let q = &mut queues[w];
+                        q.extend(rs.into_iter().map(|r| (fi, Merged::Report(r))));
+                        if passed > 0 {
+                            if let Some((_, Merged::Passed(_))) = q.back() {
+                                q.pop_back();
+                            }
+                            q.push_back((fi, Merged::Passed(passed)));
+                        }
+                    }
+                    WorkerMsg::Warning(m) => warn(m),
+                    WorkerMsg::Done(s) => {
                         done[w] = true;
-                        stats.add_shard(&s, w == 0);
+                        stats.add_shard(&s);
                     }
-                    Ok(WorkerMsg::Failed(e)) => {
+                    WorkerMsg::Failed(e) => {
                         done[w] = true;
                         if failure.is_none() {
                             failure = Some(e);
                         }
                         stop.store(true, Ordering::Relaxed);
                     }
-                    // Stopped without a word (output failed, run stopping).
-                    Err(_) => done[w] = true,
+                    // Stopped: the output failed, or the run is stopping.
+                    WorkerMsg::Stopped => done[w] = true,
                 }
                 if failure.is_some() || output_failure.is_some() {
                     queues[w].clear();
@@ -580,7 +677,10 @@ fn run_sharded(
             else {
                 break;
             };
-            let (fi, r) = queues[next].pop_front().expect("non-empty");
+            let (fi, m) = queues[next].pop_front().expect("non-empty");
+            let Merged::Report(r) = m else {
+                continue;
+            };
             if failure.is_some() || output_failure.is_some() {
                 continue;
             }
@@ -600,7 +700,7 @@ fn run_sharded(
             }
             written.store(writer.sessions(), Ordering::Relaxed);
         }
-        drop(rxs);
+        drop(rx);
     });
     if let Some(e) = failure {
         return Err(e);
@@ -635,7 +735,7 @@ fn run_single(
     let mut writer = ReportWriter::new(out, cfg.format, width);
     let mut progress = Progress::new(io::stderr().is_terminal());
     for (fi, path) in cfg.files.iter().enumerate() {
-        progress.start_file(path, &analyzer);
+        progress.start_file(path, file_bytes(&analyzer));
         // The name the analyzer gives its reports.
         let name = path.display().to_string();
         let mut emit = |a: &mut Analyzer| {
@@ -643,7 +743,7 @@ fn run_single(
                 let back = writer.write_retired(fi, &name, &mut r, || a.spare_buffer())?;
                 a.recycle(back);
             }
-            progress.update(a, writer.sessions());
+            progress.update(file_bytes(a), writer.sessions() + a.open_sessions() as u64);
             Ok(())
         };
         let result = read_path_streaming(&mut analyzer, path, warn, &mut emit);
@@ -687,20 +787,22 @@ impl Progress {
         }
     }
 
-    fn start_file(&mut self, path: &Path, a: &Analyzer) {
+    /// A new file; `base_bytes`: the count of bytes read when it starts.
+    fn start_file(&mut self, path: &Path, base_bytes: u64) {
         self.name = path.display().to_string();
         self.size = std::fs::metadata(path).map(|m| m.len()).ok();
         self.start = std::time::Instant::now();
         self.last = self.start;
-        self.base_bytes = file_bytes(a);
+        self.base_bytes = base_bytes;
     }
 
-    fn update(&mut self, a: &Analyzer, sessions: u64) {
+    /// `bytes` read so far (counted as in `start_file`), `sessions` seen.
+    fn update(&mut self, bytes: u64, sessions: u64) {
         if !self.enabled || self.last.elapsed() < Self::EVERY {
             return;
         }
         self.last = std::time::Instant::now();
-        let done = file_bytes(a) - self.base_bytes;
+        let done = bytes.saturating_sub(self.base_bytes);
         let secs = self.start.elapsed().as_secs_f64().max(1e-3);
         let mb = |b: u64| b as f64 / 1e6;
         let of = self
@@ -718,7 +820,7 @@ impl Progress {
             self.name,
             mb(done),
             mb(done) / secs,
-            sessions + a.open_sessions() as u64
+            sessions
         );
         self.shown = true;
     }

@@ -102,8 +102,8 @@ fn shard_of_id(id: u64, shards: u32) -> u32 {
 }
 
 /// Counters about the input, for the summary and warnings. Each worker of
-/// a sharded run counts every packet and byte, and its share of the rest:
-/// [`InputStats::add_shard`] puts them together.
+/// a sharded run counts its share: [`InputStats::add_shard`] puts them
+/// together.
 #[derive(Debug, Default, Clone)]
 pub struct InputStats {
     pub packets: u64,
@@ -118,13 +118,10 @@ pub struct InputStats {
 }
 
 impl InputStats {
-    /// Adds the counters of one worker of a sharded run; `reads_all`: the
-    /// first worker, whose packet and byte counts stand for every worker's.
-    pub fn add_shard(&mut self, s: &InputStats, reads_all: bool) {
-        if reads_all {
-            self.packets = s.packets;
-            self.bytes = s.bytes;
-        }
+    /// Adds the counters of one worker of a sharded run.
+    pub fn add_shard(&mut self, s: &InputStats) {
+        self.packets += s.packets;
+        self.bytes += s.bytes;
         self.tcp_segments += s.tcp_segments;
         self.followed_segments += s.followed_segments;
         self.late_segments += s.late_segments;
@@ -133,6 +130,17 @@ impl InputStats {
             *self.skipped.entry(kind).or_default() += n;
         }
     }
+}
+
+/// Where [`Analyzer::route`] sends a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The worker of its flow: (shard, flow hash).
+    Flow(u32, u64),
+    /// Every worker: its ends could not be read where they lie.
+    Every,
+    /// No worker: surely not TCP.
+    Nobody,
 }
 
 /// Connections on other ports waiting to show whether they are PostgreSQL
@@ -416,8 +424,11 @@ impl Analyzer {
 
     pub fn packet(&mut self, p: &Packet<'_>) {
         self.frame = p.frame;
-        self.stats.packets += 1;
-        self.stats.bytes += p.data.len() as u64;
+        // Every worker of a sharded run sees every packet; the first counts them.
+        if self.shard.is_none_or(|(shard, _)| shard == 0) {
+            self.stats.packets += 1;
+            self.stats.bytes += p.data.len() as u64;
+        }
         if p.ts_nanos >= self.queues.due_ns {
             self.retire_closed(p.ts_nanos);
         }
@@ -441,6 +452,66 @@ impl Analyzer {
                 None => (shard == 0, None),
             },
         };
+        self.follow(p, counts, owned);
+    }
+
+    /// Where a packet goes in a run of `shards` workers that read a file in
+    /// pieces ([`crate::relay`]): to the worker of its flow, to every worker
+    /// (its ends cannot be read where they lie), or to none (surely not TCP).
+    #[inline]
+    pub fn route(p: &Packet<'_>, shards: u32) -> Route {
+        match ends_where_they_lie(p) {
+            Some((a, b)) => {
+                let id = pair_hash(&a, &b);
+                Route::Flow(shard_of_id(id, shards), id)
+            }
+            None if surely_not_tcp(p) => Route::Nobody,
+            None => Route::Every,
+        }
+    }
+
+    /// A packet [`Analyzer::route`] gave this worker (packets and bytes are
+    /// counted where the pieces are framed). `counts`: this worker counts
+    /// it (a packet every worker gets is counted by the first).
+    #[inline]
+    pub fn routed_packet(&mut self, p: &Packet<'_>, route: Route, counts: bool) {
+        self.frame = p.frame;
+        if p.ts_nanos >= self.queues.due_ns {
+            self.retire_closed(p.ts_nanos);
+        }
+        match route {
+            Route::Flow(_, id) => self.follow(p, true, Some(id)),
+            _ => self.follow(p, counts, None),
+        }
+    }
+
+    /// The times of other workers' packets, `times[i]` that of frame
+    /// `first + i`: the lingers they end are ended at the frame they would
+    /// end at if this worker read every packet. `latest`: the latest of them.
+    #[inline]
+    pub fn pass_time(&mut self, first: u64, times: &[i64], latest: i64) {
+        if latest < self.queues.due_ns {
+            return;
+        }
+        for (i, &ts) in times.iter().enumerate() {
+            if ts >= self.queues.due_ns {
+                self.frame = first + i as u64;
+                self.retire_closed(ts);
+            }
+        }
+    }
+
+    /// Packets and bytes framed by this worker of a run in pieces.
+    pub fn count_framed(&mut self, packets: u64, bytes: u64) {
+        self.stats.packets += packets;
+        self.stats.bytes += bytes;
+    }
+
+    /// Decodes a packet and follows its segment: `counts` in this
+    /// analyzer's statistics, `owned` its flow's hash when known to be
+    /// this analyzer's.
+    #[inline(always)]
+    fn follow(&mut self, p: &Packet<'_>, counts: bool, owned: Option<u64>) {
         // The fast decode and the general one each get their own copy of
         // the rest, so the segment stays in registers on the hot path.
         if let Some(seg) = decode_fast(p) {
@@ -1067,7 +1138,7 @@ mod tests {
                     "shard {k} of {n}: {}",
                     r.len()
                 );
-                stats.add_shard(&s, k == 0);
+                stats.add_shard(&s);
                 got.extend(r);
             }
             got.sort();

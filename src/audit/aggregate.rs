@@ -1313,6 +1313,7 @@ mod tests {
             max_flows: 1000,
             threads: 1,
             any_port: false,
+            piece_bytes: crate::relay::PIECE,
         };
         crate::read::analyze_files(&cfg, &mut |_| {}).expect("sample")
     }

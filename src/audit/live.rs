@@ -245,6 +245,7 @@ mod tests {
             max_flows: 1000,
             threads: 1,
             any_port: false,
+            piece_bytes: crate::relay::PIECE,
         };
         // cargo runs unit tests in the package's directory.
         let files = crate::read::analyze_files(&cfg, &mut |_| {});

@@ -181,16 +181,27 @@ pub struct CaptureReader<R: Read> {
     /// Hands every pcapng block to pcap_parser, even those [`plain_epb`]
     /// reads (the tests compare both ways).
     parse_every_block: bool,
+    /// Reads nothing itself: the file comes in pieces read by others
+    /// ([`CaptureReader::in_pieces`]).
+    in_pieces: bool,
+    /// In pieces: the bytes ran out before the file's end. The record that
+    /// begins at `start` goes on in the next piece.
+    starved: bool,
 }
 
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header and prepares to stream packets.
     pub fn new(reader: R) -> Result<Self, CaptureError> {
-        let mut r = CaptureReader {
+        Self::over(reader, vec![0; READ_CHUNK], 0, 0, false).read_header()
+    }
+
+    /// A reader whose buffer holds `buf[start..end]` of the file's first bytes.
+    fn over(reader: R, buf: Vec<u8>, start: usize, end: usize, in_pieces: bool) -> Self {
+        CaptureReader {
             reader,
-            buf: vec![0; READ_CHUNK],
-            start: 0,
-            end: 0,
+            buf,
+            start,
+            end,
             eof: false,
             format: Format::PcapNg {
                 big_endian: false,
@@ -202,7 +213,14 @@ impl<R: Read> CaptureReader<R> {
             warnings: Vec::new(),
             done: false,
             parse_every_block: false,
-        };
+            in_pieces,
+            starved: false,
+        }
+    }
+
+    /// Reads the file header and prepares to stream packets.
+    fn read_header(self) -> Result<Self, CaptureError> {
+        let mut r = self;
         r.fill(28)?;
         let head = &r.buf[r.start..r.end];
         if head.is_empty() {
@@ -269,7 +287,7 @@ impl<R: Read> CaptureReader<R> {
                             orig_len,
                         }));
                     }
-                    if self.done {
+                    if self.done || self.starved {
                         return Ok(None);
                     }
                 }
@@ -299,6 +317,9 @@ impl<R: Read> CaptureReader<R> {
         }
         self.fill(hdr_len)?;
         let avail = self.end - self.start;
+        if self.starved {
+            return Ok(None);
+        }
         if avail == 0 {
             self.done = true;
             return Ok(None);
@@ -360,6 +381,9 @@ impl<R: Read> CaptureReader<R> {
         loop {
             self.fill(12)?;
             let avail = self.end - self.start;
+            if self.starved {
+                return Ok(None);
+            }
             if avail == 0 {
                 self.done = true;
                 return Ok(None);
@@ -502,6 +526,10 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn truncated(&mut self, have: usize, need: usize, what: &str) {
+        if self.starved {
+            // Not cut short: the rest is in the next piece.
+            return;
+        }
         self.warnings.push(format!(
             "the capture ends in the middle of {what} after frame {} ({have} of {need} bytes present); reporting what was read",
             self.frame
@@ -532,6 +560,12 @@ impl<R: Read> CaptureReader<R> {
     }
 
     fn fill_more(&mut self, n: usize) -> Result<(), CaptureError> {
+        if self.in_pieces {
+            // The buffer is not this reader's to move: packets framed from
+            // it are read where they lie by other threads.
+            self.starved = true;
+            return Ok(());
+        }
         let buf = &mut self.buf;
         if self.start + n > buf.len() {
             buf.copy_within(self.start..self.end, 0);
@@ -553,6 +587,96 @@ impl<R: Read> CaptureReader<R> {
             }
         }
         Ok(())
+    }
+}
+
+impl CaptureReader<io::Empty> {
+    /// A reader over a regular file that several threads read in pieces:
+    /// `buf[at..at + len]` is the file's first piece (at least a file
+    /// header long unless `last`: the file ends with it). When the bytes
+    /// run out, [`next_packet`](Self::next_packet) gives `None` and
+    /// [`wants_next_piece`](Self::wants_next_piece) says whether the file
+    /// goes on.
+    pub fn in_pieces(
+        buf: Vec<u8>,
+        at: usize,
+        len: usize,
+        last: bool,
+    ) -> Result<Self, CaptureError> {
+        let mut r = Self::over(io::empty(), buf, at, at + len, true);
+        r.eof = last;
+        r.read_header()
+    }
+
+    /// Whether the piece ran out before the file did.
+    pub fn wants_next_piece(&self) -> bool {
+        self.starved
+    }
+
+    /// Gives back the buffer of the piece just framed; the bytes not framed
+    /// yet (the start of a record the piece's end cut) go to `carry`.
+    pub fn take_piece(&mut self, carry: &mut Vec<u8>) -> Vec<u8> {
+        if self.start == 0 && carry.is_empty() {
+            // Nothing was framed from this buffer (a record or block longer
+            // than the pieces): it is the carry, growing piece by piece.
+            let mut b = std::mem::take(&mut self.buf);
+            b.truncate(self.end);
+            std::mem::swap(carry, &mut b);
+            self.end = 0;
+            return b;
+        }
+        carry.clear();
+        carry.extend_from_slice(&self.buf[self.start..self.end]);
+        self.start = 0;
+        self.end = 0;
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Goes on in the next piece, `buf[at..at + len]`, after `carry`
+    /// (taken by [`take_piece`](Self::take_piece)); `last`: the file ends
+    /// with this piece. A carry longer than `at` (a record longer than the
+    /// room before a piece) is joined with the piece in the carry's buffer,
+    /// which is then handed back by the next `take_piece`; `buf` is returned
+    /// unused.
+    pub fn next_piece(
+        &mut self,
+        mut buf: Vec<u8>,
+        at: usize,
+        len: usize,
+        last: bool,
+        carry: &mut Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        self.starved = false;
+        self.eof = last;
+        if carry.len() <= at {
+            let from = at - carry.len();
+            buf[from..at].copy_from_slice(carry);
+            carry.clear();
+            self.buf = buf;
+            self.start = from;
+            self.end = at + len;
+            return None;
+        }
+        carry.extend_from_slice(&buf[at..at + len]);
+        self.buf = std::mem::take(carry);
+        self.start = 0;
+        self.end = self.buf.len();
+        Some(buf)
+    }
+
+    /// The offset in the file of the first byte not framed yet.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Packets framed so far: the last one's frame number.
+    pub fn frames(&self) -> u64 {
+        self.frame
+    }
+
+    /// The buffer the packets framed since the last piece lie in.
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf
     }
 }
 
@@ -728,6 +852,68 @@ mod tests {
                         "file {i} cut {cut} reads of {n}: packets differ"
                     );
                     assert_eq!(warn, want_warn, "file {i} cut {cut} reads of {n}");
+                }
+            }
+        }
+    }
+
+    /// Frames `bytes` as the workers of a sharded run do: in pieces of
+    /// `piece` bytes, each read into a buffer with `room` bytes before it
+    /// (filled with junk, which must never show).
+    fn frames_in_pieces(bytes: &[u8], piece: usize, room: usize) -> (Vec<Frame>, Vec<String>) {
+        let read = |i: usize| {
+            let from = (i * piece).min(bytes.len());
+            let to = (from + piece).min(bytes.len());
+            let mut buf = vec![0xa5; room + piece];
+            buf[room..room + to - from].copy_from_slice(&bytes[from..to]);
+            (buf, to - from, to - from < piece)
+        };
+        let (buf, len, last) = read(0);
+        let mut r = CaptureReader::in_pieces(buf, room, len, last).unwrap();
+        let mut carry = Vec::new();
+        let mut out = Vec::new();
+        let mut i = 0;
+        loop {
+            while let Some(p) = r.next_packet().unwrap() {
+                out.push((p.frame, p.ts_nanos, p.link.0, p.data.to_vec(), p.orig_len));
+            }
+            if !r.wants_next_piece() {
+                break;
+            }
+            r.take_piece(&mut carry);
+            i += 1;
+            let (buf, len, last) = read(i);
+            r.next_piece(buf, room, len, last, &mut carry);
+        }
+        (out, r.take_warnings())
+    }
+
+    /// Read in pieces of any size, with room for a whole cut record before
+    /// each piece or not (then the cut record and the piece are joined),
+    /// a file gives the packets and warnings one reader gives: records cut
+    /// by a piece's end, records longer than several pieces, files cut
+    /// short, every pcapng variant.
+    #[test]
+    fn reading_in_pieces_gives_what_one_reader_gives() {
+        let mut inputs: Vec<Vec<u8>> = [0, 5, 1000].iter().flat_map(|&c| files(c)).collect();
+        inputs.extend(pcapng_variants());
+        inputs.push(std::fs::read("samples/tls13.pcapng").unwrap());
+        for (i, bytes) in inputs.iter().enumerate() {
+            let want = frames(CaptureReader::new(&bytes[..]).unwrap());
+            assert!(!want.0.is_empty());
+            let sizes: [(usize, &[usize]); 6] = [
+                (64, &[0, 64, 2048]),
+                (100, &[0, 100]),
+                (1500, &[0, 2048]),
+                (4096, &[0, 2048, MAX_PCAP_RECORD]),
+                (70_001, &[0, MAX_PCAP_RECORD]),
+                (1 << 18, &[0, MAX_PCAP_RECORD]),
+            ];
+            for (piece, rooms) in sizes {
+                for &room in rooms {
+                    let got = frames_in_pieces(bytes, piece, room);
+                    assert_eq!(got.0.len(), want.0.len(), "input {i}, {piece}/{room}");
+                    assert!(got == want, "input {i}, pieces of {piece}, room {room}");
                 }
             }
         }
