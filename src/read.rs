@@ -480,6 +480,11 @@ struct ShardOutput<'a> {
     workers: u64,
     /// The last frame told the writer.
     told: u64,
+    /// Set by the merge while it waits for this worker with nothing of it
+    /// queued: a worker about to wait for the others tells it how far it
+    /// has gone only then (at every wait, that woke the writer thousands
+    /// of times a second on bulk traffic).
+    needed: &'a std::sync::atomic::AtomicBool,
 }
 
 impl ShardOutput<'_> {
@@ -513,7 +518,7 @@ impl crate::relay::Follower for ShardOutput<'_> {
     }
 
     fn waiting(&mut self, passed: u64) -> io::Result<()> {
-        if passed > self.told {
+        if passed > self.told && self.needed.load(std::sync::atomic::Ordering::Acquire) {
             self.send(Vec::new(), passed)?;
         }
         Ok(())
@@ -568,10 +573,12 @@ fn run_sharded(
     // Sessions written so far, for the first worker's progress display.
     let written = std::sync::atomic::AtomicU64::new(0);
     let relays = crate::relay::workers(workers, cfg.piece_bytes);
+    let needed: Vec<AtomicBool> = (0..workers).map(|_| AtomicBool::new(false)).collect();
     std::thread::scope(|scope| {
         for (w, (recycled, mut relay)) in recycle_rxs.into_iter().zip(relays).enumerate() {
             let tx = tx.clone();
             let stop = &stop;
+            let needed = &needed[w];
             let written = &written;
             scope.spawn(move || {
                 let mut a = analyzer_for(cfg, workers)
@@ -595,6 +602,7 @@ fn run_sharded(
                         progress: &mut progress,
                         workers: workers as u64,
                         told: 0,
+                        needed,
                     };
                     let result = relay.read_file(&mut a, path, &mut output);
                     progress.clear();
@@ -631,6 +639,9 @@ fn run_sharded(
             // A running worker with nothing queued holds up the merge: wait
             // for what comes next.
             if (0..workers).any(|i| !done[i] && queues[i].is_empty()) {
+                for (i, q) in queues.iter().enumerate() {
+                    needed[i].store(q.is_empty(), Ordering::Release);
+                }
                 let (w, msg) = match rx.recv() {
                     Ok(m) => m,
                     // Every worker has ended (each says how first, unless
