@@ -52,7 +52,7 @@ const DRAIN_EVERY: u64 = 4096;
 /// Sessions still open at the end of an input judged between two looks.
 /// Their reports are in flight until written: with `-j 2`, batches of 1,024
 /// put a million open sessions' peak at 279 MB instead of 256 MB.
-const END_BATCH: usize = 256;
+pub(crate) const END_BATCH: usize = 256;
 
 /// Reads one capture; every [`DRAIN_EVERY`] packets and at the end, hands
 /// the reports that are ready (in the order of [`Analyzer::take_reports`]) to `emit`.
