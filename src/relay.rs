@@ -360,6 +360,10 @@ impl Worker {
                 at.take(note)?;
             }
         }
+        // A piece read past the end of the file.
+        if let Some(piece) = ready {
+            self.put_back(piece);
+        }
         // Judge what is still open in batches, handing out reports in between.
         while a.end_source_some(crate::read::END_BATCH) {
             out.emit(a, u64::MAX).map_err(Stop::Output)?;
