@@ -382,11 +382,11 @@ impl Worker {
         Ok(())
     }
 
-    /// The next note from the others; `wait`: until one comes, else `None`
-    /// if there is none now. (Spinning 50 µs before sleeping measured
-    /// slower: the writer thread needs the core.)
-    /// A worker that has ended a file may hear about the next one before
-    /// another worker's end of this one: such notes wait their file.
+    /// The next note from the others about this file; `wait`: until one
+    /// comes, else `None` if there is none now. A worker that has ended a
+    /// file may hear about the next one before another worker's end of
+    /// this one: such notes wait their file. (Spinning 50 µs before
+    /// sleeping measured slower: the writer thread needs the core.)
     fn note(&mut self, wait: bool) -> Result<Option<Note>, Stop> {
         let gone = || Stop::Output(io::Error::other("workers gone"));
         if let Some(i) = self.early.iter().position(|(f, _)| *f == self.file) {

@@ -423,36 +423,32 @@ impl Analyzer {
     }
 
     pub fn packet(&mut self, p: &Packet<'_>) {
-        self.frame = p.frame;
-        // Every worker of a sharded run sees every packet; the first counts them.
-        if self.shard.is_none_or(|(shard, _)| shard == 0) {
-            self.stats.packets += 1;
-            self.stats.bytes += p.data.len() as u64;
-        }
-        if p.ts_nanos >= self.queues.due_ns {
-            self.retire_closed(p.ts_nanos);
-        }
-        // A sharded analyzer leaves another worker's packets to it: their
-        // two ends, read where they lie, name the shard, and that worker
-        // decodes and counts them (half of the packets with two workers,
-        // each decoded once instead of twice). The flow's hash, once known
-        // here, goes on with the packet. A packet whose ends cannot be read
-        // so is decoded by every worker and counted by the first: summed
-        // over the workers, the counts are one thread's.
-        let (counts, owned) = match self.shard {
-            None => (true, None),
-            Some((shard, shards)) => match ends_where_they_lie(p) {
-                Some((a, b)) => {
-                    let id = pair_hash(&a, &b);
-                    if shard_of_id(id, shards) != shard {
-                        return;
-                    }
-                    (true, Some(id))
-                }
-                None => (shard == 0, None),
-            },
+        let Some((shard, shards)) = self.shard else {
+            self.count_framed(1, p.data.len() as u64);
+            self.clock(p.frame, p.ts_nanos);
+            return self.follow(p, true, None);
         };
-        self.follow(p, counts, owned);
+        // A worker of a sharded run given every packet takes its own as a
+        // run in pieces routes them ([`crate::relay`]), and passes the time
+        // of the others'; the first counts every packet.
+        if shard == 0 {
+            self.count_framed(1, p.data.len() as u64);
+        }
+        match Self::route(p, shards) {
+            Route::Flow(owner, _) if owner != shard => self.clock(p.frame, p.ts_nanos),
+            Route::Nobody => self.clock(p.frame, p.ts_nanos),
+            route => self.routed_packet(p, route, shard == 0),
+        }
+    }
+
+    /// The capture's clock at a packet: the lingers its time ends are
+    /// ended at its frame.
+    #[inline(always)]
+    fn clock(&mut self, frame: u64, ts_nanos: i64) {
+        self.frame = frame;
+        if ts_nanos >= self.queues.due_ns {
+            self.retire_closed(ts_nanos);
+        }
     }
 
     /// Where a packet goes in a run of `shards` workers that read a file in
@@ -475,10 +471,7 @@ impl Analyzer {
     /// it (a packet every worker gets is counted by the first).
     #[inline]
     pub fn routed_packet(&mut self, p: &Packet<'_>, route: Route, counts: bool) {
-        self.frame = p.frame;
-        if p.ts_nanos >= self.queues.due_ns {
-            self.retire_closed(p.ts_nanos);
-        }
+        self.clock(p.frame, p.ts_nanos);
         match route {
             Route::Flow(_, id) => self.follow(p, true, Some(id)),
             _ => self.follow(p, counts, None),
@@ -494,10 +487,7 @@ impl Analyzer {
             return;
         }
         for (i, &ts) in times.iter().enumerate() {
-            if ts >= self.queues.due_ns {
-                self.frame = first + i as u64;
-                self.retire_closed(ts);
-            }
+            self.clock(first + i as u64, ts);
         }
     }
 

@@ -616,7 +616,9 @@ impl CaptureReader<io::Empty> {
     /// Gives back the buffer of the piece just framed; the bytes not framed
     /// yet (the start of a record the piece's end cut) go to `carry`.
     pub fn take_piece(&mut self, carry: &mut Vec<u8>) -> Vec<u8> {
-        if self.start == 0 && carry.is_empty() {
+        // `next_piece` left the carry empty: it is in this buffer now.
+        debug_assert!(carry.is_empty());
+        if self.start == 0 {
             // Nothing was framed from this buffer (a record or block longer
             // than the pieces): it is the carry, growing piece by piece.
             let mut b = std::mem::take(&mut self.buf);
