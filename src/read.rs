@@ -435,11 +435,19 @@ pub fn run(
 
 /// Report batches a worker of a sharded run may have waiting for the writer.
 const WORKER_BACKLOG: usize = 4;
-/// Reports a worker renders and sends at once: what waits for the writer is
-/// bounded by sessions, not by packets (a SYN flood retires a session per
-/// packet: with whole drains of 4,096 packets per batch, a million SYNs
-/// under `--max-flows 10000` peaked at 83 MB with two threads).
-const SEND_BATCH: usize = 256;
+/// Reports a worker holds before it sends them, whether or not the writer
+/// waits for it: what waits for the writer is bounded by sessions, not by
+/// packets (a SYN flood retires a session per packet: with whole drains of
+/// 4,096 packets per batch, a million SYNs under `--max-flows 10000` peaked
+/// at 83 MB with two threads; 1,024 reports held took 300,000 reset TLS
+/// sessions in JSON Lines from 19 to 33 MB).
+const HELD_REPORTS: usize = 256;
+/// Pieces a worker follows between two sends while the writer waits for
+/// it: the writer wakes once for several pieces of each worker instead of
+/// once a piece. A send a piece cost 25,000 context switches on the
+/// million short sessions, one every 32 pieces (or [`HELD_REPORTS`])
+/// 12,000.
+const SEND_EVERY: u32 = 32;
 /// Written reports' buffers the writer gathers before giving them back to
 /// the worker that made them: memory is reused by the thread that
 /// allocated it (freed by the writer, mimalloc kept those pages: `-j 2
@@ -480,6 +488,10 @@ struct ShardOutput<'a> {
     workers: u64,
     /// The last frame told the writer.
     told: u64,
+    /// Reports rendered and not sent yet, and the pieces followed since
+    /// the last send.
+    pending: Vec<Rendered>,
+    followed: u32,
     /// Set by the merge while it waits for this worker with nothing of it
     /// queued: a worker about to wait for the others tells it how far it
     /// has gone only then (at every wait, that woke the writer thousands
@@ -488,11 +500,18 @@ struct ShardOutput<'a> {
 }
 
 impl ShardOutput<'_> {
-    fn send(&mut self, reports: Vec<Rendered>, passed: u64) -> io::Result<()> {
+    /// Sends the pending reports, and `passed` (0: nothing said).
+    fn send(&mut self, passed: u64) -> io::Result<()> {
         self.told = self.told.max(passed);
+        self.followed = 0;
+        let reports = std::mem::take(&mut self.pending);
         self.tx
             .send((self.worker, WorkerMsg::Reports(self.file, reports, passed)))
             .map_err(|_| io::Error::other("writer gone"))
+    }
+
+    fn writer_waits(&self) -> bool {
+        self.needed.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -502,24 +521,36 @@ impl crate::relay::Follower for ShardOutput<'_> {
             return Err(io::Error::other("stopped"));
         }
         let mut retired = a.take_retired();
-        let batches = retired.len().div_ceil(SEND_BATCH);
-        for (i, batch) in retired.chunks_mut(SEND_BATCH).enumerate() {
-            while let Ok(back) = self.recycled.try_recv() {
-                back.into_iter().for_each(|buf| a.recycle(buf));
+        for r in &mut retired {
+            if self.pending.is_empty() {
+                while let Ok(back) = self.recycled.try_recv() {
+                    back.into_iter().for_each(|buf| a.recycle(buf));
+                }
             }
-            let r = batch
-                .iter_mut()
-                .map(|r| Rendered::of_retired(r, self.name, self.format, || a.spare_buffer()))
-                .collect::<io::Result<Vec<_>>>()?;
-            let last = i + 1 == batches && passed != u64::MAX;
-            self.send(r, if last { passed } else { 0 })?;
+            let r = Rendered::of_retired(r, self.name, self.format, || a.spare_buffer())?;
+            self.pending.push(r);
+            if self.pending.len() == HELD_REPORTS {
+                self.send(0)?;
+            }
+        }
+        if passed == u64::MAX {
+            // The end of the file: everything goes.
+            return if self.pending.is_empty() {
+                Ok(())
+            } else {
+                self.send(0)
+            };
+        }
+        self.followed += 1;
+        if self.followed >= SEND_EVERY && self.writer_waits() {
+            self.send(passed)?;
         }
         Ok(())
     }
 
     fn waiting(&mut self, passed: u64) -> io::Result<()> {
-        if passed > self.told && self.needed.load(std::sync::atomic::Ordering::Acquire) {
-            self.send(Vec::new(), passed)?;
+        if passed > self.told && self.writer_waits() {
+            self.send(passed)?;
         }
         Ok(())
     }
@@ -602,6 +633,8 @@ fn run_sharded(
                         progress: &mut progress,
                         workers: workers as u64,
                         told: 0,
+                        pending: Vec::new(),
+                        followed: 0,
                         needed,
                     };
                     let result = relay.read_file(&mut a, path, &mut output);
