@@ -52,17 +52,42 @@ const ROOM: usize = 72 * 1024;
 /// sessions peaked at 41 MB with two threads instead of 19).
 const SPARE_PIECES: usize = 3;
 
-/// A packet of a framed piece, for the worker it is routed to.
+/// A packet of a framed piece, for the worker it is routed to: 28 bytes
+/// (40 as an index, place, lengths, link and [`Route`]; the framer writes
+/// one for nearly every packet and the worker it routes to reads it from
+/// the framer's cache, so each byte of it moves between cores).
 #[derive(Clone, Copy)]
 struct Slot {
-    /// Its place among the piece's packets.
+    /// Its place among the piece's packets; [`EVERY`] set when every worker
+    /// gets it ([`Route::Every`]).
     index: u32,
     /// Where its bytes lie in the piece's buffer.
     at: u32,
     len: u32,
     orig_len: u32,
     link: LinkType,
-    route: Route,
+    /// The flow's hash ([`Route::Flow`]), in two halves: the slot stays
+    /// 4-byte aligned, so 28 bytes and not 32.
+    id: [u32; 2],
+}
+
+/// [`Slot::index`]'s flag of a packet every worker gets: a piece holds far
+/// fewer than 2^31 packets (one a 16-byte record at least).
+const EVERY: u32 = 1 << 31;
+
+impl Slot {
+    fn index(&self) -> usize {
+        (self.index & !EVERY) as usize
+    }
+
+    fn route(&self, worker: usize) -> Route {
+        if self.index & EVERY != 0 {
+            Route::Every
+        } else {
+            let id = u64::from(self.id[0]) | u64::from(self.id[1]) << 32;
+            Route::Flow(worker as u32, id)
+        }
+    }
 }
 
 /// A piece of the file: read and framed by one worker, followed by every
@@ -148,17 +173,24 @@ impl Framer {
             bytes += p.data.len() as u64;
             let at = (p.data.as_ptr() as usize - base) as u32;
             let route = Analyzer::route(&p, workers);
-            let slot = Slot {
+            debug_assert!(index < EVERY);
+            let mut slot = Slot {
                 index,
                 at,
                 len: p.data.len() as u32,
                 orig_len: p.orig_len,
                 link: p.link,
-                route,
+                id: [0; 2],
             };
             match route {
-                Route::Flow(shard, _) => piece.shares[shard as usize].push(slot),
-                Route::Every => piece.shares.iter_mut().for_each(|s| s.push(slot)),
+                Route::Flow(shard, id) => {
+                    slot.id = [id as u32, (id >> 32) as u32];
+                    piece.shares[shard as usize].push(slot);
+                }
+                Route::Every => {
+                    slot.index |= EVERY;
+                    piece.shares.iter_mut().for_each(|s| s.push(slot));
+                }
                 Route::Nobody => {}
             }
             piece.times.push(p.ts_nanos);
@@ -477,7 +509,7 @@ impl Worker {
         let mut from = 0;
         let counts = self.w == 0;
         for s in &piece.shares[self.w] {
-            let i = s.index as usize;
+            let i = s.index();
             a.pass_time(first + from as u64, &piece.times[from..i], piece.latest);
             from = i + 1;
             let at = s.at as usize;
@@ -488,7 +520,7 @@ impl Worker {
                 data: &piece.buf[at..at + s.len as usize],
                 orig_len: s.orig_len,
             };
-            a.routed_packet(&p, s.route, counts);
+            a.routed_packet(&p, s.route(self.w), counts);
         }
         a.pass_time(first + from as u64, &piece.times[from..], piece.latest);
         let passed = first + piece.times.len() as u64;
@@ -521,3 +553,5 @@ impl Worker {
         piece
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 28);
