@@ -71,6 +71,8 @@ struct Slot {
     id: [u32; 2],
 }
 
+const _: () = assert!(std::mem::size_of::<Slot>() == 28, "a slot stays 28 bytes");
+
 /// [`Slot::index`]'s flag of a packet every worker gets: a piece holds far
 /// fewer than 2^31 packets (one a 16-byte record at least).
 const EVERY: u32 = 1 << 31;
@@ -553,5 +555,3 @@ impl Worker {
         piece
     }
 }
-
-const _: () = assert!(std::mem::size_of::<Slot>() == 28);
