@@ -3,9 +3,12 @@
 //! number of workers, the output, the warnings and the outcome are those of
 //! one thread reading the files front to back.
 
+mod common;
 #[path = "common/corpus.rs"]
 #[allow(dead_code)]
 mod corpus;
+#[path = "common/hostile.rs"]
+mod hostile;
 
 use pgtls::cli::{Format, ReadConfig};
 use std::io::{self, Write};
@@ -36,7 +39,11 @@ fn config(files: &[PathBuf], threads: usize, piece_bytes: usize, format: Format)
 /// Runs `pgtls read` in a thread of its own; a run that has not ended
 /// after two minutes fails the test (workers waiting on each other).
 fn run(files: &[PathBuf], threads: usize, piece_bytes: usize, format: Format) -> Run {
-    let cfg = config(files, threads, piece_bytes, format);
+    run_config(config(files, threads, piece_bytes, format))
+}
+
+fn run_config(cfg: ReadConfig) -> Run {
+    let (threads, piece_bytes) = (cfg.threads, cfg.piece_bytes);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut out = Vec::new();
@@ -93,6 +100,44 @@ fn pieces_of_any_size_give_one_threads_output() {
 /// Cut, corrupt and odd captures, each on its own: the same warnings
 /// (a file cut short, a corrupt record) and the same failure (not a
 /// capture) as one thread.
+/// Files with more sessions than a worker holds before it sends them to
+/// the writer, over more pieces than it follows between two sends while the
+/// writer waits for it: 2,000 TLS sessions that end with an RST (reports
+/// going out as each linger ends, all through the file) and 3,000 SYNs
+/// (sessions never answered, judged in batches at the end of the file).
+#[test]
+fn many_sessions_over_many_pieces_give_one_threads_output() {
+    let dir = std::env::temp_dir().join(format!("pgtls-relay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let reset = dir.join("reset.pcap");
+    let syns = dir.join("syns.pcap");
+    hostile::write_reset_tls_sessions(&reset, 2_000).unwrap();
+    hostile::write_syn_flood(&syns, 3_000).unwrap();
+    let files = [reset, syns];
+    for format in [Format::Table, Format::Jsonl] {
+        let cfg = config(&files, 1, pgtls::relay::PIECE, format);
+        let want = run_config(cfg.clone());
+        assert_eq!(want.outcome, Ok(()));
+        let lines = want.out.lines().count();
+        assert!(lines >= 5_000, "{format:?}: {lines} lines");
+        for threads in [2, 3] {
+            for piece in [4096, 65_536] {
+                let got = run_config(ReadConfig {
+                    threads,
+                    piece_bytes: piece,
+                    ..cfg.clone()
+                });
+                assert!(
+                    got == want,
+                    "{format:?}, -j {threads}, pieces of {piece}: {} lines against {lines}",
+                    got.out.lines().count()
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn cut_and_corrupt_files_read_in_pieces_as_by_one_thread() {
     let hostile: Vec<PathBuf> = std::fs::read_dir("tests/data/hostile")
