@@ -535,11 +535,10 @@ impl crate::relay::Follower for ShardOutput<'_> {
         }
         if passed == u64::MAX {
             // The end of the file: everything goes.
-            return if self.pending.is_empty() {
-                Ok(())
-            } else {
-                self.send(0)
-            };
+            if !self.pending.is_empty() {
+                self.send(0)?;
+            }
+            return Ok(());
         }
         self.followed += 1;
         if self.followed >= SEND_EVERY && self.writer_waits() {

@@ -325,11 +325,7 @@ impl Worker {
         let result = self.follow_file(a, path, out);
         if result.is_err() {
             // The others may be waiting for this worker's pieces.
-            for (w, peer) in self.peers.iter().enumerate() {
-                if w != self.w {
-                    let _ = peer.send((self.file, Note::Abort));
-                }
-            }
+            self.tell_others(|| Note::Abort);
         }
         result
     }
@@ -403,11 +399,7 @@ impl Worker {
             out.emit(a, u64::MAX).map_err(Stop::Output)?;
         }
         out.emit(a, u64::MAX).map_err(Stop::Output)?;
-        for (w, peer) in self.peers.iter().enumerate() {
-            if w != self.w {
-                let _ = peer.send((self.file, Note::Finished));
-            }
-        }
+        self.tell_others(|| Note::Finished);
         while at.finished < n {
             if let Some(note) = self.note(true)? {
                 at.take(note)?;
@@ -440,6 +432,16 @@ impl Worker {
                 return Ok(Some(note));
             }
             self.early.push_back((file, note));
+        }
+    }
+
+    /// Sends every other worker a note about this file (one that stopped
+    /// no longer hears: nothing to tell it).
+    fn tell_others(&self, note: impl Fn() -> Note) {
+        for (w, peer) in self.peers.iter().enumerate() {
+            if w != self.w {
+                let _ = peer.send((self.file, note()));
+            }
         }
     }
 
@@ -479,22 +481,14 @@ impl Worker {
         a.count_framed(piece.times.len() as u64, bytes);
         self.framed.store(framer.reader.offset(), Ordering::Relaxed);
         let piece = Arc::new(piece);
-        for (w, peer) in self.peers.iter().enumerate() {
-            if w != self.w {
-                let _ = peer.send((self.file, Note::Framed(piece.clone())));
-            }
-        }
+        self.tell_others(|| Note::Framed(piece.clone()));
         if more {
             let _ = self.peers[(self.w + 1) % n].send((self.file, Note::Turn(framer)));
         } else {
             for w in framer.reader.take_warnings() {
                 out.warn(w);
             }
-            for (w, peer) in self.peers.iter().enumerate() {
-                if w != self.w {
-                    let _ = peer.send((self.file, Note::End));
-                }
-            }
+            self.tell_others(|| Note::End);
         }
         Ok((piece, more))
     }

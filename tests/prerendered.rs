@@ -158,8 +158,7 @@ fn late_segments_after_a_reset_count_as_before() {
 /// every later session past the bound and freeze it before its RST.
 #[test]
 fn rendered_sessions_do_not_make_others_freeze() {
-    let dir = std::env::temp_dir().join(format!("pgtls-prerendered-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = hostile::temp_dir("prerendered");
     let path = dir.join("resets.pcap");
     hostile::write_reset_tls_sessions(&path, 60).unwrap();
     let bytes = std::fs::read(&path).unwrap();

@@ -97,9 +97,6 @@ fn pieces_of_any_size_give_one_threads_output() {
     }
 }
 
-/// Cut, corrupt and odd captures, each on its own: the same warnings
-/// (a file cut short, a corrupt record) and the same failure (not a
-/// capture) as one thread.
 /// Files with more sessions than a worker holds before it sends them to
 /// the writer, over more pieces than it follows between two sends while the
 /// writer waits for it: 2,000 TLS sessions that end with an RST (reports
@@ -107,8 +104,7 @@ fn pieces_of_any_size_give_one_threads_output() {
 /// (sessions never answered, judged in batches at the end of the file).
 #[test]
 fn many_sessions_over_many_pieces_give_one_threads_output() {
-    let dir = std::env::temp_dir().join(format!("pgtls-relay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = hostile::temp_dir("relay");
     let reset = dir.join("reset.pcap");
     let syns = dir.join("syns.pcap");
     hostile::write_reset_tls_sessions(&reset, 2_000).unwrap();
@@ -138,6 +134,9 @@ fn many_sessions_over_many_pieces_give_one_threads_output() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Cut, corrupt and odd captures, each on its own: the same warnings
+/// (a file cut short, a corrupt record) and the same failure (not a
+/// capture) as one thread.
 #[test]
 fn cut_and_corrupt_files_read_in_pieces_as_by_one_thread() {
     let hostile: Vec<PathBuf> = std::fs::read_dir("tests/data/hostile")

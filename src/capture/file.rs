@@ -317,15 +317,8 @@ impl<R: Read> CaptureReader<R> {
         }
         self.fill(hdr_len)?;
         let avail = self.end - self.start;
-        if self.starved {
-            return Ok(None);
-        }
-        if avail == 0 {
-            self.done = true;
-            return Ok(None);
-        }
         if avail < hdr_len {
-            self.truncated(avail, hdr_len, "a record header");
+            self.ran_out(avail, hdr_len, "a record header");
             return Ok(None);
         }
         let mut h = [0; 16];
@@ -342,7 +335,7 @@ impl<R: Read> CaptureReader<R> {
         self.fill(hdr_len + caplen)?;
         let avail = self.end - self.start;
         if avail < hdr_len + caplen {
-            self.truncated(avail, hdr_len + caplen, "a packet");
+            self.ran_out(avail, hdr_len + caplen, "a packet");
             return Ok(None);
         }
         Ok(Some(self.take_record(hdr_len, header, nanos, link)))
@@ -381,15 +374,8 @@ impl<R: Read> CaptureReader<R> {
         loop {
             self.fill(12)?;
             let avail = self.end - self.start;
-            if self.starved {
-                return Ok(None);
-            }
-            if avail == 0 {
-                self.done = true;
-                return Ok(None);
-            }
             if avail < 12 {
-                self.truncated(avail, 12, "a block header");
+                self.ran_out(avail, 12, "a block header");
                 return Ok(None);
             }
             let b = &self.buf[self.start..self.end];
@@ -415,7 +401,7 @@ impl<R: Read> CaptureReader<R> {
             self.fill(block_len)?;
             let avail = self.end - self.start;
             if avail < block_len {
-                self.truncated(avail, block_len, "a block");
+                self.ran_out(avail, block_len, "a block");
                 return Ok(None);
             }
             let bytes = &self.buf[self.start..self.start + block_len];
@@ -525,15 +511,19 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
-    fn truncated(&mut self, have: usize, need: usize, what: &str) {
+    /// The bytes ran out `have` bytes into the `need` of `what`: read in
+    /// pieces, the rest is in the next piece; at the first byte of a
+    /// record, the file ends; else it was cut short.
+    fn ran_out(&mut self, have: usize, need: usize, what: &str) {
         if self.starved {
-            // Not cut short: the rest is in the next piece.
             return;
         }
-        self.warnings.push(format!(
-            "the capture ends in the middle of {what} after frame {} ({have} of {need} bytes present); reporting what was read",
-            self.frame
-        ));
+        if have > 0 {
+            self.warnings.push(format!(
+                "the capture ends in the middle of {what} after frame {} ({have} of {need} bytes present); reporting what was read",
+                self.frame
+            ));
+        }
         self.done = true;
     }
 
