@@ -29,6 +29,7 @@
 use crate::analyze::{Analyzer, Route};
 use crate::capture::file::{CaptureError, CaptureReader};
 use crate::capture::{LinkType, Packet};
+use crate::flow::PortSet;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io;
@@ -163,7 +164,12 @@ impl Framer {
     /// Frames the packets of `piece` (already installed in the reader) and
     /// routes each to its worker; whether the file goes on after it, and
     /// the bytes of its packets.
-    fn frame(&mut self, piece: &mut Piece, workers: u32) -> Result<(bool, u64), CaptureError> {
+    fn frame(
+        &mut self,
+        piece: &mut Piece,
+        workers: u32,
+        follows: Option<&PortSet>,
+    ) -> Result<(bool, u64), CaptureError> {
         piece.first_frame = self.reader.frames() + 1;
         piece.times.clear();
         piece.latest = i64::MIN;
@@ -174,7 +180,7 @@ impl Framer {
         while let Some(p) = self.reader.next_packet()? {
             bytes += p.data.len() as u64;
             let at = (p.data.as_ptr() as usize - base) as u32;
-            let route = Analyzer::route(&p, workers);
+            let route = Analyzer::route(&p, workers, follows);
             debug_assert!(index < EVERY);
             let mut slot = Slot {
                 index,
@@ -476,7 +482,9 @@ impl Worker {
                 f
             }
         };
-        let (more, bytes) = framer.frame(&mut piece, n as u32).map_err(Stop::Capture)?;
+        let (more, bytes) = framer
+            .frame(&mut piece, n as u32, a.follows())
+            .map_err(Stop::Capture)?;
         // Packets and bytes are counted where they are framed.
         a.count_framed(piece.times.len() as u64, bytes);
         self.framed.store(framer.reader.offset(), Ordering::Relaxed);
