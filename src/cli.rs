@@ -104,10 +104,11 @@ pub struct ReadArgs {
 
     /// Worker threads (0: one per core; default: one per core, at most
     /// 4). Sessions are sharded by flow and the output is exactly that of a
-    /// single-threaded run (unless --max-flows closes sessions early). Each
-    /// worker reads the whole file, so threads pay off most on captures of
-    /// many short sessions. Inputs that are not regular files (standard
-    /// input, pipes) are read by one thread.
+    /// single-threaded run (unless --max-flows closes sessions early). The
+    /// workers share the reading of a file, piece by piece; a capture of a
+    /// few long sessions gains least (one worker per session at most).
+    /// Inputs that are not regular files (standard input, pipes) are read
+    /// by one thread.
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
 
