@@ -673,17 +673,16 @@ impl CaptureReader<io::Empty> {
 }
 
 /// A pcap record header: seconds, fraction, captured and original length.
-#[inline]
+#[inline(always)]
 fn record_header(h: &[u8; 16], big_endian: bool) -> (u32, u32, u32, u32) {
-    let word = |i: usize| {
-        let b = [h[i], h[i + 1], h[i + 2], h[i + 3]];
-        if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    (word(0), word(4), word(8), word(12))
+    let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let w = (word(0), word(4), word(8), word(12));
+    // One test a record, not one a word.
+    if big_endian {
+        (w.0.swap_bytes(), w.1.swap_bytes(), w.2.swap_bytes(), w.3.swap_bytes())
+    } else {
+        w
+    }
 }
 
 /// Block types whose loss changes what pgtls reads: section header,
