@@ -54,7 +54,8 @@ const DRAIN_EVERY: u64 = 4096;
 /// put a million open sessions' peak at 279 MB instead of 256 MB.
 pub(crate) const END_BATCH: usize = 256;
 
-/// Reads one capture; every [`DRAIN_EVERY`] packets and at the end, hands
+/// Reads one capture; about every [`DRAIN_EVERY`] packets (after the
+/// buffer's whole records past it) and at the end, hands
 /// the reports that are ready (in the order of [`Analyzer::take_reports`]) to `emit`.
 pub fn read_capture_streaming<R: Read>(
     analyzer: &mut Analyzer,
@@ -65,12 +66,18 @@ pub fn read_capture_streaming<R: Read>(
 ) -> Result<(), StreamError> {
     let mut cap = CaptureReader::new(reader).map_err(StreamError::Capture)?;
     analyzer.set_source(name);
-    let mut n: u64 = 0;
-    while let Some(p) = cap.next_packet().map_err(StreamError::Capture)? {
-        analyzer.packet(&p);
-        n += 1;
-        if n.is_multiple_of(DRAIN_EVERY) {
+    // Packets read, and when the reports are looked at next.
+    let (mut n, mut drain_at) = (0u64, DRAIN_EVERY);
+    while cap
+        .next_packets(|p| {
+            analyzer.packet(p);
+            n += 1;
+        })
+        .map_err(StreamError::Capture)?
+    {
+        if n >= drain_at {
             emit(analyzer).map_err(StreamError::Output)?;
+            drain_at = n + DRAIN_EVERY;
         }
     }
     for w in cap.take_warnings() {

@@ -177,10 +177,10 @@ impl Framer {
         let base = self.reader.buffer().as_ptr() as usize;
         let mut index = 0u32;
         let mut bytes = 0;
-        while let Some(p) = self.reader.next_packet()? {
+        while self.reader.next_packets(|p| {
             bytes += p.data.len() as u64;
             let at = (p.data.as_ptr() as usize - base) as u32;
-            let route = Analyzer::route(&p, workers, follows);
+            let route = Analyzer::route(p, workers, follows);
             debug_assert!(index < EVERY);
             let mut slot = Slot {
                 index,
@@ -204,7 +204,7 @@ impl Framer {
             piece.times.push(p.ts_nanos);
             piece.latest = piece.latest.max(p.ts_nanos);
             index += 1;
-        }
+        })? {}
         piece.buf = self.reader.take_piece(&mut self.carry);
         Ok((self.reader.wants_next_piece(), bytes))
     }

@@ -295,6 +295,64 @@ impl<R: Read> CaptureReader<R> {
         }
     }
 
+    /// Hands `each` every packet whose record lies whole in the buffer
+    /// (pcap), or else the next packet as [`next_packet`](Self::next_packet)
+    /// finds it; `false` at the end of the file (or of the piece). The read
+    /// loops go through it: `next_packet`'s result, paid per packet, was
+    /// 4% of a single-threaded read of bulk traffic. `each` is called at one
+    /// place, so that it is inlined into the loop.
+    #[inline]
+    pub fn next_packets(
+        &mut self,
+        mut each: impl FnMut(&Packet<'_>),
+    ) -> Result<bool, CaptureError> {
+        let mut given = false;
+        loop {
+            let whole = self.whole_pcap_record();
+            let p = match whole {
+                Some((hdr_len, header, nanos, link)) => {
+                    self.take_record(hdr_len, header, nanos, link)
+                }
+                None if given => return Ok(true),
+                None => match self.next_packet()? {
+                    Some(p) => p,
+                    None => return Ok(false),
+                },
+            };
+            each(&p);
+            if whole.is_none() {
+                return Ok(true);
+            }
+            given = true;
+        }
+    }
+
+    /// Where the next pcap record lies whole in the buffer: its header's
+    /// length, its header (seconds, fraction, captured and wire length),
+    /// whether the fraction is in nanoseconds, the link type.
+    #[allow(clippy::type_complexity)]
+    #[inline(always)]
+    fn whole_pcap_record(&self) -> Option<(usize, (u32, u32, u32, u32), bool, LinkType)> {
+        let Format::Pcap {
+            big_endian,
+            nanos,
+            modified,
+            link,
+        } = self.format
+        else {
+            return None;
+        };
+        if self.done {
+            return None;
+        }
+        let hdr_len = if modified { 24 } else { 16 };
+        let h = self.buf[..self.end].get(self.start..self.start + 16)?;
+        let header = record_header(h.try_into().ok()?, big_endian);
+        let caplen = header.2 as usize;
+        (caplen <= MAX_PCAP_RECORD && self.start + hdr_len + caplen <= self.end)
+            .then_some((hdr_len, header, nanos, link))
+    }
+
     fn next_pcap(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
         let Format::Pcap {
             big_endian,
@@ -305,16 +363,11 @@ impl<R: Read> CaptureReader<R> {
         else {
             return Ok(None);
         };
-        let hdr_len = if modified { 24 } else { 16 };
         // Fast path: the whole record is already in the buffer.
-        let head = self.buf[..self.end].get(self.start..self.start + 16);
-        if let Some(h) = head.and_then(|h| <[u8; 16]>::try_from(h).ok()) {
-            let header = record_header(&h, big_endian);
-            let caplen = header.2 as usize;
-            if caplen <= MAX_PCAP_RECORD && self.start + hdr_len + caplen <= self.end {
-                return Ok(Some(self.take_record(hdr_len, header, nanos, link)));
-            }
+        if let Some((hdr_len, header, nanos, link)) = self.whole_pcap_record() {
+            return Ok(Some(self.take_record(hdr_len, header, nanos, link)));
         }
+        let hdr_len = if modified { 24 } else { 16 };
         self.fill(hdr_len)?;
         let avail = self.end - self.start;
         if avail < hdr_len {
@@ -679,7 +732,12 @@ fn record_header(h: &[u8; 16], big_endian: bool) -> (u32, u32, u32, u32) {
     let w = (word(0), word(4), word(8), word(12));
     // One test a record, not one a word.
     if big_endian {
-        (w.0.swap_bytes(), w.1.swap_bytes(), w.2.swap_bytes(), w.3.swap_bytes())
+        (
+            w.0.swap_bytes(),
+            w.1.swap_bytes(),
+            w.2.swap_bytes(),
+            w.3.swap_bytes(),
+        )
     } else {
         w
     }
