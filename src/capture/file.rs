@@ -333,15 +333,7 @@ impl<R: Read> CaptureReader<R> {
     #[allow(clippy::type_complexity)]
     #[inline(always)]
     fn whole_pcap_record(&self) -> Option<(usize, (u32, u32, u32, u32), bool, LinkType)> {
-        let Format::Pcap {
-            big_endian,
-            nanos,
-            modified,
-            link,
-        } = self.format
-        else {
-            return None;
-        };
+        let (big_endian, nanos, modified, link) = self.pcap_fields()?;
         if self.done {
             return None;
         }
@@ -353,14 +345,23 @@ impl<R: Read> CaptureReader<R> {
             .then_some((hdr_len, header, nanos, link))
     }
 
+    /// A pcap file's header fields (`None` for pcapng): byte order,
+    /// fractions in nanoseconds, 24-byte record headers, link type.
+    #[inline(always)]
+    fn pcap_fields(&self) -> Option<(bool, bool, bool, LinkType)> {
+        match self.format {
+            Format::Pcap {
+                big_endian,
+                nanos,
+                modified,
+                link,
+            } => Some((big_endian, nanos, modified, link)),
+            Format::PcapNg { .. } => None,
+        }
+    }
+
     fn next_pcap(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        let Format::Pcap {
-            big_endian,
-            nanos,
-            modified,
-            link,
-        } = self.format
-        else {
+        let Some((big_endian, nanos, modified, link)) = self.pcap_fields() else {
             return Ok(None);
         };
         // Fast path: the whole record is already in the buffer.
