@@ -97,6 +97,64 @@ fn pieces_of_any_size_give_one_threads_output() {
     }
 }
 
+/// Without `--any-port`, the framer leaves out whole segments between two
+/// ports not followed: following one port of several, or none of the
+/// bundled captures' ports, the output and warnings (cut TCP headers are
+/// still counted as skipped) are one thread's.
+#[test]
+fn segments_of_ports_not_followed_left_out_give_one_threads_output() {
+    // A session on 5432 among segments between ports 80 and 8080, whole
+    // and cut inside their TCP header.
+    let dir = hostile::temp_dir("relay-ports");
+    let mixed = dir.join("mixed.pcap");
+    let mut conn = hostile::Conn::new(40_000);
+    conn.handshake()
+        .client(&hostile::SSL_REQUEST)
+        .server(b"N")
+        .close();
+    let mut records = conn.records.clone();
+    for i in 0..200 {
+        let web = ([10, 1, 0, 1], 80, [10, 2, 0, 1], 8080);
+        let data = hostile::tcp_ipv4(web, i, 0, 0x18, b"HTTP/1.1 200 OK");
+        let orig_len = data.len() as u32;
+        let at = |data: Vec<u8>| common::pcapw::Record {
+            ts_sec: 1_700_000_100,
+            ts_frac: i,
+            data,
+            orig_len,
+        };
+        records.push(at(data[..36].to_vec()));
+        records.push(at(data));
+    }
+    let cap = hostile::capture_of(records);
+    std::fs::write(&mixed, common::pcapw::write_pcap(&cap, false, false)).unwrap();
+    let mut all = corpus::captures();
+    all.push(mixed);
+    for ports in [vec![5432], vec![15432], vec![5433]] {
+        let cfg = ReadConfig {
+            ports: ports.clone(),
+            any_port: false,
+            ..config(&all, 1, pgtls::relay::PIECE, Format::Jsonl)
+        };
+        let want = run_config(cfg.clone());
+        assert_eq!(want.outcome, Ok(()));
+        for threads in [2, 3] {
+            for piece in [4096, pgtls::relay::PIECE] {
+                let got = run_config(ReadConfig {
+                    threads,
+                    piece_bytes: piece,
+                    ..cfg.clone()
+                });
+                assert!(
+                    got == want,
+                    "ports {ports:?}, -j {threads}, pieces of {piece}: the output differs"
+                );
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Files with more sessions than a worker holds before it sends them to
 /// the writer, over more pieces than it follows between two sends while the
 /// writer waits for it: 2,000 TLS sessions that end with an RST (reports
