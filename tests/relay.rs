@@ -60,6 +60,26 @@ fn run_config(cfg: ReadConfig) -> Run {
         .unwrap_or_else(|_| panic!("-j {threads}, pieces of {piece_bytes}: no end in 120 s"))
 }
 
+/// Runs `cfg` with 2 and 3 workers and pieces of each size in `pieces`;
+/// each run must give `want`, one thread's run.
+fn like_one_thread(cfg: &ReadConfig, want: &Run, pieces: &[usize], what: &str) {
+    for threads in [2, 3] {
+        for &piece in pieces {
+            let got = run_config(ReadConfig {
+                threads,
+                piece_bytes: piece,
+                ..cfg.clone()
+            });
+            assert!(
+                got == *want,
+                "{what}, -j {threads}, pieces of {piece}: {} lines against {}",
+                got.out.lines().count(),
+                want.out.lines().count()
+            );
+        }
+    }
+}
+
 /// Every bundled capture in one run, in every form of output: pieces as
 /// small as 64 bytes (a record cut by nearly every piece's end, records
 /// longer than a piece), two and three workers.
@@ -72,28 +92,19 @@ fn pieces_of_any_size_give_one_threads_output() {
         .cloned()
         .collect();
     for format in [Format::Table, Format::Jsonl, Format::Json] {
-        let want = run(&all, 1, pgtls::relay::PIECE, format);
+        let cfg = config(&all, 1, pgtls::relay::PIECE, format);
+        let want = run_config(cfg.clone());
         assert_eq!(want.outcome, Ok(()));
         assert!(
             want.out.len() > 10_000,
             "{format:?}: {} bytes",
             want.out.len()
         );
-        let want_samples = run(&samples, 1, pgtls::relay::PIECE, format);
-        for threads in [2, 3] {
-            for piece in [333, 4096, 65_536, pgtls::relay::PIECE] {
-                let got = run(&all, threads, piece, format);
-                assert!(
-                    got == want,
-                    "{format:?}, -j {threads}, pieces of {piece} bytes: the output differs"
-                );
-            }
-            let got = run(&samples, threads, 64, format);
-            assert!(
-                got == want_samples,
-                "{format:?}, -j {threads}, pieces of 64 bytes: the output differs"
-            );
-        }
+        let pieces = [333, 4096, 65_536, pgtls::relay::PIECE];
+        like_one_thread(&cfg, &want, &pieces, &format!("{format:?}"));
+        let samples = config(&samples, 1, pgtls::relay::PIECE, format);
+        let want = run_config(samples.clone());
+        like_one_thread(&samples, &want, &[64], &format!("{format:?}, samples"));
     }
 }
 
@@ -138,19 +149,12 @@ fn segments_of_ports_not_followed_left_out_give_one_threads_output() {
         };
         let want = run_config(cfg.clone());
         assert_eq!(want.outcome, Ok(()));
-        for threads in [2, 3] {
-            for piece in [4096, pgtls::relay::PIECE] {
-                let got = run_config(ReadConfig {
-                    threads,
-                    piece_bytes: piece,
-                    ..cfg.clone()
-                });
-                assert!(
-                    got == want,
-                    "ports {ports:?}, -j {threads}, pieces of {piece}: the output differs"
-                );
-            }
-        }
+        like_one_thread(
+            &cfg,
+            &want,
+            &[4096, pgtls::relay::PIECE],
+            &format!("ports {ports:?}"),
+        );
     }
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -174,20 +178,7 @@ fn many_sessions_over_many_pieces_give_one_threads_output() {
         assert_eq!(want.outcome, Ok(()));
         let lines = want.out.lines().count();
         assert!(lines >= 5_000, "{format:?}: {lines} lines");
-        for threads in [2, 3] {
-            for piece in [4096, 65_536] {
-                let got = run_config(ReadConfig {
-                    threads,
-                    piece_bytes: piece,
-                    ..cfg.clone()
-                });
-                assert!(
-                    got == want,
-                    "{format:?}, -j {threads}, pieces of {piece}: {} lines against {lines}",
-                    got.out.lines().count()
-                );
-            }
-        }
+        like_one_thread(&cfg, &want, &[4096, 65_536], &format!("{format:?}"));
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -421,30 +421,18 @@ impl Analyzer {
         self.file = name.to_string();
     }
 
+    /// The next packet of a single-threaded run. A worker of a sharded run
+    /// is given its packets by the relay ([`crate::relay`]): those
+    /// [`Analyzer::route`] sends it through [`Analyzer::routed_packet`],
+    /// the time of the others through [`Analyzer::pass_time`].
     pub fn packet(&mut self, p: &Packet<'_>) {
-        let Some((shard, shards)) = self.shard else {
-            self.count_framed(1, p.data.len() as u64);
-            self.clock(p.frame, p.ts_nanos);
-            return self.follow(p, true, None);
-        };
-        self.sharded_packet(p, shard, shards);
-    }
-
-    /// A worker of a sharded run given every packet takes its own as a
-    /// run in pieces routes them ([`crate::relay`]), and passes the time
-    /// of the others'; the first counts every packet. Not inlined into
-    /// [`Analyzer::packet`]: its copy of the routed path made the
-    /// single-threaded one 1% longer.
-    #[inline(never)]
-    fn sharded_packet(&mut self, p: &Packet<'_>, shard: u32, shards: u32) {
-        if shard == 0 {
-            self.count_framed(1, p.data.len() as u64);
-        }
-        match Self::route(p, shards, self.follows()) {
-            Route::Flow(owner, _) if owner != shard => self.clock(p.frame, p.ts_nanos),
-            Route::Nobody => self.clock(p.frame, p.ts_nanos),
-            route => self.routed_packet(p, route, shard == 0),
-        }
+        debug_assert!(
+            self.shard.is_none(),
+            "a sharded analyzer is fed by the relay"
+        );
+        self.count_framed(1, p.data.len() as u64);
+        self.clock(p.frame, p.ts_nanos);
+        self.follow(p, true, None);
     }
 
     /// The capture's clock at a packet: the lingers its time ends are
@@ -1064,6 +1052,22 @@ mod tests {
         f
     }
 
+    /// A packet to worker `shard` of `shards` as the relay gives it: the
+    /// first worker counts it where it is framed; the worker it is routed
+    /// to follows it, every other passes its time.
+    fn as_the_relay_gives_it(a: &mut Analyzer, p: &Packet<'_>, shard: u32, shards: u32) {
+        if shard == 0 {
+            a.count_framed(1, p.data.len() as u64);
+        }
+        match Analyzer::route(p, shards, a.follows()) {
+            Route::Flow(owner, _) if owner != shard => {
+                a.pass_time(p.frame, &[p.ts_nanos], p.ts_nanos)
+            }
+            Route::Nobody => a.pass_time(p.frame, &[p.ts_nanos], p.ts_nanos),
+            route => a.routed_packet(p, route, shard == 0),
+        }
+    }
+
     /// Sessions and broken packets of every kind, fed to one analyzer and
     /// to 2 and 3 sharded ones: the shards together report the same
     /// sessions, and their counters add up to one analyzer's, whether
@@ -1138,13 +1142,17 @@ mod tests {
                 a = a.with_shard(k, n);
             }
             for (i, data) in frames.iter().enumerate() {
-                a.packet(&Packet {
+                let p = Packet {
                     frame: i as u64 + 1,
                     ts_nanos: 1_000_000 * i as i64,
                     link: LinkType::ETHERNET,
                     data,
                     orig_len: data.len() as u32,
-                });
+                };
+                match shard {
+                    None => a.packet(&p),
+                    Some((k, n)) => as_the_relay_gives_it(&mut a, &p, k, n),
+                }
             }
             a.end_source();
             let reports: Vec<_> = a
