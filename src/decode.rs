@@ -2,7 +2,7 @@
 //! packet cut short by the snapshot length still yields what it holds.
 
 use crate::capture::{LinkType, Packet};
-use crate::flow::{pair_hash_v4, Endpoint};
+use crate::flow::Endpoint;
 use etherparse::{EtherType, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use std::net::{IpAddr, SocketAddr};
 
@@ -83,35 +83,6 @@ pub fn ends_where_they_lie(p: &Packet<'_>) -> Option<(Endpoint, Endpoint)> {
     Some((
         h.src.with_port(u16::from_be_bytes([t[0], t[1]])),
         h.dst.with_port(u16::from_be_bytes([t[2], t[3]])),
-    ))
-}
-
-/// The flow hash ([`pair_hash`] of [`ends_where_they_lie`]) of an IPv4
-/// packet behind an untagged Ethernet header and its two ports, read
-/// straight from its bytes; `None` for every other packet. The framer of a
-/// sharded run routes nearly every packet through it: going through the
-/// ends cost about 70 instructions a packet, this about 20.
-#[inline(always)]
-pub fn ethernet_v4_flow(p: &Packet<'_>) -> Option<(u64, (u16, u16))> {
-    if p.link != LinkType::ETHERNET {
-        return None;
-    }
-    let h = p.data.get(14..34)?;
-    if u16::from_be_bytes([p.data[12], p.data[13]]) != 0x0800 || h[0] >> 4 != 4 || h[9] != 6 {
-        return None;
-    }
-    let len = usize::from(h[0] & 0x0f) * 4;
-    if len < 20 {
-        return None;
-    }
-    let t = p.data.get(14 + len..14 + len + 4)?;
-    // Both addresses in one load, both ports in another.
-    let addrs = u64::from_le_bytes(h[12..20].try_into().ok()?);
-    let ports = u32::from_be_bytes(t.try_into().ok()?);
-    let (a, b) = ((ports >> 16) as u16, ports as u16);
-    Some((
-        pair_hash_v4(addrs as u32 ^ (addrs >> 32) as u32, a ^ b),
-        (a, b),
     ))
 }
 
@@ -406,6 +377,7 @@ fn ip_header(ether_type: u16, ip: &[u8]) -> Option<IpHeader> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::{Analyzer, Framed};
 
     /// The link headers a packet of `eth` (an Ethernet II frame) could have
     /// come with: as captured, behind one and two VLAN tags, Linux cooked
@@ -616,11 +588,12 @@ mod tests {
                 if decode_fast(q).is_some() {
                     assert!(ends.is_some(), "{}", what());
                 }
-                // The framer's shortcut hashes the same ends.
-                if let Some((id, ports)) = ethernet_v4_flow(q) {
+                // The framer hashes a segment it hands on decoded from the
+                // same ends, without building them.
+                if let Framed::Segment(_, id, seg) = Analyzer::frame_route(q, 2, None) {
                     let (a, b) = ends.unwrap_or_else(|| panic!("{}", what()));
                     assert_eq!(id, crate::flow::pair_hash(&a, &b), "{}", what());
-                    assert_eq!(ports, (a.port(), b.port()), "{}", what());
+                    assert_eq!((seg.src, seg.dst), (a, b), "{}", what());
                     hashed += 1;
                 }
                 let Some(ends) = ends else { return };

@@ -56,6 +56,22 @@ impl Endpoint {
         self.tail as u16
     }
 
+    /// An IPv4 end's address as [`Endpoint::v4`] holds it (the bytes as a
+    /// little-endian word), `None` for IPv6.
+    #[inline]
+    pub fn v4_word(&self) -> Option<u32> {
+        (!self.is_v6()).then_some(self.ip[0] as u32)
+    }
+
+    /// [`Endpoint::v4`] from [`Endpoint::v4_word`].
+    #[inline]
+    pub fn from_v4_word(ip: u32, port: u16) -> Self {
+        Endpoint {
+            ip: [u64::from(ip), 0],
+            tail: u64::from(port),
+        }
+    }
+
     #[inline]
     fn is_v6(&self) -> bool {
         self.tail & V6 != 0
