@@ -833,8 +833,8 @@ impl Analyzer {
                     break;
                 }
                 queue.pop_front();
-                if self.flows.get(&key).is_some_and(|s| s.index == index) {
-                    self.remove_and_retire(&key);
+                if let Some(s) = self.flows.remove_started(&key, index) {
+                    self.retire(s);
                     self.tombstone(key, now_ns);
                 }
             }

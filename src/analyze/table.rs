@@ -181,6 +181,23 @@ impl FlowTable {
         taken
     }
 
+    /// Takes out the session of `key` if it is the one that started
+    /// `index`-th (one lookup, where asking first took two).
+    pub fn remove_started(&mut self, key: &FlowKey, index: u64) -> Option<Session> {
+        let slab = &self.slab;
+        let entry = self
+            .index
+            .find_entry(flow_id(key), |&slot| slab.key(slot) == key)
+            .ok()?;
+        if slab.get(*entry.get()).is_none_or(|s| s.index != index) {
+            return None;
+        }
+        let (slot, _) = entry.remove();
+        let taken = self.slab.take(slot);
+        self.sweep_admissions();
+        taken
+    }
+
     /// The start index and key of the oldest session still open.
     pub fn oldest(&mut self) -> Option<(u64, FlowKey)> {
         while let Some(&(index, slot)) = self.admitted.front() {
