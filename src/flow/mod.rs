@@ -185,6 +185,14 @@ mod tests {
             e.push_to(&mut out);
             assert_eq!(out, format!("x {sock}"), "{a}");
         }
+        // Every octet in every place, ports of every length.
+        for o in 0..=255u8 {
+            for port in [0, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535] {
+                let ip = [o, 255 - o, o / 3, o.wrapping_mul(7)];
+                let sock = SocketAddr::from((ip, port));
+                assert_eq!(Endpoint::v4(ip, port).to_string(), sock.to_string());
+            }
+        }
     }
 }
 
@@ -199,37 +207,38 @@ impl std::str::FromStr for Endpoint {
 impl Endpoint {
     /// IPv4 "a.b.c.d:port", digit by digit (two per session report); `None`
     /// for IPv6, which goes through `SocketAddr`'s formatting.
-    fn v4_text(&self) -> Option<([u8; 21], usize)> {
+    fn v4_text(&self) -> Option<([u8; 24], usize)> {
         if self.is_v6() {
             return None;
         }
-        // Digits written in place: copying each number's text from a
-        // buffer called memcpy five times an endpoint.
-        fn push_dec(b: &mut [u8; 21], n: &mut usize, mut v: u32) {
-            let mut digits = [0u8; 5];
-            let mut k = digits.len();
-            loop {
-                k -= 1;
-                digits[k] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 || k == 0 {
-                    break;
-                }
-            }
-            for &d in &digits[k..] {
-                b[*n] = d;
-                *n += 1;
-            }
-        }
-        let mut b = [0u8; 21];
+        // Each octet's digits copied whole from a table, three bytes at a
+        // time (the bytes past its digits are written over next): dividing
+        // by ten per digit took about 360 instructions an endpoint, two per
+        // table row.
+        let mut b = [0u8; 24];
         let mut n = 0;
-        for (i, octet) in self.octets()[..4].iter().enumerate() {
-            push_dec(&mut b, &mut n, u32::from(*octet));
+        for (i, &octet) in self.octets()[..4].iter().enumerate() {
+            let (digits, len) = OCTET_TEXT[usize::from(octet)];
+            b[n..n + 3].copy_from_slice(&digits);
+            n += usize::from(len);
             b[n] = if i < 3 { b'.' } else { b':' };
             n += 1;
         }
-        push_dec(&mut b, &mut n, u32::from(self.port()));
-        Some((b, n))
+        let port = self.port();
+        let mut digits = [0u8; 5];
+        let mut k = digits.len();
+        let mut v = port;
+        loop {
+            k -= 1;
+            digits[k] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        let len = digits.len() - k;
+        b[n..n + len].copy_from_slice(&digits[k..]);
+        Some((b, n + len))
     }
 
     /// Appends the endpoint as [`Display`](fmt::Display) writes it, without
@@ -244,6 +253,24 @@ impl Endpoint {
         }
     }
 }
+
+/// Each octet's decimal digits, padded to three bytes, and how many.
+const OCTET_TEXT: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, d, u) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            ([b'0' + h, b'0' + d, b'0' + u], 3)
+        } else if i >= 10 {
+            ([b'0' + d, b'0' + u, 0], 2)
+        } else {
+            ([b'0' + u, 0, 0], 1)
+        };
+        i += 1;
+    }
+    t
+};
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
