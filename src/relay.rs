@@ -8,8 +8,9 @@
 //! that holds it frames its piece (every record, and the worker the ends of
 //! each packet name), passes it on and sends the framed piece to every
 //! worker. Each worker then follows its own packets of every piece, in
-//! order, and passes the time of the others' packets (lingers end by capture time, at the frame one thread
-//! reading every packet ends them at). Each byte of the file is copied out
+//! order, and passes the time of the others' packets (lingers end by
+//! capture time, at the frame one thread reading every packet ends them
+//! at). Each byte of the file is copied out
 //! of the page cache once and each record framed once, rather than once per
 //! worker. The framer decodes the TCP segments it can (IPv4, the fast
 //! decode's link types) where their bytes were just copied, and hands each

@@ -50,7 +50,7 @@ pub struct AnalyzerConfig {
     pub report_early: bool,
 }
 
-/// Feeds a decoded segment of packet `p` to its session.
+/// Feeds a decoded segment, of frame `frame` captured at `ts`, to its session.
 #[inline(always)]
 fn feed(session: &mut Session, dir: Direction, frame: u64, ts: i64, seg: &Segment<'_>) {
     session.segment(

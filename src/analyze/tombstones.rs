@@ -74,8 +74,8 @@ impl Tombstones {
         *dropped = 0;
         let latest = latest.get_or_insert_with(|| {
             let mut latest = HashTable::with_capacity(queue.len());
-            for (i, &(_, id)) in queue.iter().enumerate() {
-                file(&mut latest, queue, *front, id, (*front + i as u64) as u32);
+            for (i, &(_, flow)) in queue.iter().enumerate() {
+                file(&mut latest, queue, *front, flow, (*front + i as u64) as u32);
             }
             latest
         });
