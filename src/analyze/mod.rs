@@ -139,7 +139,7 @@ pub enum Framed<'a> {
     Packet(Route),
 }
 
-/// Where [`Analyzer::route`] sends a packet.
+/// Where [`Analyzer::frame_route`] sends a packet that goes as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     /// The worker of its flow: (shard, flow hash).
@@ -431,8 +431,9 @@ impl Analyzer {
 
     /// The next packet of a single-threaded run. A worker of a sharded run
     /// is given its packets by the relay ([`crate::relay`]): those
-    /// [`Analyzer::route`] sends it through [`Analyzer::routed_packet`],
-    /// the time of the others through [`Analyzer::pass_time`].
+    /// [`Analyzer::frame_route`] sends it through
+    /// [`Analyzer::routed_segment`] or [`Analyzer::routed_packet`], the
+    /// time of the others through [`Analyzer::pass_time`].
     pub fn packet(&mut self, p: &Packet<'_>) {
         debug_assert!(
             self.shard.is_none(),
@@ -456,59 +457,64 @@ impl Analyzer {
     /// Where a packet goes in a run of `shards` workers that read a file in
     /// pieces ([`crate::relay`]), and in what form.
     ///
-    /// A segment the fast decode takes whole, between two IPv4 ends, goes
-    /// to the worker of its flow as the framer decoded it
+    /// A segment the fast decode takes whole goes to the worker of its
+    /// flow, or to none when neither of its ports is followed (`follows`:
+    /// the ports followed, `None` with `--any-port`), which its worker
+    /// would decode only to drop (most of a capture taken on a busy link).
+    /// Between two IPv4 ends it goes as the framer decoded it
     /// ([`Framed::Segment`]): that worker then reads the packet's bytes only
     /// if its session parses the payload, and not at all for the bulk of a
     /// settled session's traffic. The framer's core copied those bytes out
     /// of the page cache; going to them from the other core cost more than
     /// decoding them where they are (bulk TLS with two workers: 9% less
-    /// CPU time and wall time, 6% fewer instructions).
+    /// CPU time and wall time, 6% fewer instructions). An IPv6 segment,
+    /// whose ends do not fit a slot, goes as it is.
     ///
-    /// Any other packet goes as it is ([`Framed::Packet`]) where
-    /// [`Analyzer::route`] sends it.
+    /// Any other packet goes as it is ([`Framed::Packet`]): to no worker
+    /// when it is surely not TCP, to the worker its ends name when they can
+    /// be read where they lie (which counts it if it skips it), else to
+    /// every worker.
     #[inline(always)]
     pub fn frame_route<'a>(p: &Packet<'a>, shards: u32, follows: Option<&PortSet>) -> Framed<'a> {
-        if let Some(seg) = decode_fast(p) {
-            if let (Some(a), Some(b)) = (seg.src.v4_word(), seg.dst.v4_word()) {
-                let (pa, pb) = (seg.src.port(), seg.dst.port());
-                if follows.is_some_and(|ports| !ports.contains(pa) && !ports.contains(pb)) {
-                    return Framed::Packet(Route::Nobody);
-                }
-                let id = pair_hash_v4(a ^ b, pa ^ pb);
-                debug_assert_eq!(id, pair_hash(&seg.src, &seg.dst));
-                return Framed::Segment(shard_of_id(id, shards), id, seg);
+        let Some(seg) = decode_fast(p) else {
+            // Surely not TCP first: reading the ends of a UDP packet in
+            // vain made UDP traffic 30% slower.
+            if surely_not_tcp(p) {
+                return Framed::Packet(Route::Nobody);
             }
-        } else if surely_not_tcp(p) {
-            // What the route would find after reading the ends in vain:
-            // UDP traffic took 30% longer without this shortcut.
+            return Framed::Packet(Self::route_undecoded(p, shards));
+        };
+        let (pa, pb) = (seg.src.port(), seg.dst.port());
+        if follows.is_some_and(|ports| !ports.contains(pa) && !ports.contains(pb)) {
             return Framed::Packet(Route::Nobody);
         }
-        Framed::Packet(Self::route(p, shards, follows))
-    }
-
-    /// Where a packet goes in a run of `shards` workers: to the worker of
-    /// its flow, to every worker (its ends cannot be read where they lie),
-    /// or to none: surely not TCP, or, with `follows` (the ports followed,
-    /// `None` with `--any-port`), a whole segment between two other ports,
-    /// which its worker would decode only to drop (most of a capture taken
-    /// on a busy link).
-    #[inline]
-    pub fn route(p: &Packet<'_>, shards: u32, follows: Option<&PortSet>) -> Route {
-        let (a, b) = match ends_where_they_lie(p) {
-            Some(ends) => ends,
-            None if surely_not_tcp(p) => return Route::Nobody,
-            None => return Route::Every,
-        };
-        if let Some(ports) = follows {
-            // Only a segment the fast decode takes: any other may be
-            // counted as skipped where it is followed.
-            if !ports.contains(a.port()) && !ports.contains(b.port()) && decode_fast(p).is_some() {
-                return Route::Nobody;
+        match (seg.src.v4_word(), seg.dst.v4_word()) {
+            (Some(a), Some(b)) => {
+                let id = pair_hash_v4(a ^ b, pa ^ pb);
+                debug_assert_eq!(id, pair_hash(&seg.src, &seg.dst));
+                Framed::Segment(shard_of_id(id, shards), id, seg)
+            }
+            _ => {
+                let id = pair_hash(&seg.src, &seg.dst);
+                Framed::Packet(Route::Flow(shard_of_id(id, shards), id))
             }
         }
-        let id = pair_hash(&a, &b);
-        Route::Flow(shard_of_id(id, shards), id)
+    }
+
+    /// [`Analyzer::frame_route`] of a TCP packet the fast decode does not
+    /// take (or that may be TCP): to the worker its ends name, which counts
+    /// it if it skips it, or to every worker when they cannot be read where
+    /// they lie. Out of line: inlined into the framer's loop, it made bulk
+    /// traffic, whose packets never come here, run 0.5% more instructions.
+    #[inline(never)]
+    fn route_undecoded(p: &Packet<'_>, shards: u32) -> Route {
+        match ends_where_they_lie(p) {
+            Some((a, b)) => {
+                let id = pair_hash(&a, &b);
+                Route::Flow(shard_of_id(id, shards), id)
+            }
+            None => Route::Every,
+        }
     }
 
     /// The ports whose segments [`Analyzer::frame_route`] may leave out:
@@ -517,11 +523,12 @@ impl Analyzer {
         (!self.any_port).then_some(&self.cfg.ports)
     }
 
-    /// A packet [`Analyzer::route`] gave this worker (packets and bytes are
-    /// counted where the pieces are framed). `counts`: this worker counts
-    /// it (a packet every worker gets is counted by the first). Inlined,
-    /// as [`Analyzer::frame_route`], into the relay's loops: the calls' own
-    /// instructions were 7% of a sharded run's on bulk traffic.
+    /// A packet [`Analyzer::frame_route`] gave this worker as it is
+    /// (packets and bytes are counted where the pieces are framed).
+    /// `counts`: this worker counts it (a packet every worker gets is
+    /// counted by the first). Inlined, as [`Analyzer::frame_route`], into
+    /// the relay's loops: the calls' own instructions were 7% of a sharded
+    /// run's on bulk traffic.
     #[inline(always)]
     pub fn routed_packet(&mut self, p: &Packet<'_>, route: Route, counts: bool) {
         self.clock(p.frame, p.ts_nanos);

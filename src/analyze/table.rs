@@ -170,26 +170,22 @@ impl FlowTable {
     }
 
     pub fn remove(&mut self, key: &FlowKey) -> Option<Session> {
-        let slab = &self.slab;
-        let (slot, _) = self
-            .index
-            .find_entry(flow_id(key), |&slot| slab.key(slot) == key)
-            .ok()?
-            .remove();
-        let taken = self.slab.take(slot);
-        self.sweep_admissions();
-        taken
+        self.remove_if(key, |_| true)
     }
 
     /// Takes out the session of `key` if it is the one that started
     /// `index`-th (one lookup, where asking first took two).
     pub fn remove_started(&mut self, key: &FlowKey, index: u64) -> Option<Session> {
+        self.remove_if(key, |s| s.index == index)
+    }
+
+    fn remove_if(&mut self, key: &FlowKey, take: impl Fn(&Session) -> bool) -> Option<Session> {
         let slab = &self.slab;
         let entry = self
             .index
             .find_entry(flow_id(key), |&slot| slab.key(slot) == key)
             .ok()?;
-        if slab.get(*entry.get()).is_none_or(|s| s.index != index) {
+        if !slab.get(*entry.get()).is_some_and(take) {
             return None;
         }
         let (slot, _) = entry.remove();
