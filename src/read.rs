@@ -235,8 +235,6 @@ pub struct ReportWriter<'a> {
     out: &'a mut dyn Write,
     format: Format,
     width: Option<u16>,
-    /// Storage of the plain line being written.
-    line: String,
     /// Table rows held to size the columns and to be drawn in order of
     /// session start, up to [`report::TABLE_MAX_ROWS`].
     rows: Vec<((usize, u64), Cells)>,
@@ -248,10 +246,10 @@ pub struct ReportWriter<'a> {
     verdicts: [u64; Verdict::ALL.len()],
     /// `--format json`: sessions written so far.
     written: u64,
-    /// JSON Lines records waiting to go out together, and their bytes: they
-    /// are handed to the output as one vectored write rather than copied
-    /// into its buffer (a record made at its session's RST is no longer in
-    /// cache when it is written).
+    /// JSON Lines records or plain table lines waiting to go out together,
+    /// and their bytes: they are handed to the output as one vectored write
+    /// rather than copied into its buffer (a record made at its session's
+    /// RST is no longer in cache when it is written).
     pending: Vec<Vec<u8>>,
     pending_bytes: usize,
     /// Buffers of records written, to give back.
@@ -270,7 +268,6 @@ impl<'a> ReportWriter<'a> {
             out,
             format,
             width,
-            line: String::new(),
             rows: Vec::new(),
             streaming_rows: false,
             summary: Summary::new(),
@@ -303,14 +300,7 @@ impl<'a> ReportWriter<'a> {
         self.verdicts[r.verdict as usize] += 1;
         match r.output {
             Output::Row(cells) => self.row((file, r.order.1), cells),
-            Output::Json(body) if self.format == Format::Jsonl => {
-                self.pending_bytes += body.len();
-                self.pending.push(body);
-                if self.pending_bytes >= PENDING_BYTES || self.pending.len() >= PENDING_RECORDS {
-                    self.write_pending()?;
-                }
-                Ok(self.spent.pop().unwrap_or_default())
-            }
+            Output::Json(body) if self.format == Format::Jsonl => self.queue(body),
             Output::Json(body) => {
                 self.json(&body)?;
                 Ok(body)
@@ -319,21 +309,33 @@ impl<'a> ReportWriter<'a> {
     }
 
     /// A table row, held for the bordered table (drawn in order of `start`:
-    /// input number, first frame) or, past its size, written as a plain line.
+    /// input number, first frame) or, past its size, written as its plain
+    /// line; gives a buffer back for the next (none while rows are held).
     fn row(&mut self, start: (usize, u64), cells: Cells) -> io::Result<Vec<u8>> {
         if self.streaming_rows {
-            self.plain_line(&cells)?;
-            return Ok(cells.into_buffer());
+            return self.queue(cells.into_buffer());
         }
         self.rows.push((start, cells));
         if self.rows.len() > report::TABLE_MAX_ROWS {
             self.streaming_rows = true;
             writeln!(self.out, "{}", report::plain_header())?;
             for (_, cells) in std::mem::take(&mut self.rows) {
-                self.plain_line(&cells)?;
+                let spent = self.queue(cells.into_buffer())?;
+                self.spent.push(spent);
             }
         }
         Ok(Vec::new())
+    }
+
+    /// Queues a whole record or line for the output, writing the queue when
+    /// it is long enough; gives a buffer back for the next.
+    fn queue(&mut self, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+        self.pending_bytes += bytes.len();
+        self.pending.push(bytes);
+        if self.pending_bytes >= PENDING_BYTES || self.pending.len() >= PENDING_RECORDS {
+            self.write_pending()?;
+        }
+        Ok(self.spent.pop().unwrap_or_default())
     }
 
     /// Writes the JSON Lines records waiting, in one vectored write (more
@@ -353,13 +355,6 @@ impl<'a> ReportWriter<'a> {
         self.spent.append(&mut self.pending);
         self.pending_bytes = 0;
         Ok(())
-    }
-
-    fn plain_line(&mut self, cells: &Cells) -> io::Result<()> {
-        self.line.clear();
-        report::push_plain_row(cells, &mut self.line);
-        self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
     }
 
     /// One session's JSON, as a JSON Lines record or in the document.
@@ -386,7 +381,8 @@ impl<'a> ReportWriter<'a> {
         }
         match self.format {
             Format::Table => {
-                // Streamed rows are out already.
+                // Streamed rows are out once the queue is.
+                self.write_pending()?;
                 if !self.streaming_rows {
                     if self.rows.is_empty() {
                         writeln!(self.out, "no PostgreSQL sessions found")?;
@@ -511,7 +507,10 @@ impl ShardOutput<'_> {
     fn send(&mut self, passed: u64) -> io::Result<()> {
         self.told = self.told.max(passed);
         self.followed = 0;
-        let reports = std::mem::take(&mut self.pending);
+        // Room for as many as this batch: grown from nothing, the vector
+        // of a batch of 256 was copied eight times on the way.
+        let room = self.pending.len();
+        let reports = std::mem::replace(&mut self.pending, Vec::with_capacity(room));
         self.tx
             .send((self.worker, WorkerMsg::Reports(self.file, reports, passed)))
             .map_err(|_| io::Error::other("writer gone"))

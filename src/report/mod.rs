@@ -6,8 +6,8 @@ mod table;
 pub mod time;
 
 pub use table::{
-    escape_json_for_terminal, plain_header, plain_row, push_plain_row, render_summary,
-    render_table, sanitize, session_cells, table_cells, terminal_width, Cells, TABLE_MAX_ROWS,
+    escape_json_for_terminal, plain_header, plain_row, render_summary, render_table, sanitize,
+    session_cells, table_cells, terminal_width, Cells, TABLE_MAX_ROWS,
 };
 
 use crate::cli::Format;
