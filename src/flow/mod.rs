@@ -165,6 +165,32 @@ impl From<SocketAddr> for Endpoint {
 mod tests {
     use super::*;
 
+    /// The range in front of the bit map answers as the bit map alone:
+    /// every port against sets empty, of one port at either end of the
+    /// range, of several spread out, and of every port.
+    #[test]
+    fn port_sets_hold_exactly_their_ports() {
+        let sets: [Vec<u16>; 7] = [
+            vec![],
+            vec![0],
+            vec![65535],
+            vec![5432],
+            vec![80, 443, 5432],
+            vec![0, 65535],
+            (0..=65535).collect(),
+        ];
+        for ports in sets {
+            let set = PortSet::new(ports.clone());
+            let mut want = vec![false; 65536];
+            for &p in &ports {
+                want[usize::from(p)] = true;
+            }
+            for p in 0..=65535u16 {
+                assert_eq!(set.contains(p), want[usize::from(p)], "{p} in {ports:?}");
+            }
+        }
+    }
+
     #[test]
     fn endpoints_print_as_socket_addresses() {
         for a in [
@@ -313,24 +339,41 @@ pub enum Direction {
 }
 
 /// The set of server ports to follow: one bit per port, so that telling a
-/// segment's direction costs two bit tests.
+/// segment's direction costs two bit tests, behind the range the followed
+/// ports span: a client's ephemeral port lies outside it (the default
+/// 5432 alone, or every port of `--port 80 --port 443 --port 5432`, is
+/// below the ephemeral ports), and is told without reading the bit map,
+/// whose line for a random port is rarely in cache (the bit test of a
+/// client's port was 1.4% of the two threads' samples on the million TLS
+/// sessions).
 #[derive(Debug, Clone)]
 pub struct PortSet {
+    /// The lowest port followed, and how far above it the highest lies
+    /// (an empty set: 0 and 0, and no bit set).
+    low: u16,
+    span: u16,
     bits: Box<[u64; 1024]>,
 }
 
 impl PortSet {
     pub fn new(ports: Vec<u16>) -> Self {
         let mut bits = Box::new([0u64; 1024]);
-        for p in ports {
+        for &p in &ports {
             bits[usize::from(p >> 6)] |= 1 << (p & 63);
         }
-        PortSet { bits }
+        let low = ports.iter().copied().min().unwrap_or(0);
+        let high = ports.iter().copied().max().unwrap_or(0);
+        PortSet {
+            low,
+            span: high - low,
+            bits,
+        }
     }
 
     #[inline]
     pub fn contains(&self, port: u16) -> bool {
-        self.bits[usize::from(port >> 6)] & (1 << (port & 63)) != 0
+        port.wrapping_sub(self.low) <= self.span
+            && self.bits[usize::from(port >> 6)] & (1 << (port & 63)) != 0
     }
 
     /// Whether a segment from `src` to `dst` goes to the server. When both
