@@ -169,16 +169,31 @@ impl CellWriter {
     /// Ends the cell written since the last, and pads it to its column
     /// (by characters, as `{:<w$}` does) unless it is the last.
     fn end_cell(&mut self) {
-        let start = self.start;
-        self.spans[self.n] = (start, self.text.len());
+        let cell = &self.text[self.start..];
+        let chars = if cell.is_ascii() {
+            cell.len()
+        } else {
+            cell.chars().count()
+        };
+        self.end(chars);
+    }
+
+    /// [`Self::end_cell`] of a cell pgtls wrote itself (a time, an
+    /// endpoint, a verdict, a version): ASCII, so its characters are its
+    /// bytes. Its text is not read again: the row's storage comes back from
+    /// the writer's thread, and a load of what was just written there
+    /// waited for the lines to come back (1.7% of the two threads' samples
+    /// on the million TLS sessions).
+    fn end_ascii_cell(&mut self) {
+        debug_assert!(self.text[self.start..].is_ascii());
+        self.end(self.text.len() - self.start);
+    }
+
+    /// Ends the cell written since the last, `chars` characters long.
+    fn end(&mut self, chars: usize) {
+        self.spans[self.n] = (self.start, self.text.len());
         if let Some(&w) = PLAIN_WIDTHS.get(self.n) {
-            let cell = &self.text[start..];
-            let n = if cell.is_ascii() {
-                cell.len()
-            } else {
-                cell.chars().count()
-            };
-            let mut pad = w.saturating_sub(n) + 1;
+            let mut pad = w.saturating_sub(chars) + 1;
             while pad > 0 {
                 let k = pad.min(SPACES.len());
                 self.text.push_str(&SPACES[..k]);
@@ -189,9 +204,10 @@ impl CellWriter {
         self.n += 1;
     }
 
+    /// An endpoint's cell.
     fn cell(&mut self, v: &dyn CellText) {
         v.push_to(&mut self.text);
-        self.end_cell();
+        self.end_ascii_cell();
     }
 
     fn done(mut self) -> Cells {
@@ -271,11 +287,11 @@ fn cells(
 ) -> Cells {
     let mut row = CellWriter::new(buf);
     time::push_table_time(start_ns, &mut row.text);
-    row.end_cell();
+    row.end_ascii_cell();
     row.cell(client);
     row.cell(server);
     row.text.push_str(verdict.as_str());
-    row.end_cell();
+    row.end_ascii_cell();
     match (server_version, client_max_version) {
         (Some(v), _) => row.text.push_str(v),
         (None, Some(v)) => {
@@ -285,7 +301,7 @@ fn cells(
         }
         (None, None) => row.text.push('-'),
     }
-    row.end_cell();
+    row.end_ascii_cell();
     push_sanitized(reason, &mut row.text);
     row.end_cell();
     row.done()
