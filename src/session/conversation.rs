@@ -117,7 +117,7 @@ pub struct TlsFacts {
     pub certificates: Option<std::sync::Arc<tls::cert::CertChain>>,
     pub certificate_frame: u64,
     /// First bytes of the server's ServerKeyExchange (TLS 1.2 and older).
-    pub server_key_exchange: Option<Vec<u8>>,
+    pub server_key_exchange: Option<tls::KeyExchangeStart>,
     /// The server's ChangeCipherSpec after the ServerHello.
     pub server_ccs_frame: Option<u64>,
     pub malformed: Option<(Direction, &'static str, u64)>,
@@ -1078,10 +1078,10 @@ impl Conversation {
                     self.tls.server_hello_frame = frame;
                 }
             }
-            TlsEvent::Certificate { chain } if dir == Direction::ToClient => {
-                self.tls.certificate_bytes += chain.len();
+            TlsEvent::Certificate { bytes, chain } if dir == Direction::ToClient => {
+                self.tls.certificate_bytes += bytes;
                 if self.tls.certificates.is_none() {
-                    let certs = tls::cert::parse_certificate_chain_cached(&chain);
+                    let certs = chain;
                     let (leaf, subject) = match certs.certs.first() {
                         Some(c) => (", leaf ", c.subject.as_str()),
                         None => ("", ""),

@@ -96,6 +96,32 @@ impl TlsVersion {
     }
 }
 
+/// The first bytes of a ServerKeyExchange (up to four), held in place
+/// rather than in an allocation of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct KeyExchangeStart {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl KeyExchangeStart {
+    /// The start of the message body `body`.
+    pub fn new(body: &[u8]) -> Self {
+        let mut start = KeyExchangeStart::default();
+        let n = body.len().min(4);
+        start.bytes[..n].copy_from_slice(&body[..n]);
+        start.len = n as u8;
+        start
+    }
+}
+
+impl std::ops::Deref for KeyExchangeStart {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
 /// tls-parser's description of cipher suite `id`. Its table is a perfect
 /// hash keyed by SipHash (about 150 instructions a lookup, and a session's
 /// report looks up its cipher up to four times); this map of the same
@@ -412,18 +438,21 @@ pub enum TlsEvent {
     /// The hello, shared as the ClientHello's is, and the session id the
     /// server chose (up to 32 bytes).
     ServerHello(Arc<ServerHelloInfo>, SessionId),
-    /// A Certificate message sent in clear (TLS 1.2 and older): the raw
-    /// message body (bounded by [`MAX_HANDSHAKE_MSG_LEN`]), for
-    /// [`cert::parse_certificate_chain`].
+    /// A Certificate message sent in clear (TLS 1.2 and older): its body's
+    /// length and the chain it holds, decoded where the body lies
+    /// ([`cert::parse_certificate_chain_cached`]: shared with the sessions
+    /// that saw the same chain; a copy of the body for the session to
+    /// decode later cost an allocation and a copy of its kilobytes).
     Certificate {
-        chain: Vec<u8>,
+        bytes: usize,
+        chain: Arc<cert::CertChain>,
     },
     /// A ServerKeyExchange in clear (TLS 1.2 and older): its first four
     /// bytes, which name the ECDHE group or give the DH prime's length (and
     /// stop before the ephemeral key, so that sessions of one server look
     /// alike).
     ServerKeyExchange {
-        params: Vec<u8>,
+        params: KeyExchangeStart,
     },
     /// Another handshake message in clear.
     Handshake {
@@ -1163,10 +1192,11 @@ impl TlsStream {
                     },
                 },
                 HS_CERTIFICATE => TlsEvent::Certificate {
-                    chain: body.to_vec(),
+                    bytes: body.len(),
+                    chain: cert::parse_certificate_chain_cached(body),
                 },
                 HS_SERVER_KEY_EXCHANGE => TlsEvent::ServerKeyExchange {
-                    params: body[..body.len().min(4)].to_vec(),
+                    params: KeyExchangeStart::new(body),
                 },
                 t => TlsEvent::Handshake { msg_type: t },
             });

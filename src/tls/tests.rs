@@ -496,12 +496,15 @@ fn tls12_server_flight_events() {
     let (s, ev) = feed_whole(&data);
     assert_eq!(ev.len(), 4, "{ev:?}");
     assert!(matches!(&ev[0], TlsEvent::ServerHello(sh, _) if sh.selected_version == 0x0303));
-    let TlsEvent::Certificate { chain } = &ev[1] else {
+    let TlsEvent::Certificate {
+        bytes,
+        chain: certs,
+    } = &ev[1]
+    else {
         panic!("{:?}", ev[1]);
     };
-    assert_eq!(chain.len(), 888);
+    assert_eq!(*bytes, 888);
     // The samples' server certificate: localhost, from the throwaway CA.
-    let certs = super::cert::parse_certificate_chain(chain);
     assert_eq!((certs.count, certs.error.as_deref()), (1, None));
     assert_eq!(certs.certs[0].subject, "CN=localhost");
     assert_eq!(
@@ -1737,4 +1740,15 @@ fn cipher_suites_as_tls_parser_finds_them() {
         known += usize::from(ours.is_some());
     }
     assert!(known > 300, "{known} cipher suites");
+}
+
+/// A ServerKeyExchange's start keeps the body's first four bytes, or all
+/// of a shorter body, and nothing else.
+#[test]
+fn key_exchange_start_keeps_up_to_four_bytes() {
+    let body = [3u8, 0, 0x17, 0x41, 4, 9];
+    for n in 0..=body.len() {
+        let start = KeyExchangeStart::new(&body[..n]);
+        assert_eq!(&start[..], &body[..n.min(4)], "{n} bytes");
+    }
 }
