@@ -13,6 +13,15 @@ pub fn sanitize(s: &str) -> String {
     out
 }
 
+/// [`sanitize`], appending its UTF-8 to `out`.
+pub fn push_sanitized_bytes(s: &str, out: &mut Vec<u8>) {
+    if every_byte(s.as_bytes(), printable_ascii) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        out.extend_from_slice(sanitize(s).as_bytes());
+    }
+}
+
 /// [`sanitize`], appending to `out`.
 pub fn push_sanitized(s: &str, out: &mut String) {
     // Printable ASCII, the usual case, needs nothing.
@@ -97,23 +106,34 @@ pub const TABLE_MAX_ROWS: usize = 10_000;
 
 /// The table's cells of one session: start, client, server, verdict, TLS
 /// version (the client's maximum in parentheses when no server answered),
-/// reason; kept in one string as the session's plain line (each cell but
+/// reason; kept in one buffer as the session's plain line (each cell but
 /// the last padded to its column, [`PLAIN_WIDTHS`]) with its newline, so
 /// that a row costs one buffer (which `read` reuses) rather than six, and
 /// the writer of a long table copies the line whole (padding it there, a
 /// cell at a time, was 4% of the writer's thread on a million sessions).
+///
+/// The line is kept as bytes: UTF-8 by construction (each cell is a
+/// string's bytes or ASCII that pgtls wrote: digits and separators appended
+/// without a UTF-8 check, which was three checks a row), read back as text
+/// only for the bordered table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cells {
-    text: String,
+    text: Vec<u8>,
     /// Where each cell begins and ends in `text`.
     spans: [(usize, usize); 6],
+}
+
+/// Text of bytes a row was built from (UTF-8, see [`Cells`]).
+fn text_of(bytes: &[u8]) -> &str {
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    std::str::from_utf8(bytes).unwrap_or_default()
 }
 
 impl Cells {
     pub fn new(cells: [&str; 6]) -> Cells {
         let mut row = CellWriter::new(Vec::new());
         for c in cells {
-            row.text.push_str(c);
+            row.text.extend_from_slice(c.as_bytes());
             row.end_cell();
         }
         row.done()
@@ -121,7 +141,7 @@ impl Cells {
 
     pub fn get(&self, i: usize) -> &str {
         let (start, end) = self.spans[i];
-        &self.text[start..end]
+        text_of(&self.text[start..end])
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
@@ -132,19 +152,19 @@ impl Cells {
     /// (an IPv6 address) pushes the rest of its line right rather than
     /// being cut.
     pub fn plain(&self) -> &str {
-        &self.text[..self.text.len() - 1]
+        text_of(&self.text[..self.text.len() - 1])
     }
 
     /// The row's storage: its plain line and newline, for the output, and
     /// then for the next row.
     pub fn into_buffer(self) -> Vec<u8> {
-        self.text.into_bytes()
+        self.text
     }
 }
 
 /// Cells appended one after the other.
 struct CellWriter {
-    text: String,
+    text: Vec<u8>,
     spans: [(usize, usize); 6],
     /// Cells ended so far, and where the next begins.
     n: usize,
@@ -158,8 +178,7 @@ impl CellWriter {
         // A row's usual length, so that it is allocated once.
         buf.reserve(ROW_CAPACITY);
         CellWriter {
-            // Empty, hence valid UTF-8.
-            text: String::from_utf8(buf).unwrap_or_default(),
+            text: buf,
             spans: [(0, 0); 6],
             n: 0,
             start: 0,
@@ -173,7 +192,7 @@ impl CellWriter {
         let chars = if cell.is_ascii() {
             cell.len()
         } else {
-            cell.chars().count()
+            text_of(cell).chars().count()
         };
         self.end(chars);
     }
@@ -196,7 +215,7 @@ impl CellWriter {
             let mut pad = w.saturating_sub(chars) + 1;
             while pad > 0 {
                 let k = pad.min(SPACES.len());
-                self.text.push_str(&SPACES[..k]);
+                self.text.extend_from_slice(&SPACES.as_bytes()[..k]);
                 pad -= k;
             }
         }
@@ -212,7 +231,7 @@ impl CellWriter {
 
     fn done(mut self) -> Cells {
         debug_assert_eq!(self.n, 6);
-        self.text.push('\n');
+        self.text.push(b'\n');
         Cells {
             text: self.text,
             spans: self.spans,
@@ -223,17 +242,17 @@ impl CellWriter {
 /// What an endpoint cell is written from: the report's text, or the
 /// session's own endpoint.
 trait CellText {
-    fn push_to(&self, out: &mut String);
+    fn push_to(&self, out: &mut Vec<u8>);
 }
 
 impl CellText for String {
-    fn push_to(&self, out: &mut String) {
-        out.push_str(self);
+    fn push_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
     }
 }
 
 impl CellText for crate::flow::Endpoint {
-    fn push_to(&self, out: &mut String) {
+    fn push_to(&self, out: &mut Vec<u8>) {
         crate::flow::Endpoint::push_to(self, out);
     }
 }
@@ -290,19 +309,19 @@ fn cells(
     row.end_ascii_cell();
     row.cell(client);
     row.cell(server);
-    row.text.push_str(verdict.as_str());
+    row.text.extend_from_slice(verdict.as_str().as_bytes());
     row.end_ascii_cell();
     match (server_version, client_max_version) {
-        (Some(v), _) => row.text.push_str(v),
+        (Some(v), _) => row.text.extend_from_slice(v.as_bytes()),
         (None, Some(v)) => {
-            row.text.push('(');
-            row.text.push_str(v);
-            row.text.push(')');
+            row.text.push(b'(');
+            row.text.extend_from_slice(v.as_bytes());
+            row.text.push(b')');
         }
-        (None, None) => row.text.push('-'),
+        (None, None) => row.text.push(b'-'),
     }
     row.end_ascii_cell();
-    push_sanitized(reason, &mut row.text);
+    push_sanitized_bytes(reason, &mut row.text);
     row.end_cell();
     row.done()
 }
@@ -393,6 +412,16 @@ mod tests {
         want.push_str(parts[5]);
         assert_eq!(plain_row(&cells), want);
         assert!(plain_header().starts_with("start                      client "));
+    }
+
+    /// The bytes form of the escaping appends what the string form does.
+    #[test]
+    fn sanitized_bytes_are_the_sanitized_text() {
+        for s in ["plain text", "a\x1b[31mred", "bidi \u{202e}x", "reasón", ""] {
+            let mut out = b"x".to_vec();
+            push_sanitized_bytes(s, &mut out);
+            assert_eq!(out, format!("x{}", sanitize(s)).into_bytes(), "{s:?}");
+        }
     }
 
     #[test]
