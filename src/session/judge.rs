@@ -21,6 +21,56 @@ macro_rules! reason {
 /// Bytes reserved for a reason: most are 60 to 130 long.
 const REASON_CAPACITY: usize = 128;
 
+/// Reasons of encrypted sessions are kept, per thread, by version, cipher
+/// suite and how TLS began, for the known versions and suites only
+/// (tls-parser's table): a million sessions took a million joins and
+/// allocations for a few distinct texts. Each is made once and kept for
+/// the process; at most this many are kept in all, whatever the number of
+/// threads that come and go (under 100 bytes each: at most 1.6 MB, in
+/// practice a few texts a server).
+const NEGOTIATED_KEPT: usize = 16_384;
+
+/// Texts kept so far, every thread counted.
+static NEGOTIATED_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    static NEGOTIATED: std::cell::RefCell<
+        rustc_hash::FxHashMap<(u16, u16, bool), &'static str>,
+    > = Default::default();
+}
+
+/// "TLSv1.3 negotiated after SSLRequest (TLS_AES_256_GCM_SHA384)": kept
+/// for a known version and suite, else made for this session.
+fn negotiated(v: TlsVersion, direct: bool, cipher: u16) -> Cow<'static, str> {
+    let how = if direct {
+        "direct TLS"
+    } else {
+        "after SSLRequest"
+    };
+    let text = || {
+        let name = crate::report::cipher_name(cipher);
+        [&*v.name(), " negotiated ", how, " (", &name, ")"].concat()
+    };
+    let known = matches!(v.0, 0x0300..=0x0304) && tls::cipher_suite(cipher).is_some();
+    if !known {
+        return text().into();
+    }
+    NEGOTIATED.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if let Some(&r) = kept.get(&(v.0, cipher, direct)) {
+            return r.into();
+        }
+        let r = text();
+        let count = NEGOTIATED_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if count >= NEGOTIATED_KEPT {
+            return r.into();
+        }
+        let r: &'static str = Box::leak(r.into_boxed_str());
+        kept.insert((v.0, cipher, direct), r);
+        r.into()
+    })
+}
+
 /// A verdict with its short reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
@@ -305,13 +355,8 @@ fn judge_tls(s: &Session, c: &Conversation, closes: &Closes<'_>) -> Judgement {
 
     if let Some(sh) = &t.server_hello {
         let v = TlsVersion(sh.selected_version);
-        let cipher = crate::report::cipher_name(sh.cipher);
-        let how = match t.negotiation {
-            Some(super::Negotiation::Direct) => "direct TLS",
-            _ => "after SSLRequest",
-        };
-        let reason = [&*v.name(), " negotiated ", how, " (", &cipher, ")"].concat();
-        return j(Verdict::Encrypted, reason);
+        let direct = t.negotiation == Some(super::Negotiation::Direct);
+        return j(Verdict::Encrypted, negotiated(v, direct, sh.cipher));
     }
 
     if t.negotiation == Some(super::Negotiation::Midstream) {
@@ -460,5 +505,36 @@ fn judge_plain(s: &Session, c: &Conversation, closes: &Closes<'_>) -> Judgement 
                 }
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kept reason reads as the one made for the session: known and
+    /// unknown versions and suites, both ways TLS begins, asked twice.
+    #[test]
+    fn kept_reasons_read_as_made_ones() {
+        for version in [0x0301, 0x0303, 0x0304, 0x7f1c, 0x0305] {
+            for cipher in [0x1302, 0xc030, 0x0000, 0xfefe] {
+                for direct in [false, true] {
+                    let v = TlsVersion(version);
+                    let how = if direct {
+                        "direct TLS"
+                    } else {
+                        "after SSLRequest"
+                    };
+                    let want = format!(
+                        "{} negotiated {how} ({})",
+                        v.name(),
+                        crate::report::cipher_name(cipher)
+                    );
+                    for _ in 0..2 {
+                        assert_eq!(negotiated(v, direct, cipher), want);
+                    }
+                }
+            }
+        }
     }
 }
