@@ -30,8 +30,11 @@ const REASON_CAPACITY: usize = 128;
 /// practice a few texts a server).
 const NEGOTIATED_KEPT: usize = 16_384;
 
-/// Texts kept so far, every thread counted.
-static NEGOTIATED_COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Every text kept, by any thread: each thread's map finds them, this
+/// holds them for the process (so that they stay reachable after the
+/// thread that made one ends: leak checkers, the fuzz targets' among them,
+/// count memory no one can reach as lost).
+static NEGOTIATED_TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
 
 thread_local! {
     static NEGOTIATED: std::cell::RefCell<
@@ -61,11 +64,12 @@ fn negotiated(v: TlsVersion, direct: bool, cipher: u16) -> Cow<'static, str> {
             return r.into();
         }
         let r = text();
-        let count = NEGOTIATED_COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if count >= NEGOTIATED_KEPT {
+        let mut texts = NEGOTIATED_TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+        if texts.len() >= NEGOTIATED_KEPT {
             return r.into();
         }
         let r: &'static str = Box::leak(r.into_boxed_str());
+        texts.push(r);
         kept.insert((v.0, cipher, direct), r);
         r.into()
     })
