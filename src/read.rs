@@ -320,26 +320,31 @@ impl<'a> ReportWriter<'a> {
             self.streaming_rows = true;
             writeln!(self.out, "{}", report::plain_header())?;
             for (_, cells) in std::mem::take(&mut self.rows) {
-                let spent = self.queue(cells.into_buffer())?;
-                self.spent.push(spent);
+                self.enqueue(cells.into_buffer())?;
             }
         }
         Ok(Vec::new())
     }
 
-    /// Queues a whole record or line for the output, writing the queue when
-    /// it is long enough; gives a buffer back for the next.
+    /// [`Self::enqueue`], giving a written buffer back for the next.
     fn queue(&mut self, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+        self.enqueue(bytes)?;
+        Ok(self.spent.pop().unwrap_or_default())
+    }
+
+    /// Queues a whole record or line for the output, writing the queue when
+    /// it is long enough.
+    fn enqueue(&mut self, bytes: Vec<u8>) -> io::Result<()> {
         self.pending_bytes += bytes.len();
         self.pending.push(bytes);
         if self.pending_bytes >= PENDING_BYTES || self.pending.len() >= PENDING_RECORDS {
             self.write_pending()?;
         }
-        Ok(self.spent.pop().unwrap_or_default())
+        Ok(())
     }
 
-    /// Writes the JSON Lines records waiting, in one vectored write (more
-    /// if the output takes less at a time).
+    /// Writes the records or lines waiting, in one vectored write (more if
+    /// the output takes less at a time).
     fn write_pending(&mut self) -> io::Result<()> {
         let mut slices: Vec<io::IoSlice<'_>> =
             self.pending.iter().map(|b| io::IoSlice::new(b)).collect();

@@ -273,7 +273,10 @@ impl Endpoint {
     pub fn push_to(&self, out: &mut Vec<u8>) {
         match self.v4_text() {
             Some((b, n)) => out.extend_from_slice(&b[..n]),
-            None => out.extend_from_slice(self.addr().to_string().as_bytes()),
+            None => {
+                use std::io::Write;
+                let _ = write!(out, "{}", self.addr());
+            }
         }
     }
 }

@@ -8,33 +8,27 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 /// Makes a string from the wire safe for a terminal: control characters and
 /// escape sequences are shown escaped, never interpreted.
 pub fn sanitize(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    push_sanitized(s, &mut out);
-    out
-}
-
-/// [`sanitize`], appending its UTF-8 to `out`.
-pub fn push_sanitized_bytes(s: &str, out: &mut Vec<u8>) {
-    if every_byte(s.as_bytes(), printable_ascii) {
-        out.extend_from_slice(s.as_bytes());
-    } else {
-        out.extend_from_slice(sanitize(s).as_bytes());
-    }
-}
-
-/// [`sanitize`], appending to `out`.
-pub fn push_sanitized(s: &str, out: &mut String) {
     // Printable ASCII, the usual case, needs nothing.
     if every_byte(s.as_bytes(), printable_ascii) {
-        out.push_str(s);
-        return;
+        return s.to_owned();
     }
+    let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         if is_unsafe_for_terminal(ch) {
             out.extend(ch.escape_unicode());
         } else {
             out.push(ch);
         }
+    }
+    out
+}
+
+/// [`sanitize`], appending its UTF-8 to `out` (a table row's bytes).
+fn push_sanitized(s: &str, out: &mut Vec<u8>) {
+    if every_byte(s.as_bytes(), printable_ascii) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        out.extend_from_slice(sanitize(s).as_bytes());
     }
 }
 
@@ -188,13 +182,13 @@ impl CellWriter {
     /// Ends the cell written since the last, and pads it to its column
     /// (by characters, as `{:<w$}` does) unless it is the last.
     fn end_cell(&mut self) {
-        let cell = &self.text[self.start..];
-        let chars = if cell.is_ascii() {
-            cell.len()
-        } else {
-            text_of(cell).chars().count()
-        };
-        self.end(chars);
+        self.end(|cell| {
+            if cell.is_ascii() {
+                cell.len()
+            } else {
+                text_of(cell).chars().count()
+            }
+        });
     }
 
     /// [`Self::end_cell`] of a cell pgtls wrote itself (a time, an
@@ -205,14 +199,15 @@ impl CellWriter {
     /// on the million TLS sessions).
     fn end_ascii_cell(&mut self) {
         debug_assert!(self.text[self.start..].is_ascii());
-        self.end(self.text.len() - self.start);
+        self.end(<[u8]>::len);
     }
 
-    /// Ends the cell written since the last, `chars` characters long.
-    fn end(&mut self, chars: usize) {
+    /// Ends the cell written since the last; `chars` counts its characters,
+    /// asked only of a cell that is padded (the reason, last, is not).
+    fn end(&mut self, chars: impl FnOnce(&[u8]) -> usize) {
         self.spans[self.n] = (self.start, self.text.len());
         if let Some(&w) = PLAIN_WIDTHS.get(self.n) {
-            let mut pad = w.saturating_sub(chars) + 1;
+            let mut pad = w.saturating_sub(chars(&self.text[self.start..])) + 1;
             while pad > 0 {
                 let k = pad.min(SPACES.len());
                 self.text.extend_from_slice(&SPACES.as_bytes()[..k]);
@@ -321,7 +316,7 @@ fn cells(
         (None, None) => row.text.push(b'-'),
     }
     row.end_ascii_cell();
-    push_sanitized_bytes(reason, &mut row.text);
+    push_sanitized(reason, &mut row.text);
     row.end_cell();
     row.done()
 }
@@ -419,7 +414,7 @@ mod tests {
     fn sanitized_bytes_are_the_sanitized_text() {
         for s in ["plain text", "a\x1b[31mred", "bidi \u{202e}x", "reasón", ""] {
             let mut out = b"x".to_vec();
-            push_sanitized_bytes(s, &mut out);
+            push_sanitized(s, &mut out);
             assert_eq!(out, format!("x{}", sanitize(s)).into_bytes(), "{s:?}");
         }
     }

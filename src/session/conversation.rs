@@ -288,7 +288,7 @@ impl Default for Conversation {
             gss_request_frame: None,
             answers: Vec::new(),
             client_tls: TlsStream::default(),
-            server_tls: TlsStream::default(),
+            server_tls: TlsStream::of_server(),
             client_msgs: MessageStream::default(),
             server_msgs: MessageStream::default(),
             tls: TlsFacts::default(),
@@ -1080,8 +1080,8 @@ impl Conversation {
             }
             TlsEvent::Certificate { bytes, chain } if dir == Direction::ToClient => {
                 self.tls.certificate_bytes += bytes;
-                if self.tls.certificates.is_none() {
-                    let certs = chain;
+                // The stream decodes the server's first chain only.
+                if let (None, Some(certs)) = (&self.tls.certificates, chain) {
                     let (leaf, subject) = match certs.certs.first() {
                         Some(c) => (", leaf ", c.subject.as_str()),
                         None => ("", ""),

@@ -54,16 +54,16 @@ fn negotiated(v: TlsVersion, direct: bool, cipher: u16) -> Cow<'static, str> {
         let name = crate::report::cipher_name(cipher);
         [&*v.name(), " negotiated ", how, " (", &name, ")"].concat()
     };
-    let known = matches!(v.0, 0x0300..=0x0304) && tls::cipher_suite(cipher).is_some();
-    if !known {
-        return text().into();
-    }
     NEGOTIATED.with(|kept| {
         let mut kept = kept.borrow_mut();
         if let Some(&r) = kept.get(&(v.0, cipher, direct)) {
             return r.into();
         }
         let r = text();
+        let known = matches!(v.0, 0x0300..=0x0304) && tls::cipher_suite(cipher).is_some();
+        if !known {
+            return r.into();
+        }
         let mut texts = NEGOTIATED_TEXTS.lock().unwrap_or_else(|e| e.into_inner());
         if texts.len() >= NEGOTIATED_KEPT {
             return r.into();

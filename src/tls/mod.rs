@@ -439,13 +439,15 @@ pub enum TlsEvent {
     /// server chose (up to 32 bytes).
     ServerHello(Arc<ServerHelloInfo>, SessionId),
     /// A Certificate message sent in clear (TLS 1.2 and older): its body's
-    /// length and the chain it holds, decoded where the body lies
-    /// ([`cert::parse_certificate_chain_cached`]: shared with the sessions
-    /// that saw the same chain; a copy of the body for the session to
-    /// decode later cost an allocation and a copy of its kilobytes).
+    /// length and, when the stream decodes it
+    /// ([`TlsStream::decode_certificate`]), the chain it holds, decoded
+    /// where the body lies ([`cert::parse_certificate_chain_cached`]: shared
+    /// with the sessions that saw the same chain; a copy of the body for
+    /// the session to decode later cost an allocation and a copy of its
+    /// kilobytes).
     Certificate {
         bytes: usize,
-        chain: Arc<cert::CertChain>,
+        chain: Option<Arc<cert::CertChain>>,
     },
     /// A ServerKeyExchange in clear (TLS 1.2 and older): its first four
     /// bytes, which name the ECDHE group or give the DH prime's length (and
@@ -1031,9 +1033,21 @@ pub struct TlsStream {
     pub records: u32,
     /// Bytes fed so far (an SSLv2-format hello can only be the first bytes).
     pub bytes_fed: u64,
+    /// The next Certificate message in clear is decoded: set on a server's
+    /// stream, whose first chain is what a session shows. Later ones, and
+    /// a client's, are only measured.
+    pub decode_certificate: bool,
 }
 
 impl TlsStream {
+    /// A server's stream: its first Certificate message in clear is decoded.
+    pub fn of_server() -> Self {
+        TlsStream {
+            decode_certificate: true,
+            ..TlsStream::default()
+        }
+    }
+
     /// Stops parsing and frees the buffers; counters stay.
     pub fn release(&mut self) {
         self.pending = Vec::new();
@@ -1193,7 +1207,8 @@ impl TlsStream {
                 },
                 HS_CERTIFICATE => TlsEvent::Certificate {
                     bytes: body.len(),
-                    chain: cert::parse_certificate_chain_cached(body),
+                    chain: std::mem::take(&mut self.decode_certificate)
+                        .then(|| cert::parse_certificate_chain_cached(body)),
                 },
                 HS_SERVER_KEY_EXCHANGE => TlsEvent::ServerKeyExchange {
                     params: KeyExchangeStart::new(body),
