@@ -1,5 +1,7 @@
 //! Timestamps as RFC 3339 in UTC with microseconds, without a time library.
 
+use std::cell::Cell;
+
 /// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub fn rfc3339(ns: i64) -> String {
     let mut b = stamp(ns);
@@ -17,11 +19,36 @@ pub fn push_table_time(ns: i64, out: &mut Vec<u8>) {
     out.extend_from_slice(&b[..26]);
 }
 
+thread_local! {
+    /// The second this thread stamped last, and its text: the sessions of
+    /// a busy capture start many to a second, and share all but the
+    /// microseconds (the date and time took 300 instructions a row).
+    static LAST_SECOND: Cell<(i64, [u8; 27])> = const { Cell::new((i64::MIN, [0; 27])) };
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.ffffff` and a byte left for the zone.
 fn stamp(ns: i64) -> [u8; 27] {
-    let micros = ns.rem_euclid(1_000_000_000) / 1_000;
-    // i64 nanoseconds span the years 1677 to 2262: always four digits.
-    stamp_secs(ns.div_euclid(1_000_000_000), micros as u32)
+    let secs = ns.div_euclid(1_000_000_000);
+    let micros = (ns.rem_euclid(1_000_000_000) / 1_000) as u32;
+    let mut b = LAST_SECOND.with(|last| match last.get() {
+        (s, b) if s == secs => b,
+        _ => {
+            // i64 nanoseconds span the years 1677 to 2262: always four digits.
+            let b = stamp_secs(secs, 0);
+            last.set((secs, b));
+            b
+        }
+    });
+    put_digits(&mut b[20..26], micros.into());
+    b
+}
+
+/// Writes `v` in decimal into all of `to`, zero-padded (the digits that fit).
+fn put_digits(to: &mut [u8], mut v: u64) {
+    for d in to.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 /// [`stamp`] from seconds and microseconds; the year must have four digits.
@@ -31,12 +58,7 @@ fn stamp_secs(secs: i64, micros: u32) -> [u8; 27] {
     let (y, m, d) = civil_from_days(days);
     // Two timestamps per session: written digit by digit, not through `format!`.
     let mut b = *b"0000-00-00T00:00:00.000000Z";
-    let mut put = |at: usize, width: usize, mut v: u64| {
-        for i in (at..at + width).rev() {
-            b[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
+    let mut put = |at: usize, width: usize, v: u64| put_digits(&mut b[at..at + width], v);
     put(0, 4, y as u64);
     put(5, 2, u64::from(m));
     put(8, 2, u64::from(d));
@@ -103,6 +125,28 @@ mod tests {
             rfc3339(1_795_898_758_000_000_000),
             "2026-11-28T20:45:58.000000Z"
         );
+    }
+
+    /// Instants of one second, then of another and back, as each second
+    /// starts and ends: the second kept from the last stamp is reused
+    /// only for its own instants.
+    #[test]
+    fn instants_within_and_across_seconds() {
+        let second = 951_827_696_000_000_000;
+        let cases = [
+            (second + 789_012_000, "2000-02-29T12:34:56.789012Z"),
+            (second, "2000-02-29T12:34:56.000000Z"),
+            (second + 999_999_999, "2000-02-29T12:34:56.999999Z"),
+            (second + 1_000_000_000, "2000-02-29T12:34:57.000000Z"),
+            (second - 1_000, "2000-02-29T12:34:55.999999Z"),
+            (second + 5_000, "2000-02-29T12:34:56.000005Z"),
+            (-1_000, "1969-12-31T23:59:59.999999Z"),
+            (-999_999_999, "1969-12-31T23:59:59.000000Z"),
+            (0, "1970-01-01T00:00:00.000000Z"),
+        ];
+        for (ns, want) in cases {
+            assert_eq!(rfc3339(ns), want, "{ns}");
+        }
     }
 
     #[test]

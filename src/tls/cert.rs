@@ -133,8 +133,8 @@ fn u24(b: &[u8]) -> Option<usize> {
 const CHAIN_CACHE_ENTRIES: usize = 256;
 
 thread_local! {
-    static CHAIN_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<Vec<u8>, Arc<CertChain>>> =
-        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+    static CHAIN_CACHE: std::cell::RefCell<super::shapes::ShapeCache<Arc<CertChain>>> =
+        std::cell::RefCell::new(Default::default());
 }
 
 /// [`parse_certificate_chain`] with a small per-thread cache: a server shows
@@ -142,18 +142,11 @@ thread_local! {
 /// session on captures of many short TLS 1.2 sessions. The sessions that
 /// saw the same chain share it: a copy cost about ten allocations.
 pub fn parse_certificate_chain_cached(body: &[u8]) -> Arc<CertChain> {
-    if let Some(c) = CHAIN_CACHE.with(|c| c.borrow().get(body).cloned()) {
-        return c;
-    }
-    let chain = Arc::new(parse_certificate_chain(body));
     CHAIN_CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= CHAIN_CACHE_ENTRIES {
-            c.clear();
-        }
-        c.insert(body.to_vec(), chain.clone());
-    });
-    chain
+        c.borrow_mut().get_or(body, CHAIN_CACHE_ENTRIES, || {
+            Arc::new(parse_certificate_chain(body))
+        })
+    })
 }
 
 /// Decodes a TLS 1.0–1.2 Certificate message body: a 3-byte list length,

@@ -11,6 +11,7 @@
 
 pub mod cert;
 pub mod fingerprint;
+mod shapes;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -559,8 +560,8 @@ const LONGEST_HELLO_CACHED: usize = 2048;
 /// emptied.
 const SHAPES_CACHED: usize = 1024;
 
-/// A per-thread map from a shape's bytes to what was computed from them.
-type Shapes<V> = RefCell<rustc_hash::FxHashMap<Box<[u8]>, V>>;
+/// A per-thread cache of what was decoded from a shape's bytes.
+type Shapes<V> = RefCell<shapes::ShapeCache<V>>;
 
 thread_local! {
     static CLIENT_HELLOS: Shapes<Option<Arc<ClientHelloInfo>>> = Default::default();
@@ -575,18 +576,7 @@ fn by_shape<V: Clone>(
     shape: &[u8],
     compute: impl FnOnce() -> V,
 ) -> V {
-    cache.with(|c| {
-        let mut c = c.borrow_mut();
-        if let Some(v) = c.get(shape) {
-            return v.clone();
-        }
-        let v = compute();
-        if c.len() >= SHAPES_CACHED {
-            c.clear();
-        }
-        c.insert(shape.into(), v.clone());
-        v
-    })
+    cache.with(|c| c.borrow_mut().get_or(shape, SHAPES_CACHED, compute))
 }
 
 /// [`parse_client_hello`], decoded once per thread for all the hellos
