@@ -265,6 +265,10 @@ pub struct Conversation {
     settled: bool,
 }
 
+/// Startup bytes a settled conversation keeps room for (an SSLRequest, an
+/// answer), for the conversation that reuses its box.
+const SMALL_PENDING: usize = 64;
+
 /// A thread's event buffer that one delivery grew past this many events is
 /// freed rather than kept.
 const EVENTS_KEPT: usize = 256;
@@ -442,13 +446,44 @@ impl Conversation {
 
     /// Frees the parsing buffers once the verdict is settled.
     pub fn release_buffers(&mut self) {
-        self.pending_client = Vec::new();
-        self.pending_server = Vec::new();
+        // A startup packet's few bytes are kept for the conversation that
+        // starts in this one's box next ([`Conversation::reuse_buffers`]).
+        for pending in [&mut self.pending_client, &mut self.pending_server] {
+            if pending.capacity() <= SMALL_PENDING {
+                pending.clear();
+            } else {
+                *pending = Vec::new();
+            }
+        }
         // Counters that the verdict reads survive; buffers go.
         self.client_tls.release();
         self.server_tls.release();
         self.client_msgs.release();
         self.server_msgs.release();
+    }
+
+    /// Takes the buffers of `ended`, emptied, where they are small, into
+    /// this new conversation: the next session fills the same ones (a TLS
+    /// session allocated five of them).
+    pub(super) fn reuse_buffers(&mut self, ended: &mut Conversation) {
+        fn reuse<T>(to: &mut Vec<T>, from: &mut Vec<T>, most: usize) {
+            if to.capacity() == 0 && from.capacity() <= most {
+                from.clear();
+                std::mem::swap(to, from);
+            }
+        }
+        reuse(&mut self.evidence, &mut ended.evidence, 8);
+        reuse(&mut self.answers, &mut ended.answers, 4);
+        reuse(
+            &mut self.pending_client,
+            &mut ended.pending_client,
+            SMALL_PENDING,
+        );
+        reuse(
+            &mut self.pending_server,
+            &mut ended.pending_server,
+            SMALL_PENDING,
+        );
     }
 
     fn evidence(&mut self, frame: u64, what: impl Into<Cow<'static, str>>) {

@@ -113,7 +113,7 @@ struct Streams {
 /// to start in. A conversation (1,376 bytes) is past the allocator's
 /// small-block fast path: allocating one took 220 instructions, a tenth of
 /// what the ClientHello of a TLS session takes to read.
-const SPARE_CONVERSATIONS: usize = 16;
+const SPARE_CONVERSATIONS: usize = 64;
 
 thread_local! {
     // The boxes are what is kept: each is handed out again whole.
@@ -146,8 +146,10 @@ fn new_conversation() -> Box<Conversation> {
     match spare {
         Some(mut c) => {
             // What the ended session held is freed here rather than where
-            // it ended.
-            *c = Conversation::default();
+            // it ended, but for its small buffers, emptied.
+            let mut new = Conversation::default();
+            new.reuse_buffers(&mut c);
+            *c = new;
             c
         }
         None => Box::default(),
@@ -668,6 +670,13 @@ mod tests {
         used.client_closed = Some(7);
         used.midstream = true;
         used.tls.client_app_records = 3;
+        for frame in 0..5 {
+            used.evidence.push(Evidence {
+                frame,
+                what: format!("evidence {frame}").into(),
+            });
+        }
+        let room = used.evidence.capacity();
         assert_ne!(used, Conversation::default());
         drop(Streams {
             to_server: Reassembler::default(),
@@ -679,6 +688,8 @@ mod tests {
         let c = new_conversation();
         assert_eq!(SPARE.with(|s| s.borrow().len()), kept - 1);
         assert_eq!(*c, Conversation::default());
+        // Its evidence list is the ended one's, emptied.
+        assert_eq!(c.evidence.capacity(), room);
     }
 
     /// A session whose conversation saw these closes.
