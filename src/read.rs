@@ -1,6 +1,6 @@
 //! `pgtls read`: files in, one report per session out.
 
-use crate::analyze::{Analyzer, AnalyzerConfig, InputStats, Retired};
+use crate::analyze::{Analyzer, AnalyzerConfig, Departed, InputStats, Retired};
 use crate::capture::file::CaptureReader;
 use crate::cli::{Format, ReadConfig};
 use crate::flow::PortSet;
@@ -161,24 +161,26 @@ pub fn analyze_files(
     Ok(all)
 }
 
-/// A session's output rendered where it was judged, so that the workers of
-/// a sharded run serialize in parallel and the writer only copies bytes.
-pub struct Rendered {
-    /// Order within its file: the frame at which the session left the flow
-    /// table, then its first frame.
-    pub order: (u64, u64),
-    pub verdict: Verdict,
-    pub output: Output,
-}
-
-pub use crate::report::Output;
+pub use crate::report::{Output, Rendered};
 
 impl Rendered {
     /// Renders a session that left the table in the storage `buf` gives (see
     /// [`Rendered::into_buffer`]), or takes the output it was given when it
     /// reset ([`Analyzer::rendering_resets`]). The table needs only a few
     /// cells of it, taken from the session without building its whole report.
-    pub fn of_retired(
+    pub fn of_departed(
+        d: Departed,
+        file: &str,
+        format: Format,
+        buf: impl FnOnce() -> Vec<u8>,
+    ) -> io::Result<Rendered> {
+        match d {
+            Departed::Rendered(r) => Ok(r),
+            Departed::Session(mut r) => Rendered::of_retired(&mut r, file, format, buf),
+        }
+    }
+
+    fn of_retired(
         r: &mut Retired,
         file: &str,
         format: Format,
@@ -282,14 +284,14 @@ impl<'a> ReportWriter<'a> {
     /// Writes a session of input number `file`, named `name`, that left the
     /// table, rendered in the storage `buf` gives if it needs any; returns a
     /// buffer for the next, as [`ReportWriter::write_rendered`].
-    pub fn write_retired(
+    pub fn write_departed(
         &mut self,
         file: usize,
         name: &str,
-        r: &mut Retired,
+        d: Departed,
         buf: impl FnOnce() -> Vec<u8>,
     ) -> io::Result<Vec<u8>> {
-        let r = Rendered::of_retired(r, name, self.format, buf)?;
+        let r = Rendered::of_departed(d, name, self.format, buf)?;
         self.write_rendered(file, r)
     }
 
@@ -531,14 +533,13 @@ impl crate::relay::Follower for ShardOutput<'_> {
         if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(io::Error::other("stopped"));
         }
-        let mut retired = a.take_retired();
-        for r in &mut retired {
+        for d in a.take_retired().into_ordered() {
             if self.pending.is_empty() {
                 while let Ok(back) = self.recycled.try_recv() {
                     back.into_iter().for_each(|buf| a.recycle(buf));
                 }
             }
-            let r = Rendered::of_retired(r, self.name, self.format, || a.spare_buffer())?;
+            let r = Rendered::of_departed(d, self.name, self.format, || a.spare_buffer())?;
             self.pending.push(r);
             if self.pending.len() == HELD_REPORTS {
                 self.send(0)?;
@@ -793,8 +794,8 @@ fn run_single(
         // The name the analyzer gives its reports.
         let name = path.display().to_string();
         let mut emit = |a: &mut Analyzer| {
-            for mut r in a.take_retired() {
-                let back = writer.write_retired(fi, &name, &mut r, || a.spare_buffer())?;
+            for d in a.take_retired().into_ordered() {
+                let back = writer.write_departed(fi, &name, d, || a.spare_buffer())?;
                 a.recycle(back);
             }
             progress.update(file_bytes(a), writer.sessions() + a.open_sessions() as u64);

@@ -31,8 +31,8 @@ fn outputs(bytes: &[u8], format: Format, early: bool) -> (Vec<String>, u64) {
     };
     pgtls::read::read_capture(&mut a, std::io::Cursor::new(bytes), "f", &mut |_| {}).unwrap();
     let mut out = Vec::new();
-    for mut r in a.take_retired() {
-        let rendered = Rendered::of_retired(&mut r, "f", format, Vec::new).unwrap();
+    for d in a.take_retired().into_ordered() {
+        let rendered = Rendered::of_departed(d, "f", format, Vec::new).unwrap();
         let text = match rendered.output {
             Output::Json(body) => String::from_utf8(body).unwrap(),
             Output::Row(cells) => format!("{cells:?}"),

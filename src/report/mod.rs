@@ -433,6 +433,16 @@ impl SessionReport {
     }
 }
 
+/// A session's output rendered where it was judged, so that the workers of
+/// a sharded run serialize in parallel and the writer only copies bytes.
+pub struct Rendered {
+    /// Order within its file: the frame at which the session left the flow
+    /// table, then its first frame.
+    pub order: (u64, u64),
+    pub verdict: Verdict,
+    pub output: Output,
+}
+
 /// What `read` writes of one session.
 #[derive(Debug)]
 pub enum Output {

@@ -792,7 +792,11 @@ mod tests {
                     });
                 }
                 a.end_source();
-                for mut r in a.take_retired() {
+                for d in a.take_retired().into_ordered() {
+                    // Not rendering resets: every session leaves as it is.
+                    let crate::analyze::Departed::Session(mut r) = d else {
+                        panic!("a session rendered without rendering_resets");
+                    };
                     let s = &mut r.session;
                     if !matches!(&s.body, Body::Open(st) if st.conv.is_some()) {
                         continue;
