@@ -113,8 +113,10 @@ pub const TABLE_MAX_ROWS: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cells {
     text: Vec<u8>,
-    /// Where each cell begins and ends in `text`.
-    spans: [(usize, usize); 6],
+    /// Where each cell begins and ends in `text` (32 bits each: a row is
+    /// moved from the worker that made it to the writer four times, and
+    /// words of 64 bits made it 144 bytes instead of 96).
+    spans: [(u32, u32); 6],
 }
 
 /// Text of bytes a row was built from (UTF-8, see [`Cells`]).
@@ -135,7 +137,11 @@ impl Cells {
 
     pub fn get(&self, i: usize) -> &str {
         let (start, end) = self.spans[i];
-        text_of(&self.text[start..end])
+        text_of(
+            self.text
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
+        )
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
@@ -159,7 +165,7 @@ impl Cells {
 /// Cells appended one after the other.
 struct CellWriter {
     text: Vec<u8>,
-    spans: [(usize, usize); 6],
+    spans: [(u32, u32); 6],
     /// Cells ended so far, and where the next begins.
     n: usize,
     start: usize,
@@ -205,7 +211,11 @@ impl CellWriter {
     /// Ends the cell written since the last; `chars` counts its characters,
     /// asked only of a cell that is padded (the reason, last, is not).
     fn end(&mut self, chars: impl FnOnce(&[u8]) -> usize) {
-        self.spans[self.n] = (self.start, self.text.len());
+        // A row's text is far shorter than 4 GB: a cell's reason is a few
+        // of pgtls's sentences and a server's error message cut to its
+        // fields' bounds.
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.spans[self.n] = (at(self.start), at(self.text.len()));
         if let Some(&w) = PLAIN_WIDTHS.get(self.n) {
             let mut pad = w.saturating_sub(chars(&self.text[self.start..])) + 1;
             while pad > 0 {
