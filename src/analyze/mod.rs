@@ -1100,6 +1100,52 @@ mod tests {
     use crate::capture::LinkType;
     use crate::flow::Endpoint;
 
+    /// Departures come out by the frame each left at, then by first frame,
+    /// whichever list holds them, and each exactly once.
+    #[test]
+    fn departures_merge_in_output_order() {
+        let key = FlowKey {
+            client: Endpoint::v4([10, 0, 0, 2], 40000),
+            server: Endpoint::v4([10, 0, 0, 1], 5432),
+        };
+        // (left at, first frame) of sessions and of rendered outputs, each
+        // list sorted, interleaved, with ties on the frame left at.
+        let sessions = [(5, 1), (9, 3), (9, 7), (20, 2), (u64::MAX, 4)];
+        let rendered = [(1, 8), (9, 5), (12, 6), (30, 9)];
+        let d = Departures {
+            sessions: sessions
+                .iter()
+                .map(|&(at, first)| Retired {
+                    session: Session::new(key, first, 0, first),
+                    retired_at: at,
+                })
+                .collect(),
+            rendered: rendered
+                .iter()
+                .map(|&order| Rendered {
+                    order,
+                    verdict: crate::session::Verdict::Encrypted,
+                    output: crate::report::Output::Json(Vec::new()),
+                })
+                .collect(),
+        };
+        let got: Vec<(u64, u64, bool)> = d
+            .into_ordered()
+            .map(|d| match d {
+                Departed::Session(r) => (r.order().0, r.order().1, false),
+                Departed::Rendered(r) => (r.order.0, r.order.1, true),
+            })
+            .collect();
+        let mut want: Vec<(u64, u64, bool)> = sessions
+            .iter()
+            .map(|&(a, f)| (a, f, false))
+            .chain(rendered.iter().map(|&(a, f)| (a, f, true)))
+            .collect();
+        want.sort();
+        assert_eq!(got, want);
+        assert!(Departures::default().into_ordered().next().is_none());
+    }
+
     /// Flows that differ only in the client's port, or only in its address,
     /// spread evenly over the shards (a sharded run keeps every core busy).
     #[test]
