@@ -176,23 +176,19 @@ impl Rendered {
     ) -> io::Result<Rendered> {
         match d {
             Departed::Rendered(r) => Ok(r),
-            Departed::Session(mut r) => Rendered::of_retired(&mut r, file, format, buf),
+            Departed::Session(r) => Rendered::of_retired(&r, file, format, buf),
         }
     }
 
+    /// A session that left as it is: the analyzer hands out the output of
+    /// one rendered at its reset as [`Departed::Rendered`].
     fn of_retired(
-        r: &mut Retired,
+        r: &Retired,
         file: &str,
         format: Format,
         buf: impl FnOnce() -> Vec<u8>,
     ) -> io::Result<Rendered> {
-        if let Some(early) = r.session.take_prerendered() {
-            return Ok(Rendered {
-                order: r.order(),
-                verdict: early.verdict,
-                output: early.output(&r.session),
-            });
-        }
+        debug_assert!(!r.session.is_rendered());
         if format != Format::Table {
             return Rendered::into_buffer(&r.report(file), format, buf());
         }

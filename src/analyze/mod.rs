@@ -433,10 +433,11 @@ impl Analyzer {
     /// [`Analyzer::in_departure_order`], and a reset session's output for
     /// `format` is made when it resets ([`Prerendered`]), not when it leaves
     /// the table [`RESET_LINGER_NS`] later: its memory is still in cache,
-    /// and it is freed at once. A session that left holds its output
-    /// ([`Session::take_prerendered`]) instead of its conversation: sessions
-    /// are taken with [`Analyzer::take_retired`] and written with
-    /// `read::Rendered::of_retired`, never turned into reports.
+    /// and it is freed at once. Such a session holds its output
+    /// ([`Session::take_prerendered`]) instead of its conversation, and
+    /// leaves as that output ([`Departed::Rendered`]): sessions are taken
+    /// with [`Analyzer::take_retired`] and written with
+    /// `read::Rendered::of_departed`, never turned into reports.
     pub fn rendering_resets(mut self, format: Format) -> Self {
         self.queues.prerender = Some(format);
         self.in_departure_order()

@@ -21,25 +21,29 @@ macro_rules! reason {
 /// Bytes reserved for a reason: most are 60 to 130 long.
 const REASON_CAPACITY: usize = 128;
 
-/// Reasons of encrypted sessions are kept, per thread, by version, cipher
-/// suite and how TLS began, for the known versions and suites only
-/// (tls-parser's table): a million sessions took a million joins and
-/// allocations for a few distinct texts. Each is made once and kept for
-/// the process; at most this many are kept in all, whatever the number of
-/// threads that come and go (under 100 bytes each: at most 1.6 MB, in
-/// practice a few texts a server).
+/// Reasons of encrypted sessions are kept by version, cipher suite and
+/// how TLS began, for the known versions and suites only (tls-parser's
+/// table): a million sessions took a million joins and allocations for a
+/// few distinct texts. Each is made once and kept for the process; at most
+/// this many are kept in all, whatever the number of threads that come
+/// and go (under 100 bytes each: at most 1.6 MB, in practice a few texts a
+/// server).
 const NEGOTIATED_KEPT: usize = 16_384;
 
-/// Every text kept, by any thread: each thread's map finds them, this
-/// holds them for the process (so that they stay reachable after the
-/// thread that made one ends: leak checkers, the fuzz targets' among them,
-/// count memory no one can reach as lost).
-static NEGOTIATED_TEXTS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+/// Every text kept, by version, suite and how TLS began: a thread that
+/// misses in its own map looks here (under the lock) before making one, so
+/// that each is made once for the process; and they stay reachable after
+/// the thread that made one ends (leak checkers, the fuzz targets' among
+/// them, count memory no one can reach as lost).
+static NEGOTIATED_TEXTS: std::sync::LazyLock<std::sync::Mutex<KeptReasons>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Kept reasons by (version, cipher suite, direct TLS).
+type KeptReasons = rustc_hash::FxHashMap<(u16, u16, bool), &'static str>;
 
 thread_local! {
-    static NEGOTIATED: std::cell::RefCell<
-        rustc_hash::FxHashMap<(u16, u16, bool), &'static str>,
-    > = Default::default();
+    /// The texts this thread used, found without the lock.
+    static NEGOTIATED: std::cell::RefCell<KeptReasons> = Default::default();
 }
 
 /// "TLSv1.3 negotiated after SSLRequest (TLS_AES_256_GCM_SHA384)": kept
@@ -54,23 +58,27 @@ fn negotiated(v: TlsVersion, direct: bool, cipher: u16) -> Cow<'static, str> {
         let name = crate::report::cipher_name(cipher);
         [&*v.name(), " negotiated ", how, " (", &name, ")"].concat()
     };
+    let key = (v.0, cipher, direct);
     NEGOTIATED.with(|kept| {
         let mut kept = kept.borrow_mut();
-        if let Some(&r) = kept.get(&(v.0, cipher, direct)) {
+        if let Some(&r) = kept.get(&key) {
             return r.into();
         }
-        let r = text();
         let known = matches!(v.0, 0x0300..=0x0304) && tls::cipher_suite(cipher).is_some();
         if !known {
-            return r.into();
+            return text().into();
         }
         let mut texts = NEGOTIATED_TEXTS.lock().unwrap_or_else(|e| e.into_inner());
-        if texts.len() >= NEGOTIATED_KEPT {
-            return r.into();
-        }
-        let r: &'static str = Box::leak(r.into_boxed_str());
-        texts.push(r);
-        kept.insert((v.0, cipher, direct), r);
+        let r = match texts.get(&key) {
+            Some(&r) => r,
+            None if texts.len() < NEGOTIATED_KEPT => {
+                let r: &'static str = Box::leak(text().into_boxed_str());
+                texts.insert(key, r);
+                r
+            }
+            None => return text().into(),
+        };
+        kept.insert(key, r);
         r.into()
     })
 }
@@ -540,5 +548,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A known reason is made once for the process: another thread is
+    /// given the same text, not a copy of its own.
+    #[test]
+    fn threads_share_kept_reasons() {
+        let ask = || negotiated(TlsVersion(0x0304), false, 0x1301);
+        let here = ask();
+        let there = std::thread::spawn(move || match ask() {
+            Cow::Borrowed(r) => r.as_ptr() as usize,
+            Cow::Owned(_) => 0,
+        })
+        .join()
+        .unwrap();
+        assert!(matches!(here, Cow::Borrowed(_)));
+        assert_eq!(here.as_ptr() as usize, there);
     }
 }

@@ -99,29 +99,7 @@ impl TlsVersion {
 
 /// The first bytes of a ServerKeyExchange (up to four), held in place
 /// rather than in an allocation of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct KeyExchangeStart {
-    bytes: [u8; 4],
-    len: u8,
-}
-
-impl KeyExchangeStart {
-    /// The start of the message body `body`.
-    pub fn new(body: &[u8]) -> Self {
-        let mut start = KeyExchangeStart::default();
-        let n = body.len().min(4);
-        start.bytes[..n].copy_from_slice(&body[..n]);
-        start.len = n as u8;
-        start
-    }
-}
-
-impl std::ops::Deref for KeyExchangeStart {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.len)]
-    }
-}
+pub type KeyExchangeStart = HeldBytes<4>;
 
 /// tls-parser's description of cipher suite `id`. Its table is a perfect
 /// hash keyed by SipHash (about 150 instructions a lookup, and a session's
@@ -292,49 +270,64 @@ impl<T> fmt::Debug for Derived<T> {
 /// A hello's legacy_session_id, held in place: at most 32 bytes
 /// (RFC 8446 §4.1.2), and a TLS 1.3 client sends 32 random ones in every
 /// hello, so a vector took an allocation per hello.
+pub type SessionId = HeldBytes<32>;
+
+/// Up to `N` bytes of a message, held in place rather than in an
+/// allocation: a hello's session id, a ServerKeyExchange's start.
 ///
-/// Its bytes come first and its length last (`repr(C)`), and the usual 32
-/// bytes are copied whole: a hello's event, moved into the stream's event
-/// list as soon as it is made, then reads its id with wide loads that the
-/// stores of a copy of varying length and of the length byte before it
-/// could not forward (a quarter of the record decoder's samples).
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+/// Its bytes come first and its length last (`repr(C)`), and `N` bytes are
+/// copied whole: a hello's event, moved into the stream's event list as
+/// soon as it is made, then reads its id with wide loads that the stores
+/// of a copy of varying length and of the length byte before it could not
+/// forward (a quarter of the record decoder's samples).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(C)]
-pub struct SessionId {
-    /// Zero past `len`, so that the derived comparisons compare the ids.
-    bytes: [u8; 32],
+pub struct HeldBytes<const N: usize> {
+    /// Zero past `len`, so that the derived comparisons compare the bytes.
+    bytes: [u8; N],
     len: u8,
 }
 
-impl SessionId {
-    /// The first 32 bytes of `id`.
-    pub fn new(id: &[u8]) -> Self {
-        let id = &id[..id.len().min(32)];
-        let bytes = match <[u8; 32]>::try_from(id) {
+impl<const N: usize> HeldBytes<N> {
+    /// The first `N` bytes of `b` (all of a shorter one).
+    pub fn new(b: &[u8]) -> Self {
+        const { assert!(N <= u8::MAX as usize, "the length is a byte") };
+        let b = &b[..b.len().min(N)];
+        let bytes = match <[u8; N]>::try_from(b) {
             Ok(whole) => whole,
             Err(_) => {
-                let mut bytes = [0; 32];
-                bytes[..id.len()].copy_from_slice(id);
+                let mut bytes = [0; N];
+                bytes[..b.len()].copy_from_slice(b);
                 bytes
             }
         };
-        SessionId {
+        HeldBytes {
             bytes,
-            len: id.len() as u8,
+            len: b.len() as u8,
         }
     }
 }
 
-impl std::ops::Deref for SessionId {
+impl<const N: usize> Default for HeldBytes<N> {
+    fn default() -> Self {
+        HeldBytes {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
+}
+
+impl<const N: usize> std::ops::Deref for HeldBytes<N> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }
 }
 
-impl fmt::Debug for SessionId {
+/// The bytes in hex.
+impl<const N: usize> fmt::Debug for HeldBytes<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SessionId(")?;
+        f.write_str("HeldBytes(")?;
         for b in self.iter() {
             write!(f, "{b:02x}")?;
         }

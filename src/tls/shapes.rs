@@ -38,11 +38,8 @@ impl<V: Clone> ShapeCache<V> {
     /// What `compute` gives for `shape`, computed once while the cache
     /// keeps it; the cache is emptied when it holds `bound` shapes.
     pub fn get_or(&mut self, shape: &[u8], bound: usize, compute: impl FnOnce() -> V) -> V {
-        if let Some((_, v)) = self
-            .recent
-            .iter()
-            .find(|(k, _)| k.len() == shape.len() && **k == *shape)
-        {
+        // Slices compare their lengths before their bytes.
+        if let Some((_, v)) = self.recent.iter().find(|(k, _)| **k == *shape) {
             return v.clone();
         }
         let (key, v) = match self.map.get_key_value(shape) {
