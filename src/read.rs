@@ -189,14 +189,21 @@ impl Rendered {
         buf: impl FnOnce() -> Vec<u8>,
     ) -> io::Result<Rendered> {
         debug_assert!(!r.session.is_rendered());
-        if format != Format::Table {
-            return Rendered::into_buffer(&r.report(file), format, buf());
-        }
         let judgement = r.session.judge();
+        let output = match format {
+            Format::Table => Output::Row(report::session_cells(&r.session, &judgement, buf())),
+            Format::Jsonl | Format::Json => Output::Json(report::session_json(
+                &r.session,
+                &judgement,
+                file,
+                format,
+                buf(),
+            )?),
+        };
         Ok(Rendered {
             order: r.order(),
             verdict: judgement.verdict,
-            output: Output::Row(report::session_cells(&r.session, &judgement, buf())),
+            output,
         })
     }
 

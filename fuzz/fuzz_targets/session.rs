@@ -92,4 +92,13 @@ fuzz_target!(|data: &[u8]| {
         String::from_utf8_lossy(&got),
         String::from_utf8_lossy(&want)
     );
+    // And it writes them straight from the session, without the report.
+    let mut direct = Vec::new();
+    pgtls::report::write_session(&mut direct, &s, &s.judge(), "fuzz").expect("record written");
+    assert!(
+        direct == got,
+        "{}\n{}",
+        String::from_utf8_lossy(&direct),
+        String::from_utf8_lossy(&got)
+    );
 });

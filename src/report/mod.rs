@@ -2,9 +2,11 @@
 //! JSON document, JSON Lines).
 
 pub mod json;
+mod record;
 mod table;
 pub mod time;
 
+pub use record::write_session;
 pub use table::{
     escape_json_for_terminal, plain_header, plain_row, render_summary, render_table, sanitize,
     session_cells, table_cells, terminal_width, Cells, TABLE_MAX_ROWS,
@@ -13,7 +15,7 @@ pub use table::{
 use crate::cli::Format;
 use crate::flow::Direction;
 use crate::pg::AuthCode;
-use crate::session::{Judgement, Session, Verdict};
+use crate::session::{AlertSeen, Judgement, PgError, PgFacts, Session, Verdict};
 use crate::tls::cert::{check_name, CertInfo};
 use crate::tls::fingerprint;
 use crate::tls::{
@@ -254,10 +256,9 @@ impl SessionReport {
         let t = &c.tls;
         let ch = t.client_hello.as_deref();
         let sh = t.server_hello.as_deref();
-        // Taken by value: the cached strings are copied once.
         let (ja3, ja4, fingerprint_note) = match ch.map(fingerprint::client_fingerprints) {
-            Some((ja3, Ok(ja4))) => (ja3.ok(), Some(ja4), None),
-            Some((ja3, Err(note))) => (ja3.ok(), None, Some(note.to_string())),
+            Some((ja3, Ok(ja4))) => (ja3.as_ref().ok().cloned(), Some(ja4.clone()), None),
+            Some((ja3, Err(note))) => (ja3.as_ref().ok().cloned(), None, Some(note.to_string())),
             None => (None, None, None),
         };
         let tls = TlsReport {
@@ -272,37 +273,22 @@ impl SessionReport {
             alpn_selected: sh.and_then(|h| h.alpn.clone()),
             hello_retry_request: t.hello_retry,
             sslv2_hello: ch.is_some_and(|h| h.sslv2_format),
-            alert: t.alert.map(|a| AlertReport {
-                from: match a.from {
-                    Direction::ToServer => "client",
-                    Direction::ToClient => "server",
-                },
-                level: match a.alert.level {
-                    1 => "warning",
-                    2 => "fatal",
-                    _ => "unknown",
-                },
-                description: alert_name(a.alert.description)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("unknown_{}", a.alert.description)),
-                code: a.alert.description,
-                frame: a.frame,
-            }),
+            alert: t.alert.as_ref().map(alert_report),
             encrypted_alerts: t.encrypted_alerts,
             ja3,
             ja4,
             fingerprint_note,
-            ja3s: sh.map(fingerprint::ja3s),
+            ja3s: sh.map(|h| fingerprint::ja3s(h).to_string()),
             client_key_shares: ch
                 .map(|h| {
-                    h.key_share_groups
-                        .iter()
-                        .filter(|g| !crate::tls::is_grease(**g))
-                        .map(|g| group_label(*g))
+                    client_key_share_groups(h)
+                        .map(|g| group_label(g).into_owned())
                         .collect()
                 })
                 .unwrap_or_default(),
-            key_exchange: sh.and_then(|h| key_exchange(h, t.server_key_exchange.as_deref())),
+            key_exchange: sh
+                .and_then(|h| key_exchange(h, t.server_key_exchange.as_deref()))
+                .map(Cow::into_owned),
             resumption_offered: ch
                 .map(|h| resumption_offered(h, &t.client_session_id))
                 .unwrap_or_default(),
@@ -310,37 +296,7 @@ impl SessionReport {
             certificates: sh.and_then(|h| certificates(s, ch, h)),
         };
         let p = &c.pg;
-        let pg = PgReport {
-            protocol: p.protocol.map(|v| v.to_string()),
-            user: p.user.clone(),
-            database: p.database.clone(),
-            application_name: p.application_name.clone(),
-            auth: p
-                .auth_codes
-                .iter()
-                .map(|a| {
-                    a.name()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| format!("code_{}", a.0))
-                })
-                .collect(),
-            server_version: p.server_version.clone(),
-            error: p.error.as_ref().map(|e| ErrorReport {
-                severity: e.severity.clone(),
-                code: e.code.clone(),
-                message: e.message.clone(),
-                frame: e.frame,
-            }),
-            password_messages: p.password_messages,
-            queries: p.queries,
-            cancel_pid: p.cancel_pid,
-            negotiated_protocol: p
-                .negotiate_protocol
-                .map(|(v, _)| crate::session::negotiated_version(v).to_string()),
-            unrecognized_options: p.negotiate_protocol.map(|(_, n)| n),
-            backend_key_bytes: p.backend_pid.map(|_| p.backend_key_len),
-            cancel_key_bytes: p.cancel_pid.map(|_| p.cancel_key_len),
-        };
+        let pg = pg_report(p);
         let (gaps, gap_bytes) = s.gaps();
         let audit = AuditFacts {
             end_ns: s.end_ns,
@@ -452,6 +408,24 @@ pub enum Output {
     Row(Cells),
 }
 
+/// A session's record for `format` (JSON Lines or the JSON document), in
+/// `buf`'s storage: its compact JSON ([`write_session`]), and for JSON Lines
+/// the newline that ends it.
+pub fn session_json(
+    s: &Session,
+    judgement: &Judgement,
+    file: &str,
+    format: Format,
+    mut buf: Vec<u8>,
+) -> Result<Vec<u8>, json::Error> {
+    buf.clear();
+    write_session(&mut buf, s, judgement, file)?;
+    if format == Format::Jsonl {
+        buf.push(b'\n');
+    }
+    Ok(buf)
+}
+
 /// A reset session's output, made when it reset rather than when it leaves
 /// the flow table [`RESET_LINGER_NS`] later: its memory is in cache now,
 /// and what it holds is freed now. Only the counters a late segment moves
@@ -487,13 +461,7 @@ impl Prerendered {
         let (output, counters) = match format {
             Format::Table => (Output::Row(session_cells(s, &judgement, buf)), 0..0),
             Format::Json | Format::Jsonl => {
-                let r = SessionReport::from_judged(s, judgement, file);
-                let mut body = buf;
-                body.clear();
-                json::write_compact(&mut body, &r)?;
-                if format == Format::Jsonl {
-                    body.push(b'\n');
-                }
+                let body = session_json(s, &judgement, file, format, buf)?;
                 let counters = json::counters_in(&body)
                     .ok_or_else(|| json::Error::new("a session record without its counters"))?;
                 (Output::Json(body), counters)
@@ -529,6 +497,75 @@ impl Prerendered {
     }
 }
 
+/// A TLS alert seen in clear, as reported.
+fn alert_report(a: &AlertSeen) -> AlertReport {
+    AlertReport {
+        from: side_label(a.from),
+        level: match a.alert.level {
+            1 => "warning",
+            2 => "fatal",
+            _ => "unknown",
+        },
+        description: alert_name(a.alert.description)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("unknown_{}", a.alert.description)),
+        code: a.alert.description,
+        frame: a.frame,
+    }
+}
+
+/// What the PostgreSQL protocol showed in clear, as reported.
+fn pg_report(p: &PgFacts) -> PgReport {
+    PgReport {
+        protocol: p.protocol.map(|v| v.to_string()),
+        user: p.user.clone(),
+        database: p.database.clone(),
+        application_name: p.application_name.clone(),
+        auth: p
+            .auth_codes
+            .iter()
+            .map(|a| auth_name(*a).into_owned())
+            .collect(),
+        server_version: p.server_version.clone(),
+        error: p.error.as_ref().map(error_report),
+        password_messages: p.password_messages,
+        queries: p.queries,
+        cancel_pid: p.cancel_pid,
+        negotiated_protocol: p
+            .negotiate_protocol
+            .map(|(v, _)| crate::session::negotiated_version(v).to_string()),
+        unrecognized_options: p.negotiate_protocol.map(|(_, n)| n),
+        backend_key_bytes: p.backend_pid.map(|_| p.backend_key_len),
+        cancel_key_bytes: p.cancel_pid.map(|_| p.cancel_key_len),
+    }
+}
+
+/// An authentication request's name, or its code.
+fn auth_name(a: AuthCode) -> Cow<'static, str> {
+    match a.name() {
+        Some(n) => n.into(),
+        None => format!("code_{}", a.0).into(),
+    }
+}
+
+/// An ErrorResponse seen in clear, as reported.
+fn error_report(e: &PgError) -> ErrorReport {
+    ErrorReport {
+        severity: e.severity.clone(),
+        code: e.code.clone(),
+        message: e.message.clone(),
+        frame: e.frame,
+    }
+}
+
+/// The groups of a ClientHello's key shares, in order, GREASE left out.
+fn client_key_share_groups(h: &ClientHelloInfo) -> impl Iterator<Item = u16> + '_ {
+    h.key_share_groups
+        .iter()
+        .copied()
+        .filter(|g| !crate::tls::is_grease(*g))
+}
+
 fn side_label(d: Direction) -> &'static str {
     match d {
         Direction::ToServer => "client",
@@ -537,7 +574,7 @@ fn side_label(d: Direction) -> &'static str {
 }
 
 /// The key exchange of the negotiated handshake.
-fn key_exchange(sh: &ServerHelloInfo, ske: Option<&[u8]>) -> Option<String> {
+fn key_exchange(sh: &ServerHelloInfo, ske: Option<&[u8]>) -> Option<Cow<'static, str>> {
     use tls_parser::TlsCipherKx as Kx;
     if sh.selected_version == TlsVersion::TLS_1_3.0 {
         return Some(match sh.key_share_group {
@@ -554,10 +591,13 @@ fn key_exchange(sh: &ServerHelloInfo, ske: Option<&[u8]>) -> Option<String> {
             _ => Some("ECDHE (explicit curve)".into()),
         },
         Kx::Dhe => match ske? {
-            [hi, lo, ..] => Some(format!(
-                "DHE {}-bit",
-                usize::from(u16::from_be_bytes([*hi, *lo])) * 8
-            )),
+            [hi, lo, ..] => Some(
+                format!(
+                    "DHE {}-bit",
+                    usize::from(u16::from_be_bytes([*hi, *lo])) * 8
+                )
+                .into(),
+            ),
             _ => None,
         },
         Kx::Rsa => Some("RSA key transport (no forward secrecy)".into()),

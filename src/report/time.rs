@@ -10,6 +10,13 @@ pub fn rfc3339(ns: i64) -> String {
     std::str::from_utf8(&b).unwrap_or_default().to_owned()
 }
 
+/// Appends [`rfc3339`] of `ns`.
+pub fn push_rfc3339(ns: i64, out: &mut Vec<u8>) {
+    let mut b = stamp(ns);
+    b[26] = b'Z';
+    out.extend_from_slice(&b);
+}
+
 /// Appends the same instant as the table shows it: `YYYY-MM-DD
 /// HH:MM:SS.ffffff` (UTC).
 /// Digits and separators: ASCII, appended as bytes.

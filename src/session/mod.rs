@@ -13,7 +13,8 @@ mod messages;
 pub mod verdict;
 
 pub use conversation::{
-    negotiated_version, recognise_pg_start, Conversation, Negotiation, PgStart, MAX_PG_START_BYTES,
+    negotiated_version, recognise_pg_start, AlertSeen, Conversation, Negotiation, PgError, PgFacts,
+    PgStart, MAX_PG_START_BYTES,
 };
 pub use frozen::Shapes;
 pub use verdict::Verdict;

@@ -90,8 +90,8 @@ pub fn ja3s_string(sh: &ServerHelloInfo) -> String {
 /// JA3S: the MD5 of [`ja3s_string`], computed once per server hello: the
 /// sessions a server answers the same way share theirs
 /// ([`super::shared_server_hello`]).
-pub fn ja3s(sh: &ServerHelloInfo) -> String {
-    sh.ja3s.get_or_init(|| md5_hex(&ja3s_string(sh))).clone()
+pub fn ja3s(sh: &ServerHelloInfo) -> &str {
+    sh.ja3s.get_or_init(|| md5_hex(&ja3s_string(sh)))
 }
 
 /// JA4's two-character version: the highest non-GREASE value of
@@ -243,8 +243,8 @@ pub type ClientFingerprints = (Result<String, &'static str>, Result<String, &'st
 /// sessions whose hellos have one shape share it
 /// ([`super::shared_client_hello`]), and the MD5, SHA-256 and decimal lists
 /// cost more than the rest of a short session's report.
-pub fn client_fingerprints(ch: &ClientHelloInfo) -> ClientFingerprints {
-    ch.fingerprints.get_or_init(|| (ja3(ch), ja4(ch))).clone()
+pub fn client_fingerprints(ch: &ClientHelloInfo) -> &ClientFingerprints {
+    ch.fingerprints.get_or_init(|| (ja3(ch), ja4(ch)))
 }
 
 #[cfg(test)]
@@ -295,7 +295,7 @@ mod tests {
         for round in 0..2 {
             for ch in variants.iter().rev() {
                 let got = client_fingerprints(ch);
-                assert_eq!(got, (ja3(ch), ja4(ch)), "round {round}");
+                assert_eq!(*got, (ja3(ch), ja4(ch)), "round {round}");
                 seen.insert(format!("{got:?}"));
             }
         }
@@ -534,7 +534,7 @@ mod tests {
         changed.ciphers.reverse();
         assert_ne!(client_fingerprints(&changed), first);
         assert_eq!(
-            client_fingerprints(&changed),
+            *client_fingerprints(&changed),
             (ja3(&changed), ja4(&changed))
         );
         let sh = server_hello();

@@ -423,11 +423,11 @@ pub fn group_name(group: u16) -> Option<&'static str> {
 }
 
 /// A group's name, `GREASE` for RFC 8701 values, or its hex code.
-pub fn group_label(group: u16) -> String {
+pub fn group_label(group: u16) -> std::borrow::Cow<'static, str> {
     match group_name(group) {
-        Some(n) => n.to_string(),
-        None if is_grease(group) => format!("GREASE (0x{group:04x})"),
-        None => format!("0x{group:04x}"),
+        Some(n) => n.into(),
+        None if is_grease(group) => format!("GREASE (0x{group:04x})").into(),
+        None => format!("0x{group:04x}").into(),
     }
 }
 

@@ -1,0 +1,391 @@
+//! A session's JSON record written straight from the session: what
+//! [`json::write_compact`] writes of its [`super::SessionReport`], byte for byte
+//! (`tests/json_records.rs` checks every session of every bundled capture),
+//! without building the report. `read --format jsonl` of a million TLS
+//! sessions spent half its instructions building reports and serializing
+//! them field by field through serde.
+//!
+//! The server's certificates, a third of a TLS session's record, are written
+//! once for the sessions that show one chain in one second under one name
+//! ([`CertificatesCache`]); everything else is written as it is read.
+
+use super::json::{self, write_integer, write_str};
+use super::{
+    alert_report, auth_name, certificates, cipher_name, client_key_share_groups, error_report,
+    key_exchange, resumed, resumption_offered,
+};
+use crate::session::{negotiated_version, Judgement, PgFacts, Session};
+use crate::tls::cert::CertChain;
+use crate::tls::{fingerprint, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Appends the compact JSON of `s`'s report, `s` judged `judgement` and
+/// read from `file`: [`json::write_compact`] of
+/// [`super::SessionReport::from_judged`], made without the report.
+pub fn write_session(
+    out: &mut Vec<u8>,
+    s: &Session,
+    judgement: &Judgement,
+    file: &str,
+) -> Result<(), json::Error> {
+    let c = s.conv();
+    out.reserve(2048);
+    out.extend_from_slice(b"{\"file\":");
+    write_str(out, file);
+    out.extend_from_slice(b",\"verdict\":");
+    write_str(out, judgement.verdict.as_str());
+    out.extend_from_slice(b",\"reason\":");
+    write_str(out, &judgement.reason);
+    // Addresses and times are ASCII digits and separators: nothing to escape.
+    out.extend_from_slice(b",\"client\":\"");
+    s.key.client.push_to(out);
+    out.extend_from_slice(b"\",\"server\":\"");
+    s.key.server.push_to(out);
+    out.extend_from_slice(b"\",\"start\":\"");
+    super::time::push_rfc3339(s.start_ns, out);
+    out.extend_from_slice(b"\",");
+    json::write_counters(
+        out,
+        s.end_ns,
+        s.first_frame,
+        s.last_frame,
+        s.packets,
+        s.bytes_to_server,
+        s.bytes_to_client,
+    );
+    out.extend_from_slice(b",\"midstream\":");
+    write_bool(out, s.midstream());
+    out.extend_from_slice(b",\"ssl_request\":");
+    write_bool(out, c.ssl_request_frame.is_some());
+    out.extend_from_slice(b",\"gss_request\":");
+    write_bool(out, c.gss_request_frame.is_some());
+    out.extend_from_slice(b",\"ssl_response\":");
+    if c.answers.is_empty() {
+        out.extend_from_slice(b"null");
+    } else if c.answers.iter().all(|(_, a, _)| a.is_ascii_alphanumeric()) {
+        // `S`, `N`, `G`, `E`: as they are.
+        out.push(b'"');
+        out.extend(c.answers.iter().map(|(_, a, _)| *a));
+        out.push(b'"');
+    } else {
+        let answers: String = c.answers.iter().map(|(_, a, _)| *a as char).collect();
+        write_str(out, &answers);
+    }
+    out.extend_from_slice(b",\"negotiation\":");
+    write_opt_str(out, c.tls.negotiation.map(|n| n.as_str()));
+    out.extend_from_slice(b",\"tls\":");
+    write_tls(out, s)?;
+    out.extend_from_slice(b",\"pg\":");
+    write_pg(out, &c.pg)?;
+    out.extend_from_slice(b",\"evidence\":");
+    write_evidence(out, c.evidence.iter().map(|e| (e.frame, &*e.what)));
+    out.extend_from_slice(b",\"anomalies\":");
+    write_evidence(out, c.anomalies.iter().map(|a| (a.frame, &*a.what)));
+    let (count, bytes) = s.gaps();
+    out.extend_from_slice(b",\"gaps\":{\"count\":");
+    write_integer(out, count);
+    out.extend_from_slice(b",\"bytes\":");
+    write_integer(out, bytes);
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+/// The `tls` object: [`super::TlsReport`] as `from_judged` makes it.
+fn write_tls(out: &mut Vec<u8>, s: &Session) -> Result<(), json::Error> {
+    let t = &s.conv().tls;
+    let ch = t.client_hello.as_deref();
+    let sh = t.server_hello.as_deref();
+    out.extend_from_slice(b"{\"client_versions\":");
+    write_list(
+        out,
+        ch.map(ClientHelloInfo::offered_versions)
+            .unwrap_or_default()
+            .into_iter()
+            .map(TlsVersion::name),
+    );
+    out.extend_from_slice(b",\"client_max_version\":");
+    write_opt_str(out, ch.map(|h| h.max_version().name()).as_deref());
+    out.extend_from_slice(b",\"server_version\":");
+    write_opt_str(
+        out,
+        sh.map(|h| TlsVersion(h.selected_version).name()).as_deref(),
+    );
+    out.extend_from_slice(b",\"cipher\":");
+    write_opt_str(out, sh.map(|h| cipher_name(h.cipher)).as_deref());
+    out.extend_from_slice(b",\"sni\":");
+    write_opt_str(out, ch.and_then(|h| h.sni.as_deref()));
+    out.extend_from_slice(b",\"alpn\":");
+    write_list(out, ch.iter().flat_map(|h| h.alpn.iter()));
+    out.extend_from_slice(b",\"alpn_selected\":");
+    write_opt_str(out, sh.and_then(|h| h.alpn.as_deref()));
+    out.extend_from_slice(b",\"hello_retry_request\":");
+    write_bool(out, t.hello_retry);
+    out.extend_from_slice(b",\"sslv2_hello\":");
+    write_bool(out, ch.is_some_and(|h| h.sslv2_format));
+    out.extend_from_slice(b",\"alert\":");
+    match &t.alert {
+        Some(a) => json::write_compact(out, &alert_report(a))?,
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"encrypted_alerts\":");
+    write_integer(out, t.encrypted_alerts);
+    let (ja3, ja4, note) = match ch.map(fingerprint::client_fingerprints) {
+        Some((ja3, Ok(ja4))) => (ja3.as_deref().ok(), Some(ja4.as_str()), None),
+        Some((ja3, Err(note))) => (ja3.as_deref().ok(), None, Some(*note)),
+        None => (None, None, None),
+    };
+    out.extend_from_slice(b",\"ja3\":");
+    write_opt_str(out, ja3);
+    out.extend_from_slice(b",\"ja4\":");
+    write_opt_str(out, ja4);
+    out.extend_from_slice(b",\"fingerprint_note\":");
+    write_opt_str(out, note);
+    out.extend_from_slice(b",\"ja3s\":");
+    write_opt_str(out, sh.map(fingerprint::ja3s));
+    out.extend_from_slice(b",\"client_key_shares\":");
+    write_list(
+        out,
+        ch.into_iter()
+            .flat_map(client_key_share_groups)
+            .map(group_label),
+    );
+    out.extend_from_slice(b",\"key_exchange\":");
+    write_opt_str(
+        out,
+        sh.and_then(|h| key_exchange(h, t.server_key_exchange.as_deref()))
+            .as_deref(),
+    );
+    out.extend_from_slice(b",\"resumption_offered\":");
+    write_list(
+        out,
+        ch.map(|h| resumption_offered(h, &t.client_session_id))
+            .unwrap_or_default(),
+    );
+    out.extend_from_slice(b",\"resumed\":");
+    write_opt_str(out, sh.and_then(|h| resumed(ch, h, s)));
+    out.extend_from_slice(b",\"certificates\":");
+    match (sh, &t.certificates) {
+        (None, _) => out.extend_from_slice(b"null"),
+        (Some(h), Some(chain)) => write_certificates(out, s, ch, h, chain)?,
+        (Some(h), None) => json::write_compact(out, &certificates(s, ch, h))?,
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// The `pg` object: [`super::PgReport`] as `from_judged` makes it.
+fn write_pg(out: &mut Vec<u8>, p: &PgFacts) -> Result<(), json::Error> {
+    out.extend_from_slice(b"{\"protocol\":");
+    write_opt_str(out, p.protocol.map(|v| v.to_string()).as_deref());
+    out.extend_from_slice(b",\"user\":");
+    write_opt_str(out, p.user.as_deref());
+    out.extend_from_slice(b",\"database\":");
+    write_opt_str(out, p.database.as_deref());
+    out.extend_from_slice(b",\"application_name\":");
+    write_opt_str(out, p.application_name.as_deref());
+    out.extend_from_slice(b",\"auth\":");
+    write_list(out, p.auth_codes.iter().map(|a| auth_name(*a)));
+    out.extend_from_slice(b",\"server_version\":");
+    write_opt_str(out, p.server_version.as_deref());
+    out.extend_from_slice(b",\"error\":");
+    match &p.error {
+        Some(e) => json::write_compact(out, &error_report(e))?,
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"password_messages\":");
+    write_integer(out, p.password_messages);
+    out.extend_from_slice(b",\"queries\":");
+    write_integer(out, p.queries);
+    out.extend_from_slice(b",\"cancel_pid\":");
+    write_opt_integer(out, p.cancel_pid);
+    out.extend_from_slice(b",\"negotiated_protocol\":");
+    write_opt_str(
+        out,
+        p.negotiate_protocol
+            .map(|(v, _)| negotiated_version(v).to_string())
+            .as_deref(),
+    );
+    out.extend_from_slice(b",\"unrecognized_options\":");
+    write_opt_integer(out, p.negotiate_protocol.map(|(_, n)| n));
+    out.extend_from_slice(b",\"backend_key_bytes\":");
+    write_opt_integer(out, p.backend_pid.map(|_| p.backend_key_len));
+    out.extend_from_slice(b",\"cancel_key_bytes\":");
+    write_opt_integer(out, p.cancel_pid.map(|_| p.cancel_key_len));
+    out.push(b'}');
+    Ok(())
+}
+
+/// The `certificates` object of a session whose server sent `chain`.
+fn write_certificates(
+    out: &mut Vec<u8>,
+    s: &Session,
+    ch: Option<&ClientHelloInfo>,
+    sh: &ServerHelloInfo,
+    chain: &Arc<CertChain>,
+) -> Result<(), json::Error> {
+    let frame = s.conv().tls.certificate_frame;
+    out.extend_from_slice(CERTIFICATES_HEAD);
+    write_integer(out, frame);
+    let now = s.start_ns.div_euclid(1_000_000_000);
+    let name = match ch.and_then(|h| h.sni.as_deref()) {
+        Some(sni) => NameRef::Sni(sni),
+        None => NameRef::Address(s.key.server.ip()),
+    };
+    CERTIFICATES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(tail) = cache.find(chain, now, name) {
+            out.extend_from_slice(tail);
+            return Ok(());
+        }
+        let mut whole = Vec::new();
+        json::write_compact(&mut whole, &certificates(s, ch, sh))?;
+        let head = CERTIFICATES_HEAD.len() + itoa::Buffer::new().format(frame).len();
+        match (whole.get(..head), whole.get(head..)) {
+            (Some(h), Some(tail)) if h == &out[out.len() - head..] => {
+                out.extend_from_slice(tail);
+                cache.keep(
+                    CertificatesKey {
+                        chain: chain.clone(),
+                        now,
+                        name: name.to_owned(),
+                    },
+                    tail.to_vec(),
+                );
+                Ok(())
+            }
+            // Not the shape the chain's object always has: written whole.
+            _ => {
+                out.truncate(out.len() - head);
+                out.extend_from_slice(&whole);
+                Ok(())
+            }
+        }
+    })
+}
+
+/// How a `certificates` object with a chain begins, before its frame.
+const CERTIFICATES_HEAD: &[u8] = b"{\"hidden\":null,\"frame\":";
+
+/// What a `certificates` object with a chain depends on besides its frame
+/// (see [`certificates`]): the chain, the capture's second (each
+/// certificate's validity and days left), and the name a client checks.
+struct CertificatesKey {
+    chain: Arc<CertChain>,
+    now: i64,
+    name: Name,
+}
+
+enum Name {
+    Sni(Box<str>),
+    Address(IpAddr),
+}
+
+/// [`Name`] borrowed from the session.
+#[derive(Clone, Copy)]
+enum NameRef<'a> {
+    Sni(&'a str),
+    Address(IpAddr),
+}
+
+impl NameRef<'_> {
+    fn to_owned(self) -> Name {
+        match self {
+            NameRef::Sni(sni) => Name::Sni(sni.into()),
+            NameRef::Address(ip) => Name::Address(ip),
+        }
+    }
+}
+
+impl CertificatesKey {
+    fn is(&self, chain: &Arc<CertChain>, now: i64, name: NameRef) -> bool {
+        Arc::ptr_eq(&self.chain, chain)
+            && self.now == now
+            && match (&self.name, name) {
+                (Name::Sni(a), NameRef::Sni(b)) => **a == *b,
+                (Name::Address(a), NameRef::Address(b)) => *a == b,
+                _ => false,
+            }
+    }
+}
+
+/// The last few `certificates` objects written by this thread, from their
+/// frame's end. Each entry holds its chain, so the chain's address is not
+/// reused while the entry is kept.
+#[derive(Default)]
+struct CertificatesCache {
+    entries: Vec<(CertificatesKey, Vec<u8>)>,
+    next: usize,
+}
+
+/// Entries kept: a capture's sessions show a few chains at a time.
+const CERTIFICATES_KEPT: usize = 8;
+
+impl CertificatesCache {
+    fn find(&self, chain: &Arc<CertChain>, now: i64, name: NameRef) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.is(chain, now, name))
+            .map(|(_, tail)| &tail[..])
+    }
+
+    fn keep(&mut self, key: CertificatesKey, tail: Vec<u8>) {
+        if self.entries.len() < CERTIFICATES_KEPT {
+            self.entries.push((key, tail));
+        } else {
+            self.entries[self.next] = (key, tail);
+            self.next = (self.next + 1) % CERTIFICATES_KEPT;
+        }
+    }
+}
+
+thread_local! {
+    static CERTIFICATES: RefCell<CertificatesCache> = RefCell::default();
+}
+
+fn write_bool(out: &mut Vec<u8>, v: bool) {
+    out.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+fn write_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(v) => write_str(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_opt_integer(out: &mut Vec<u8>, v: Option<impl itoa::Integer>) {
+    match v {
+        Some(v) => write_integer(out, v),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// A list of strings.
+fn write_list<S: AsRef<str>>(out: &mut Vec<u8>, items: impl IntoIterator<Item = S>) {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(out, item.as_ref());
+    }
+    out.push(b']');
+}
+
+/// A list of [`super::EvidenceReport`]s.
+fn write_evidence<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = (u64, &'a str)>) {
+    out.push(b'[');
+    for (i, (frame, what)) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"frame\":");
+        write_integer(out, frame);
+        out.extend_from_slice(b",\"what\":");
+        write_str(out, what);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
