@@ -192,13 +192,10 @@ impl Rendered {
         let judgement = r.session.judge();
         let output = match format {
             Format::Table => Output::Row(report::session_cells(&r.session, &judgement, buf())),
-            Format::Jsonl | Format::Json => Output::Json(report::session_json(
-                &r.session,
-                &judgement,
-                file,
-                format,
-                buf(),
-            )?),
+            Format::Jsonl | Format::Json => {
+                let (body, _) = report::session_json(&r.session, &judgement, file, format, buf())?;
+                Output::Json(body)
+            }
         };
         Ok(Rendered {
             order: r.order(),

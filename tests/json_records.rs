@@ -15,7 +15,12 @@ fn both_ways(s: &pgtls::session::Session, name: &str) -> (String, String) {
     let judgement = s.judge();
     // Something left in the buffer is written after, as `read` reuses one.
     let mut direct = b"left over".to_vec();
-    write_session(&mut direct, s, &judgement, name).unwrap();
+    let counters = write_session(&mut direct, s, &judgement, name).unwrap();
+    // The counters a late segment rewrites: from `end` to `bytes_to_client`'s value.
+    assert!(direct[counters.clone()].starts_with(b"\"end\":\""));
+    assert!(direct[counters.end..].starts_with(b",\"midstream\":"));
+    let last = format!("\"bytes_to_client\":{}", s.bytes_to_client);
+    assert!(direct[counters].ends_with(last.as_bytes()));
     let mut serde = b"left over".to_vec();
     json::write_compact(&mut serde, &SessionReport::from_judged(s, judgement, name)).unwrap();
     (

@@ -193,27 +193,6 @@ pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// The key that starts a session record's counters (with the comma before
-/// it), and the key after them.
-const COUNTERS_START: &[u8] = b",\"end\":";
-const COUNTERS_END: &[u8] = b",\"midstream\":";
-
-/// Where a session record's counters lie ([`write_counters`]). The keys are
-/// found by their quotes: inside a string a quote is always escaped, so
-/// `,"end":` and `,"midstream":` are the record's own keys wherever a string
-/// before them holds such text.
-pub fn counters_in(record: &[u8]) -> Option<std::ops::Range<usize>> {
-    let find = |from: usize, what: &[u8]| {
-        record[from..]
-            .windows(what.len())
-            .position(|w| w == what)
-            .map(|at| from + at)
-    };
-    let start = find(0, COUNTERS_START)? + 1;
-    let end = find(start, COUNTERS_END)?;
-    Some(start..end)
-}
-
 /// The counters of a session record as its serialization writes them, from
 /// the `end` key to the value of `bytes_to_client`: what a late segment
 /// changes in a record rendered early ([`super::Prerendered`]).
@@ -226,7 +205,7 @@ pub fn write_counters(
     bytes_to_server: u64,
     bytes_to_client: u64,
 ) {
-    out.extend_from_slice(&COUNTERS_START[1..]);
+    out.extend_from_slice(b"\"end\":");
     // A time is ASCII digits and separators: nothing to escape.
     out.push(b'"');
     super::time::push_rfc3339(end_ns, out);

@@ -410,20 +410,20 @@ pub enum Output {
 
 /// A session's record for `format` (JSON Lines or the JSON document), in
 /// `buf`'s storage: its compact JSON ([`write_session`]), and for JSON Lines
-/// the newline that ends it.
+/// the newline that ends it; and where its counters lie.
 pub fn session_json(
     s: &Session,
     judgement: &Judgement,
     file: &str,
     format: Format,
     mut buf: Vec<u8>,
-) -> Result<Vec<u8>, json::Error> {
+) -> Result<(Vec<u8>, std::ops::Range<usize>), json::Error> {
     buf.clear();
-    write_session(&mut buf, s, judgement, file)?;
+    let counters = write_session(&mut buf, s, judgement, file)?;
     if format == Format::Jsonl {
         buf.push(b'\n');
     }
-    Ok(buf)
+    Ok((buf, counters))
 }
 
 /// A reset session's output, made when it reset rather than when it leaves
@@ -461,9 +461,7 @@ impl Prerendered {
         let (output, counters) = match format {
             Format::Table => (Output::Row(session_cells(s, &judgement, buf)), 0..0),
             Format::Json | Format::Jsonl => {
-                let body = session_json(s, &judgement, file, format, buf)?;
-                let counters = json::counters_in(&body)
-                    .ok_or_else(|| json::Error::new("a session record without its counters"))?;
+                let (body, counters) = session_json(s, &judgement, file, format, buf)?;
                 (Output::Json(body), counters)
             }
         };

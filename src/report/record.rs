@@ -19,17 +19,19 @@ use crate::tls::cert::CertChain;
 use crate::tls::{fingerprint, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
 use std::cell::RefCell;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Appends the compact JSON of `s`'s report, `s` judged `judgement` and
 /// read from `file`: [`json::write_compact`] of
-/// [`super::SessionReport::from_judged`], made without the report.
+/// [`super::SessionReport::from_judged`], made without the report. Returns
+/// where in `out` its counters lie ([`json::write_counters`]).
 pub fn write_session(
     out: &mut Vec<u8>,
     s: &Session,
     judgement: &Judgement,
     file: &str,
-) -> Result<(), json::Error> {
+) -> Result<Range<usize>, json::Error> {
     let c = s.conv();
     out.reserve(2048);
     out.extend_from_slice(b"{\"file\":");
@@ -46,6 +48,7 @@ pub fn write_session(
     out.extend_from_slice(b"\",\"start\":\"");
     super::time::push_rfc3339(s.start_ns, out);
     out.extend_from_slice(b"\",");
+    let counters = out.len();
     json::write_counters(
         out,
         s.end_ns,
@@ -55,6 +58,7 @@ pub fn write_session(
         s.bytes_to_server,
         s.bytes_to_client,
     );
+    let counters = counters..out.len();
     out.extend_from_slice(b",\"midstream\":");
     write_bool(out, s.midstream());
     out.extend_from_slice(b",\"ssl_request\":");
@@ -89,7 +93,7 @@ pub fn write_session(
     out.extend_from_slice(b",\"bytes\":");
     write_integer(out, bytes);
     out.extend_from_slice(b"}}");
-    Ok(())
+    Ok(counters)
 }
 
 /// The `tls` object: [`super::TlsReport`] as `from_judged` makes it.
