@@ -4,9 +4,10 @@
 //! `cargo bench --bench pipeline` (add `-- --quick` for a short run).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pgtls::analyze::{Analyzer, AnalyzerConfig};
+use pgtls::analyze::{Analyzer, AnalyzerConfig, Departed};
 use pgtls::capture::file::CaptureReader;
 use pgtls::flow::PortSet;
+use pgtls::report::{json, session_cells, write_session, SessionReport};
 use std::hint::black_box;
 
 fn analyzer() -> Analyzer {
@@ -135,11 +136,72 @@ fn tls_parsers(c: &mut Criterion) {
     g.finish();
 }
 
+/// A session's output once it is judged: its JSON record written straight
+/// from the session (`read --format jsonl`), the same record through its
+/// full report (`sniff`, and `read` before), and its table row; per session
+/// and, for the records, per byte written.
+fn outputs(c: &mut Criterion) {
+    let mut sessions = Vec::new();
+    for (name, bytes) in inputs() {
+        let mut a = analyzer().in_departure_order();
+        pgtls::read::read_capture(&mut a, &bytes[..], name, &mut |_| {}).expect("read");
+        sessions.extend(a.take_retired().into_ordered().filter_map(|d| match d {
+            Departed::Session(r) => Some(r.session),
+            Departed::Rendered(_) => None,
+        }));
+    }
+    let judged: Vec<_> = sessions.iter().map(|s| (s, s.judge())).collect();
+    let mut out = Vec::new();
+    let mut record_bytes = 0;
+    for (s, j) in &judged {
+        out.clear();
+        write_session(&mut out, s, j, "f").expect("record");
+        record_bytes += out.len() as u64;
+    }
+    for (unit, throughput) in [
+        ("sessions", Throughput::Elements(judged.len() as u64)),
+        ("bytes", Throughput::Bytes(record_bytes)),
+    ] {
+        let mut g = c.benchmark_group(format!("outputs_{unit}"));
+        g.throughput(throughput);
+        g.bench_function("json_from_session", |b| {
+            b.iter(|| {
+                for (s, j) in &judged {
+                    out.clear();
+                    write_session(&mut out, s, j, "f").expect("record");
+                    black_box(&out);
+                }
+            })
+        });
+        g.bench_function("json_through_report", |b| {
+            b.iter(|| {
+                for (s, j) in &judged {
+                    out.clear();
+                    let r = SessionReport::from_judged(s, j.clone(), "f");
+                    json::write_compact(&mut out, &r).expect("record");
+                    black_box(&out);
+                }
+            })
+        });
+        if unit == "sessions" {
+            g.bench_function("table_row", |b| {
+                b.iter(|| {
+                    for (s, j) in &judged {
+                        black_box(session_cells(s, j, Vec::new()));
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 criterion_group!(
     benches,
     whole_pipeline,
     capture_reader_only,
     decode_only,
-    tls_parsers
+    tls_parsers,
+    outputs
 );
 criterion_main!(benches);
