@@ -71,23 +71,43 @@ struct Writer<'a> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any byte of `w` is zero.
+/// The high bit of each byte of `w` that may need more than a copy: a C0
+/// control, `"`, `\`, DEL or a byte of a non-ASCII character. The lowest
+/// set bit is always such a byte's (a borrow only carries upward from one),
+/// so the mask is not zero exactly when the word holds one ([`is_plain`]),
+/// and its trailing zeros say where the first is ([`write_escaped`]); bits
+/// above the lowest may be false alarms.
 #[inline]
-fn has_zero(w: u64) -> bool {
-    w.wrapping_sub(ONES) & !w & HIGHS != 0
+fn look_mask(w: u64) -> u64 {
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    (w & HIGHS)
+        | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS)
+        | zero(w ^ (ONES * u64::from(b'"')))
+        | zero(w ^ (ONES * u64::from(b'\\')))
+        | zero(w ^ (ONES * 0x7f))
 }
 
-/// Whether any byte of `w` may need more than a copy: a C0 control, `"`,
-/// `\`, DEL or a byte of a non-ASCII character. It is exact for the word
-/// ([`is_plain`] relies on that); which of its bytes, the caller finds one
-/// by one.
+/// Whether any byte of `w` may need more than a copy ([`look_mask`]).
 #[inline]
 fn needs_a_look(w: u64) -> bool {
-    w & HIGHS != 0
-        || w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0
-        || has_zero(w ^ (ONES * u64::from(b'"')))
-        || has_zero(w ^ (ONES * u64::from(b'\\')))
-        || has_zero(w ^ (ONES * 0x7f))
+    look_mask(w) != 0
+}
+
+/// The eight bytes of `bytes` from `at`, the first in the lowest byte; past
+/// its end, spaces (which need nothing). Gathered in a register: bytes
+/// stored on the stack and read back as a word waited for the stores.
+#[inline]
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    match bytes.get(at..at + 8) {
+        Some(word) => u64::from_le_bytes(word.try_into().expect("8 bytes")),
+        None => {
+            let mut w = ONES * u64::from(b' ');
+            for (i, &b) in bytes[at..].iter().enumerate() {
+                w = w & !(0xff << (8 * i)) | u64::from(b) << (8 * i);
+            }
+            w
+        }
+    }
 }
 
 /// Whether every byte of `bytes` is printable ASCII but `"` and `\`: a
@@ -102,22 +122,16 @@ fn is_plain(bytes: &[u8]) -> bool {
         return every_byte(bytes, |b| printable_ascii(b) & (b != b'"') & (b != b'\\'));
     }
     if n < 8 {
-        // Spaces where there are no bytes: they need nothing.
-        let mut w = ONES * u64::from(b' ');
-        for (i, &b) in bytes.iter().enumerate() {
-            w = w & !(0xff << (8 * i)) | u64::from(b) << (8 * i);
-        }
-        return !needs_a_look(w);
+        return !needs_a_look(word_at(bytes, 0));
     }
-    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let mut at = 0;
     while at + 8 < n {
-        if needs_a_look(word(at)) {
+        if needs_a_look(word_at(bytes, at)) {
             return false;
         }
         at += 8;
     }
-    !needs_a_look(word(n - 8))
+    !needs_a_look(word_at(bytes, n - 8))
 }
 
 fn push_u_escape(out: &mut Vec<u8>, code: u32) {
@@ -133,30 +147,35 @@ fn push_u_escape(out: &mut Vec<u8>, code: u32) {
 /// and the format characters a terminal would act on.
 pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
     // Most strings need no escape at all: copied whole.
     if is_plain(bytes) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
         out.extend_from_slice(bytes);
         out.push(b'"');
-        return;
+    } else {
+        write_escaped(out, s);
     }
+}
+
+/// [`write_str`] of a string with something to escape, kept out of line so
+/// that the common case saves and restores few registers.
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let w = match bytes.get(i..i + 8) {
-            Some(chunk) => u64::from_le_bytes(chunk.try_into().expect("8 bytes")),
-            // The last few bytes, padded with spaces (which need nothing).
-            None => {
-                let mut tail = [b' '; 8];
-                tail[..bytes.len() - i].copy_from_slice(&bytes[i..]);
-                u64::from_le_bytes(tail)
-            }
-        };
-        if !needs_a_look(w) {
+        let look = look_mask(word_at(bytes, i));
+        if look == 0 {
             i = (i + 8).min(bytes.len());
             continue;
         }
+        // The first byte that needs a look: before it, plain ASCII, so it
+        // begins a character.
+        i += (look.trailing_zeros() / 8) as usize;
         let b = bytes[i];
         if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
             i += 1;
