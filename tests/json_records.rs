@@ -6,7 +6,6 @@
 #[path = "common/corpus.rs"]
 mod corpus;
 
-use pgtls::analyze::Departed;
 use pgtls::flow::Endpoint;
 use pgtls::report::{json, write_session, SessionReport};
 
@@ -36,12 +35,8 @@ fn records_from_a_session_are_those_of_its_report() {
     let mut with_alert = 0;
     let mut with_pg = 0;
     for f in &corpus::captures() {
-        let mut a = corpus::analyzer().in_departure_order();
-        let name = corpus::read_into(&mut a, f);
-        for d in a.take_retired().into_ordered() {
-            let Departed::Session(r) = d else {
-                panic!("{name}: a session rendered without rendering_resets");
-            };
+        let (name, retired) = corpus::departed_sessions(f);
+        for r in retired {
             // Twice: the second finds the certificates this thread wrote.
             for _ in 0..2 {
                 let (direct, serde) = both_ways(&r.session, &name);
@@ -70,12 +65,8 @@ fn certificates_are_not_reused_across_times_or_names() {
     let mut checked = 0;
     let mut without_sni = 0;
     for f in &corpus::captures() {
-        let mut a = corpus::analyzer().in_departure_order();
-        let name = corpus::read_into(&mut a, f);
-        for d in a.take_retired().into_ordered() {
-            let Departed::Session(mut r) = d else {
-                panic!("{name}: a session rendered without rendering_resets");
-            };
+        let (name, retired) = corpus::departed_sessions(f);
+        for mut r in retired {
             if r.session.conv().tls.certificates.is_none() {
                 continue;
             }
@@ -124,4 +115,25 @@ fn certificates_are_not_reused_across_times_or_names() {
         without_sni > 8,
         "only {without_sni} records named by address"
     );
+}
+
+/// Frozen sessions (what they showed shared with others, their own facts
+/// kept in place) are written as their reports are: every bundled capture
+/// read with every settled session frozen as soon as it can be.
+#[test]
+fn frozen_sessions_are_written_as_their_reports() {
+    let mut frozen = 0;
+    for f in &corpus::captures() {
+        let mut a = corpus::analyzer().with_freeze_above(0).in_departure_order();
+        let name = corpus::read_into(&mut a, f);
+        frozen += a.frozen_sessions();
+        for d in a.take_retired().into_ordered() {
+            let pgtls::analyze::Departed::Session(r) = d else {
+                panic!("{name}: a session rendered without rendering_resets");
+            };
+            let (direct, serde) = both_ways(&r.session, &name);
+            assert_eq!(direct, serde, "{name}");
+        }
+    }
+    assert!(frozen > 50, "only {frozen} sessions frozen");
 }

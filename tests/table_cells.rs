@@ -5,7 +5,6 @@
 #[path = "common/corpus.rs"]
 mod corpus;
 
-use pgtls::analyze::Departed;
 use pgtls::report::{session_cells, table_cells};
 
 #[test]
@@ -13,12 +12,8 @@ fn cells_from_a_session_are_those_of_its_report() {
     let mut sessions = 0;
     let mut with_tls = 0;
     for f in &corpus::captures() {
-        let mut a = corpus::analyzer().in_departure_order();
-        let name = corpus::read_into(&mut a, f);
-        for d in a.take_retired().into_ordered() {
-            let Departed::Session(r) = d else {
-                panic!("{name}: a session rendered without rendering_resets");
-            };
+        let (name, retired) = corpus::departed_sessions(f);
+        for r in retired {
             let report = r.report(&name);
             let cells = session_cells(&r.session, &r.session.judge(), b"left over".to_vec());
             assert_eq!(cells, table_cells(&report), "{name}");

@@ -212,35 +212,6 @@ fn write_escaped(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// The counters of a session record as its serialization writes them, from
-/// the `end` key to the value of `bytes_to_client`: what a late segment
-/// changes in a record rendered early ([`super::Prerendered`]).
-pub fn write_counters(
-    out: &mut Vec<u8>,
-    end_ns: i64,
-    first_frame: u64,
-    last_frame: u64,
-    packets: u64,
-    bytes_to_server: u64,
-    bytes_to_client: u64,
-) {
-    out.extend_from_slice(b"\"end\":");
-    // A time is ASCII digits and separators: nothing to escape.
-    out.push(b'"');
-    super::time::push_rfc3339(end_ns, out);
-    out.push(b'"');
-    out.extend_from_slice(b",\"first_frame\":");
-    write_integer(out, first_frame);
-    out.extend_from_slice(b",\"last_frame\":");
-    write_integer(out, last_frame);
-    out.extend_from_slice(b",\"packets\":");
-    write_integer(out, packets);
-    out.extend_from_slice(b",\"bytes_to_server\":");
-    write_integer(out, bytes_to_server);
-    out.extend_from_slice(b",\"bytes_to_client\":");
-    write_integer(out, bytes_to_client);
-}
-
 pub(super) fn write_integer(out: &mut Vec<u8>, v: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }

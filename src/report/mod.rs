@@ -478,15 +478,7 @@ impl Prerendered {
         match self.output {
             Output::Json(mut body) if s.packets != self.packets => {
                 let mut counters = Vec::with_capacity(160);
-                json::write_counters(
-                    &mut counters,
-                    s.end_ns,
-                    s.first_frame,
-                    s.last_frame,
-                    s.packets,
-                    s.bytes_to_server,
-                    s.bytes_to_client,
-                );
+                record::write_counters(&mut counters, s);
                 body.splice(self.counters, counters);
                 Output::Json(body)
             }

@@ -14,7 +14,7 @@ use super::{
     alert_report, auth_name, certificates, cipher_name, client_key_share_groups, error_report,
     key_exchange, resumed, resumption_offered,
 };
-use crate::session::{negotiated_version, Judgement, PgFacts, Session};
+use crate::session::{negotiated_version, Conversation, Judgement, PgFacts, Session};
 use crate::tls::cert::CertChain;
 use crate::tls::{fingerprint, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
 use std::cell::RefCell;
@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// Appends the compact JSON of `s`'s report, `s` judged `judgement` and
 /// read from `file`: [`json::write_compact`] of
 /// [`super::SessionReport::from_judged`], made without the report. Returns
-/// where in `out` its counters lie ([`json::write_counters`]).
+/// where in `out` its counters lie ([`write_counters`]).
 pub fn write_session(
     out: &mut Vec<u8>,
     s: &Session,
@@ -34,12 +34,9 @@ pub fn write_session(
 ) -> Result<Range<usize>, json::Error> {
     let c = s.conv();
     out.reserve(2048);
-    out.extend_from_slice(b"{\"file\":");
-    write_str(out, file);
-    out.extend_from_slice(b",\"verdict\":");
-    write_str(out, judgement.verdict.as_str());
-    out.extend_from_slice(b",\"reason\":");
-    write_str(out, &judgement.reason);
+    str_field(out, b"{\"file\":", file);
+    str_field(out, b",\"verdict\":", judgement.verdict.as_str());
+    str_field(out, b",\"reason\":", &judgement.reason);
     // Addresses and times are ASCII digits and separators: nothing to escape.
     out.extend_from_slice(b",\"client\":\"");
     s.key.client.push_to(out);
@@ -49,22 +46,11 @@ pub fn write_session(
     super::time::push_rfc3339(s.start_ns, out);
     out.extend_from_slice(b"\",");
     let counters = out.len();
-    json::write_counters(
-        out,
-        s.end_ns,
-        s.first_frame,
-        s.last_frame,
-        s.packets,
-        s.bytes_to_server,
-        s.bytes_to_client,
-    );
+    write_counters(out, s);
     let counters = counters..out.len();
-    out.extend_from_slice(b",\"midstream\":");
-    write_bool(out, s.midstream());
-    out.extend_from_slice(b",\"ssl_request\":");
-    write_bool(out, c.ssl_request_frame.is_some());
-    out.extend_from_slice(b",\"gss_request\":");
-    write_bool(out, c.gss_request_frame.is_some());
+    bool_field(out, b",\"midstream\":", s.midstream());
+    bool_field(out, b",\"ssl_request\":", c.ssl_request_frame.is_some());
+    bool_field(out, b",\"gss_request\":", c.gss_request_frame.is_some());
     out.extend_from_slice(b",\"ssl_response\":");
     if c.answers.is_empty() {
         out.extend_from_slice(b"null");
@@ -77,10 +63,13 @@ pub fn write_session(
         let answers: String = c.answers.iter().map(|(_, a, _)| *a as char).collect();
         write_str(out, &answers);
     }
-    out.extend_from_slice(b",\"negotiation\":");
-    write_opt_str(out, c.tls.negotiation.map(|n| n.as_str()));
+    opt_str_field(
+        out,
+        b",\"negotiation\":",
+        c.tls.negotiation.map(|n| n.as_str()),
+    );
     out.extend_from_slice(b",\"tls\":");
-    write_tls(out, s)?;
+    write_tls(out, s, &c)?;
     out.extend_from_slice(b",\"pg\":");
     write_pg(out, &c.pg)?;
     out.extend_from_slice(b",\"evidence\":");
@@ -88,17 +77,30 @@ pub fn write_session(
     out.extend_from_slice(b",\"anomalies\":");
     write_evidence(out, c.anomalies.iter().map(|a| (a.frame, &*a.what)));
     let (count, bytes) = s.gaps();
-    out.extend_from_slice(b",\"gaps\":{\"count\":");
-    write_integer(out, count);
-    out.extend_from_slice(b",\"bytes\":");
-    write_integer(out, bytes);
+    int_field(out, b",\"gaps\":{\"count\":", count);
+    int_field(out, b",\"bytes\":", bytes);
     out.extend_from_slice(b"}}");
     Ok(counters)
 }
 
-/// The `tls` object: [`super::TlsReport`] as `from_judged` makes it.
-fn write_tls(out: &mut Vec<u8>, s: &Session) -> Result<(), json::Error> {
-    let t = &s.conv().tls;
+/// The counters of `s`'s record, from the `end` key to the value of
+/// `bytes_to_client`: what a late segment changes in a record rendered
+/// early ([`super::Prerendered`]).
+pub(super) fn write_counters(out: &mut Vec<u8>, s: &Session) {
+    // A time is ASCII digits and separators: nothing to escape.
+    out.extend_from_slice(b"\"end\":\"");
+    super::time::push_rfc3339(s.end_ns, out);
+    int_field(out, b"\",\"first_frame\":", s.first_frame);
+    int_field(out, b",\"last_frame\":", s.last_frame);
+    int_field(out, b",\"packets\":", s.packets);
+    int_field(out, b",\"bytes_to_server\":", s.bytes_to_server);
+    int_field(out, b",\"bytes_to_client\":", s.bytes_to_client);
+}
+
+/// The `tls` object of `s`, whose conversation is `c`:
+/// [`super::TlsReport`] as `from_judged` makes it.
+fn write_tls(out: &mut Vec<u8>, s: &Session, c: &Conversation) -> Result<(), json::Error> {
+    let t = &c.tls;
     let ch = t.client_hello.as_deref();
     let sh = t.server_hello.as_deref();
     out.extend_from_slice(b"{\"client_versions\":");
@@ -109,45 +111,50 @@ fn write_tls(out: &mut Vec<u8>, s: &Session) -> Result<(), json::Error> {
             .into_iter()
             .map(TlsVersion::name),
     );
-    out.extend_from_slice(b",\"client_max_version\":");
-    write_opt_str(out, ch.map(|h| h.max_version().name()).as_deref());
+    opt_str_field(
+        out,
+        b",\"client_max_version\":",
+        ch.map(|h| h.max_version().name()).as_deref(),
+    );
     out.extend_from_slice(b",\"server_version\":");
     write_opt_str(
         out,
         sh.map(|h| TlsVersion(h.selected_version).name()).as_deref(),
     );
-    out.extend_from_slice(b",\"cipher\":");
-    write_opt_str(out, sh.map(|h| cipher_name(h.cipher)).as_deref());
-    out.extend_from_slice(b",\"sni\":");
-    write_opt_str(out, ch.and_then(|h| h.sni.as_deref()));
+    opt_str_field(
+        out,
+        b",\"cipher\":",
+        sh.map(|h| cipher_name(h.cipher)).as_deref(),
+    );
+    opt_str_field(out, b",\"sni\":", ch.and_then(|h| h.sni.as_deref()));
     out.extend_from_slice(b",\"alpn\":");
     write_list(out, ch.iter().flat_map(|h| h.alpn.iter()));
-    out.extend_from_slice(b",\"alpn_selected\":");
-    write_opt_str(out, sh.and_then(|h| h.alpn.as_deref()));
-    out.extend_from_slice(b",\"hello_retry_request\":");
-    write_bool(out, t.hello_retry);
-    out.extend_from_slice(b",\"sslv2_hello\":");
-    write_bool(out, ch.is_some_and(|h| h.sslv2_format));
+    opt_str_field(
+        out,
+        b",\"alpn_selected\":",
+        sh.and_then(|h| h.alpn.as_deref()),
+    );
+    bool_field(out, b",\"hello_retry_request\":", t.hello_retry);
+    bool_field(
+        out,
+        b",\"sslv2_hello\":",
+        ch.is_some_and(|h| h.sslv2_format),
+    );
     out.extend_from_slice(b",\"alert\":");
     match &t.alert {
         Some(a) => json::write_compact(out, &alert_report(a))?,
         None => out.extend_from_slice(b"null"),
     }
-    out.extend_from_slice(b",\"encrypted_alerts\":");
-    write_integer(out, t.encrypted_alerts);
+    int_field(out, b",\"encrypted_alerts\":", t.encrypted_alerts);
     let (ja3, ja4, note) = match ch.map(fingerprint::client_fingerprints) {
         Some((ja3, Ok(ja4))) => (ja3.as_deref().ok(), Some(ja4.as_str()), None),
         Some((ja3, Err(note))) => (ja3.as_deref().ok(), None, Some(*note)),
         None => (None, None, None),
     };
-    out.extend_from_slice(b",\"ja3\":");
-    write_opt_str(out, ja3);
-    out.extend_from_slice(b",\"ja4\":");
-    write_opt_str(out, ja4);
-    out.extend_from_slice(b",\"fingerprint_note\":");
-    write_opt_str(out, note);
-    out.extend_from_slice(b",\"ja3s\":");
-    write_opt_str(out, sh.map(fingerprint::ja3s));
+    opt_str_field(out, b",\"ja3\":", ja3);
+    opt_str_field(out, b",\"ja4\":", ja4);
+    opt_str_field(out, b",\"fingerprint_note\":", note);
+    opt_str_field(out, b",\"ja3s\":", sh.map(fingerprint::ja3s));
     out.extend_from_slice(b",\"client_key_shares\":");
     write_list(
         out,
@@ -167,12 +174,11 @@ fn write_tls(out: &mut Vec<u8>, s: &Session) -> Result<(), json::Error> {
         ch.map(|h| resumption_offered(h, &t.client_session_id))
             .unwrap_or_default(),
     );
-    out.extend_from_slice(b",\"resumed\":");
-    write_opt_str(out, sh.and_then(|h| resumed(ch, h, s)));
+    opt_str_field(out, b",\"resumed\":", sh.and_then(|h| resumed(ch, h, s)));
     out.extend_from_slice(b",\"certificates\":");
     match (sh, &t.certificates) {
         (None, _) => out.extend_from_slice(b"null"),
-        (Some(h), Some(chain)) => write_certificates(out, s, ch, h, chain)?,
+        (Some(h), Some(chain)) => write_certificates(out, s, t.certificate_frame, ch, h, chain)?,
         (Some(h), None) => json::write_compact(out, &certificates(s, ch, h))?,
     }
     out.push(b'}');
@@ -181,29 +187,29 @@ fn write_tls(out: &mut Vec<u8>, s: &Session) -> Result<(), json::Error> {
 
 /// The `pg` object: [`super::PgReport`] as `from_judged` makes it.
 fn write_pg(out: &mut Vec<u8>, p: &PgFacts) -> Result<(), json::Error> {
-    out.extend_from_slice(b"{\"protocol\":");
-    write_opt_str(out, p.protocol.map(|v| v.to_string()).as_deref());
-    out.extend_from_slice(b",\"user\":");
-    write_opt_str(out, p.user.as_deref());
-    out.extend_from_slice(b",\"database\":");
-    write_opt_str(out, p.database.as_deref());
-    out.extend_from_slice(b",\"application_name\":");
-    write_opt_str(out, p.application_name.as_deref());
+    opt_str_field(
+        out,
+        b"{\"protocol\":",
+        p.protocol.map(|v| v.to_string()).as_deref(),
+    );
+    opt_str_field(out, b",\"user\":", p.user.as_deref());
+    opt_str_field(out, b",\"database\":", p.database.as_deref());
+    opt_str_field(
+        out,
+        b",\"application_name\":",
+        p.application_name.as_deref(),
+    );
     out.extend_from_slice(b",\"auth\":");
     write_list(out, p.auth_codes.iter().map(|a| auth_name(*a)));
-    out.extend_from_slice(b",\"server_version\":");
-    write_opt_str(out, p.server_version.as_deref());
+    opt_str_field(out, b",\"server_version\":", p.server_version.as_deref());
     out.extend_from_slice(b",\"error\":");
     match &p.error {
         Some(e) => json::write_compact(out, &error_report(e))?,
         None => out.extend_from_slice(b"null"),
     }
-    out.extend_from_slice(b",\"password_messages\":");
-    write_integer(out, p.password_messages);
-    out.extend_from_slice(b",\"queries\":");
-    write_integer(out, p.queries);
-    out.extend_from_slice(b",\"cancel_pid\":");
-    write_opt_integer(out, p.cancel_pid);
+    int_field(out, b",\"password_messages\":", p.password_messages);
+    int_field(out, b",\"queries\":", p.queries);
+    opt_int_field(out, b",\"cancel_pid\":", p.cancel_pid);
     out.extend_from_slice(b",\"negotiated_protocol\":");
     write_opt_str(
         out,
@@ -211,25 +217,35 @@ fn write_pg(out: &mut Vec<u8>, p: &PgFacts) -> Result<(), json::Error> {
             .map(|(v, _)| negotiated_version(v).to_string())
             .as_deref(),
     );
-    out.extend_from_slice(b",\"unrecognized_options\":");
-    write_opt_integer(out, p.negotiate_protocol.map(|(_, n)| n));
-    out.extend_from_slice(b",\"backend_key_bytes\":");
-    write_opt_integer(out, p.backend_pid.map(|_| p.backend_key_len));
-    out.extend_from_slice(b",\"cancel_key_bytes\":");
-    write_opt_integer(out, p.cancel_pid.map(|_| p.cancel_key_len));
+    opt_int_field(
+        out,
+        b",\"unrecognized_options\":",
+        p.negotiate_protocol.map(|(_, n)| n),
+    );
+    opt_int_field(
+        out,
+        b",\"backend_key_bytes\":",
+        p.backend_pid.map(|_| p.backend_key_len),
+    );
+    opt_int_field(
+        out,
+        b",\"cancel_key_bytes\":",
+        p.cancel_pid.map(|_| p.cancel_key_len),
+    );
     out.push(b'}');
     Ok(())
 }
 
-/// The `certificates` object of a session whose server sent `chain`.
+/// The `certificates` object of a session whose server sent `chain` in
+/// frame `frame`.
 fn write_certificates(
     out: &mut Vec<u8>,
     s: &Session,
+    frame: u64,
     ch: Option<&ClientHelloInfo>,
     sh: &ServerHelloInfo,
     chain: &Arc<CertChain>,
 ) -> Result<(), json::Error> {
-    let frame = s.conv().tls.certificate_frame;
     out.extend_from_slice(CERTIFICATES_HEAD);
     write_integer(out, frame);
     let now = s.start_ns.div_euclid(1_000_000_000);
@@ -348,6 +364,33 @@ thread_local! {
     static CERTIFICATES: RefCell<CertificatesCache> = RefCell::default();
 }
 
+/// A field: `key` is its name with the punctuation around it (`,"name":`),
+/// written whole, then its value.
+fn int_field(out: &mut Vec<u8>, key: &[u8], v: impl itoa::Integer) {
+    out.extend_from_slice(key);
+    write_integer(out, v);
+}
+
+fn opt_int_field(out: &mut Vec<u8>, key: &[u8], v: Option<impl itoa::Integer>) {
+    out.extend_from_slice(key);
+    write_opt_integer(out, v);
+}
+
+fn str_field(out: &mut Vec<u8>, key: &[u8], v: &str) {
+    out.extend_from_slice(key);
+    write_str(out, v);
+}
+
+fn opt_str_field(out: &mut Vec<u8>, key: &[u8], v: Option<&str>) {
+    out.extend_from_slice(key);
+    write_opt_str(out, v);
+}
+
+fn bool_field(out: &mut Vec<u8>, key: &[u8], v: bool) {
+    out.extend_from_slice(key);
+    write_bool(out, v);
+}
+
 fn write_bool(out: &mut Vec<u8>, v: bool) {
     out.extend_from_slice(if v { b"true" } else { b"false" });
 }
@@ -385,10 +428,8 @@ fn write_evidence<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = (u64, &'a s
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(b"{\"frame\":");
-        write_integer(out, frame);
-        out.extend_from_slice(b",\"what\":");
-        write_str(out, what);
+        int_field(out, b"{\"frame\":", frame);
+        str_field(out, b",\"what\":", what);
         out.push(b'}');
     }
     out.push(b']');

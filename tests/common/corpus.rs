@@ -5,7 +5,7 @@
 #[allow(dead_code)]
 mod golden;
 
-use pgtls::analyze::{Analyzer, AnalyzerConfig};
+use pgtls::analyze::{Analyzer, AnalyzerConfig, Departed, Retired};
 use pgtls::flow::PortSet;
 use std::path::{Path, PathBuf};
 
@@ -34,4 +34,21 @@ pub fn read_into(a: &mut Analyzer, path: &Path) -> String {
     pgtls::read::read_capture(a, std::io::Cursor::new(bytes), &name, &mut |_| {})
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     name
+}
+
+/// The sessions of `path` as they leave the flow table (none rendered at
+/// its reset), and the name their reports carry.
+#[allow(dead_code)]
+pub fn departed_sessions(path: &Path) -> (String, Vec<Retired>) {
+    let mut a = analyzer().in_departure_order();
+    let name = read_into(&mut a, path);
+    let sessions = a
+        .take_retired()
+        .into_ordered()
+        .map(|d| match d {
+            Departed::Session(r) => r,
+            Departed::Rendered(_) => panic!("{name}: a session rendered without rendering_resets"),
+        })
+        .collect();
+    (name, sessions)
 }
