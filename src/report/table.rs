@@ -4,7 +4,6 @@ use super::{time, SessionReport, Summary};
 use crate::session::{Judgement, Session, Verdict};
 use crate::tls::TlsVersion;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-use std::cell::Cell;
 
 /// Makes a string from the wire safe for a terminal: control characters and
 /// escape sequences are shown escaped, never interpreted.
@@ -164,37 +163,22 @@ impl Cells {
 }
 
 /// Cells appended one after the other.
-///
-/// A row is written into this thread's scratch, then copied whole into its
-/// own storage. That storage comes back from the writer's thread long after
-/// it was last touched, out of the caches: written byte by byte, the stores
-/// waiting for its lines filled the store buffer and stalled the thread (4%
-/// of the samples of the million TLS sessions' table), where a copy's few
-/// wide stores wait without stalling.
 struct CellWriter {
     text: Vec<u8>,
-    storage: Vec<u8>,
     spans: [(u32, u32); 6],
     /// Cells ended so far, and where the next begins.
     n: usize,
     start: usize,
 }
 
-thread_local! {
-    /// Where this thread writes its rows ([`CellWriter`]).
-    static ROW_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
 impl CellWriter {
-    /// A row to be written into `buf`'s storage (its contents are dropped).
-    fn new(buf: Vec<u8>) -> CellWriter {
-        let mut text = ROW_SCRATCH.take();
-        text.clear();
+    /// A row written into `buf`'s storage (its contents are dropped).
+    fn new(mut buf: Vec<u8>) -> CellWriter {
+        buf.clear();
         // A row's usual length, so that it is allocated once.
-        text.reserve(ROW_CAPACITY);
+        buf.reserve(ROW_CAPACITY);
         CellWriter {
-            text,
-            storage: buf,
+            text: buf,
             spans: [(0, 0); 6],
             n: 0,
             start: 0,
@@ -253,13 +237,8 @@ impl CellWriter {
     fn done(mut self) -> Cells {
         debug_assert_eq!(self.n, 6);
         self.text.push(b'\n');
-        let mut text = self.storage;
-        text.clear();
-        text.reserve(self.text.len().max(ROW_CAPACITY));
-        text.extend_from_slice(&self.text);
-        ROW_SCRATCH.set(self.text);
         Cells {
-            text,
+            text: self.text,
             spans: self.spans,
         }
     }
