@@ -15,7 +15,7 @@ pub use table::{
 use crate::cli::Format;
 use crate::flow::Direction;
 use crate::pg::AuthCode;
-use crate::session::{AlertSeen, Judgement, PgError, PgFacts, Session, Verdict};
+use crate::session::{AlertSeen, Conversation, Judgement, PgError, PgFacts, Session, Verdict};
 use crate::tls::cert::{check_name, CertInfo};
 use crate::tls::fingerprint;
 use crate::tls::{
@@ -256,11 +256,7 @@ impl SessionReport {
         let t = &c.tls;
         let ch = t.client_hello.as_deref();
         let sh = t.server_hello.as_deref();
-        let (ja3, ja4, fingerprint_note) = match ch.map(fingerprint::client_fingerprints) {
-            Some((ja3, Ok(ja4))) => (ja3.as_ref().ok().cloned(), Some(ja4.clone()), None),
-            Some((ja3, Err(note))) => (ja3.as_ref().ok().cloned(), None, Some(note.to_string())),
-            None => (None, None, None),
-        };
+        let (ja3, ja4, fingerprint_note) = client_fingerprints(ch);
         let tls = TlsReport {
             client_versions: ch
                 .map(|h| h.offered_versions().iter().map(|v| v.name()).collect())
@@ -275,9 +271,9 @@ impl SessionReport {
             sslv2_hello: ch.is_some_and(|h| h.sslv2_format),
             alert: t.alert.as_ref().map(alert_report),
             encrypted_alerts: t.encrypted_alerts,
-            ja3,
-            ja4,
-            fingerprint_note,
+            ja3: ja3.map(str::to_string),
+            ja4: ja4.map(str::to_string),
+            fingerprint_note: fingerprint_note.map(str::to_string),
             ja3s: sh.map(|h| fingerprint::ja3s(h).to_string()),
             client_key_shares: ch
                 .map(|h| {
@@ -292,8 +288,8 @@ impl SessionReport {
             resumption_offered: ch
                 .map(|h| resumption_offered(h, &t.client_session_id))
                 .unwrap_or_default(),
-            resumed: sh.and_then(|h| resumed(ch, h, s)),
-            certificates: sh.and_then(|h| certificates(s, ch, h)),
+            resumed: sh.and_then(|h| resumed(ch, h, &c)),
+            certificates: sh.and_then(|h| certificates(s, &c, ch, h)),
         };
         let p = &c.pg;
         let pg = pg_report(p);
@@ -548,6 +544,18 @@ fn error_report(e: &PgError) -> ErrorReport {
     }
 }
 
+/// A ClientHello's JA3 and JA4, or why it has none (an SSLv2-format
+/// hello), borrowed from the hello ([`fingerprint::client_fingerprints`]).
+fn client_fingerprints(
+    ch: Option<&ClientHelloInfo>,
+) -> (Option<&str>, Option<&str>, Option<&'static str>) {
+    match ch.map(fingerprint::client_fingerprints) {
+        Some((ja3, Ok(ja4))) => (ja3.as_deref().ok(), Some(ja4), None),
+        Some((ja3, Err(note))) => (ja3.as_deref().ok(), None, Some(*note)),
+        None => (None, None, None),
+    }
+}
+
 /// The groups of a ClientHello's key shares, in order, GREASE left out.
 fn client_key_share_groups(h: &ClientHelloInfo) -> impl Iterator<Item = u16> + '_ {
     h.key_share_groups
@@ -619,9 +627,9 @@ fn resumption_offered(ch: &ClientHelloInfo, session_id: &SessionId) -> Vec<&'sta
 fn resumed(
     ch: Option<&ClientHelloInfo>,
     sh: &ServerHelloInfo,
-    s: &Session,
+    c: &Conversation,
 ) -> Option<&'static str> {
-    let t = &s.conv().tls;
+    let t = &c.tls;
     if sh.selected_version == TlsVersion::TLS_1_3.0 {
         return sh.psk_accepted().then_some("psk");
     }
@@ -636,12 +644,15 @@ fn resumed(
     None
 }
 
+/// The `certificates` object of session `s`, whose conversation is `c`
+/// (taken once by the caller: a frozen session's is thawed to be read).
 fn certificates(
     s: &Session,
+    c: &Conversation,
     ch: Option<&ClientHelloInfo>,
     sh: &ServerHelloInfo,
 ) -> Option<CertificatesReport> {
-    let t = &s.conv().tls;
+    let t = &c.tls;
     let hidden = |why: &str| {
         Some(CertificatesReport {
             hidden: Some(why.to_string()),
@@ -652,7 +663,7 @@ fn certificates(
         if sh.selected_version == TlsVersion::TLS_1_3.0 {
             return hidden("TLS 1.3 encrypts the certificate");
         }
-        if resumed(ch, sh, s).is_some() {
+        if resumed(ch, sh, c).is_some() {
             return hidden("session resumed: the server sends no certificate");
         }
         let au = crate::tls::cipher_suite(sh.cipher).map(|c| c.au);

@@ -11,12 +11,13 @@
 
 use super::json::{self, write_integer, write_str};
 use super::{
-    alert_report, auth_name, certificates, cipher_name, client_key_share_groups, error_report,
-    key_exchange, resumed, resumption_offered,
+    alert_report, auth_name, certificates, cipher_name, client_fingerprints,
+    client_key_share_groups, error_report, key_exchange, resumed, resumption_offered,
 };
 use crate::session::{negotiated_version, Conversation, Judgement, PgFacts, Session};
 use crate::tls::cert::CertChain;
 use crate::tls::{fingerprint, group_label, ClientHelloInfo, ServerHelloInfo, TlsVersion};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::net::IpAddr;
 use std::ops::Range;
@@ -146,11 +147,7 @@ fn write_tls(out: &mut Vec<u8>, s: &Session, c: &Conversation) -> Result<(), jso
         None => out.extend_from_slice(b"null"),
     }
     int_field(out, b",\"encrypted_alerts\":", t.encrypted_alerts);
-    let (ja3, ja4, note) = match ch.map(fingerprint::client_fingerprints) {
-        Some((ja3, Ok(ja4))) => (ja3.as_deref().ok(), Some(ja4.as_str()), None),
-        Some((ja3, Err(note))) => (ja3.as_deref().ok(), None, Some(*note)),
-        None => (None, None, None),
-    };
+    let (ja3, ja4, note) = client_fingerprints(ch);
     opt_str_field(out, b",\"ja3\":", ja3);
     opt_str_field(out, b",\"ja4\":", ja4);
     opt_str_field(out, b",\"fingerprint_note\":", note);
@@ -174,12 +171,12 @@ fn write_tls(out: &mut Vec<u8>, s: &Session, c: &Conversation) -> Result<(), jso
         ch.map(|h| resumption_offered(h, &t.client_session_id))
             .unwrap_or_default(),
     );
-    opt_str_field(out, b",\"resumed\":", sh.and_then(|h| resumed(ch, h, s)));
+    opt_str_field(out, b",\"resumed\":", sh.and_then(|h| resumed(ch, h, c)));
     out.extend_from_slice(b",\"certificates\":");
     match (sh, &t.certificates) {
         (None, _) => out.extend_from_slice(b"null"),
-        (Some(h), Some(chain)) => write_certificates(out, s, t.certificate_frame, ch, h, chain)?,
-        (Some(h), None) => json::write_compact(out, &certificates(s, ch, h))?,
+        (Some(h), Some(chain)) => write_certificates(out, s, c, ch, h, chain)?,
+        (Some(h), None) => json::write_compact(out, &certificates(s, c, ch, h))?,
     }
     out.push(b'}');
     Ok(())
@@ -236,57 +233,53 @@ fn write_pg(out: &mut Vec<u8>, p: &PgFacts) -> Result<(), json::Error> {
     Ok(())
 }
 
-/// The `certificates` object of a session whose server sent `chain` in
-/// frame `frame`.
+/// The `certificates` object of session `s`, whose conversation is `c`,
+/// when its server sent `chain`.
 fn write_certificates(
     out: &mut Vec<u8>,
     s: &Session,
-    frame: u64,
+    c: &Conversation,
     ch: Option<&ClientHelloInfo>,
     sh: &ServerHelloInfo,
     chain: &Arc<CertChain>,
 ) -> Result<(), json::Error> {
-    out.extend_from_slice(CERTIFICATES_HEAD);
-    write_integer(out, frame);
+    let head = out.len();
+    out.extend_from_slice(b"{\"hidden\":null,\"frame\":");
+    write_integer(out, c.tls.certificate_frame);
     let now = s.start_ns.div_euclid(1_000_000_000);
     let name = match ch.and_then(|h| h.sni.as_deref()) {
-        Some(sni) => NameRef::Sni(sni),
-        None => NameRef::Address(s.key.server.ip()),
+        Some(sni) => Name::Sni(Cow::Borrowed(sni)),
+        None => Name::Address(s.key.server.ip()),
     };
     CERTIFICATES.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(tail) = cache.find(chain, now, name) {
+        if let Some(tail) = cache.find(chain, now, &name) {
             out.extend_from_slice(tail);
             return Ok(());
         }
         let mut whole = Vec::new();
-        json::write_compact(&mut whole, &certificates(s, ch, sh))?;
-        let head = CERTIFICATES_HEAD.len() + itoa::Buffer::new().format(frame).len();
-        match (whole.get(..head), whole.get(head..)) {
-            (Some(h), Some(tail)) if h == &out[out.len() - head..] => {
+        json::write_compact(&mut whole, &certificates(s, c, ch, sh))?;
+        // The object as `certificates` makes it begins as written above.
+        match whole.strip_prefix(&out[head..]) {
+            Some(tail) => {
                 out.extend_from_slice(tail);
                 cache.keep(
                     CertificatesKey {
                         chain: chain.clone(),
                         now,
-                        name: name.to_owned(),
+                        name: name.into_owned(),
                     },
                     tail.to_vec(),
                 );
-                Ok(())
             }
-            // Not the shape the chain's object always has: written whole.
-            _ => {
-                out.truncate(out.len() - head);
+            None => {
+                out.truncate(head);
                 out.extend_from_slice(&whole);
-                Ok(())
             }
         }
+        Ok(())
     })
 }
-
-/// How a `certificates` object with a chain begins, before its frame.
-const CERTIFICATES_HEAD: &[u8] = b"{\"hidden\":null,\"frame\":";
 
 /// What a `certificates` object with a chain depends on besides its frame
 /// (see [`certificates`]): the chain, the capture's second (each
@@ -294,39 +287,28 @@ const CERTIFICATES_HEAD: &[u8] = b"{\"hidden\":null,\"frame\":";
 struct CertificatesKey {
     chain: Arc<CertChain>,
     now: i64,
-    name: Name,
+    name: Name<'static>,
 }
 
-enum Name {
-    Sni(Box<str>),
+/// The name a client checks: the SNI, or without one the server's address.
+#[derive(PartialEq)]
+enum Name<'a> {
+    Sni(Cow<'a, str>),
     Address(IpAddr),
 }
 
-/// [`Name`] borrowed from the session.
-#[derive(Clone, Copy)]
-enum NameRef<'a> {
-    Sni(&'a str),
-    Address(IpAddr),
-}
-
-impl NameRef<'_> {
-    fn to_owned(self) -> Name {
+impl Name<'_> {
+    fn into_owned(self) -> Name<'static> {
         match self {
-            NameRef::Sni(sni) => Name::Sni(sni.into()),
-            NameRef::Address(ip) => Name::Address(ip),
+            Name::Sni(sni) => Name::Sni(Cow::Owned(sni.into_owned())),
+            Name::Address(ip) => Name::Address(ip),
         }
     }
 }
 
 impl CertificatesKey {
-    fn is(&self, chain: &Arc<CertChain>, now: i64, name: NameRef) -> bool {
-        Arc::ptr_eq(&self.chain, chain)
-            && self.now == now
-            && match (&self.name, name) {
-                (Name::Sni(a), NameRef::Sni(b)) => **a == *b,
-                (Name::Address(a), NameRef::Address(b)) => *a == b,
-                _ => false,
-            }
+    fn is(&self, chain: &Arc<CertChain>, now: i64, name: &Name) -> bool {
+        Arc::ptr_eq(&self.chain, chain) && self.now == now && self.name == *name
     }
 }
 
@@ -343,7 +325,7 @@ struct CertificatesCache {
 const CERTIFICATES_KEPT: usize = 8;
 
 impl CertificatesCache {
-    fn find(&self, chain: &Arc<CertChain>, now: i64, name: NameRef) -> Option<&[u8]> {
+    fn find(&self, chain: &Arc<CertChain>, now: i64, name: &Name) -> Option<&[u8]> {
         self.entries
             .iter()
             .find(|(k, _)| k.is(chain, now, name))
