@@ -173,54 +173,30 @@ pub fn parse_pg_message_header(i: &[u8]) -> Option<MessageHeader> {
     })
 }
 
+/// A set of message type bytes, looked up in one load.
+const fn tag_set(tags: &[u8]) -> [bool; 256] {
+    let mut set = [false; 256];
+    let mut i = 0;
+    while i < tags.len() {
+        set[tags[i] as usize] = true;
+        i += 1;
+    }
+    set
+}
+
+const BACKEND_TAGS: [bool; 256] = tag_set(b"RENSKZvTDCI123nstAGHWdcV");
+const FRONTEND_TAGS: [bool; 256] = tag_set(b"pQPBEDSHCXFdcf");
+
 /// Backend message tags that can follow a StartupMessage.
+#[inline]
 pub fn is_backend_tag(tag: u8) -> bool {
-    matches!(
-        tag,
-        b'R' | b'E'
-            | b'N'
-            | b'S'
-            | b'K'
-            | b'Z'
-            | b'v'
-            | b'T'
-            | b'D'
-            | b'C'
-            | b'I'
-            | b'1'
-            | b'2'
-            | b'3'
-            | b'n'
-            | b's'
-            | b't'
-            | b'A'
-            | b'G'
-            | b'H'
-            | b'W'
-            | b'd'
-            | b'c'
-            | b'V'
-    )
+    BACKEND_TAGS[usize::from(tag)]
 }
 
 /// Frontend message tags sent after startup.
+#[inline]
 pub fn is_frontend_tag(tag: u8) -> bool {
-    matches!(
-        tag,
-        b'p' | b'Q'
-            | b'P'
-            | b'B'
-            | b'E'
-            | b'D'
-            | b'S'
-            | b'H'
-            | b'C'
-            | b'X'
-            | b'F'
-            | b'd'
-            | b'c'
-            | b'f'
-    )
+    FRONTEND_TAGS[usize::from(tag)]
 }
 
 /// Authentication request codes (`R` messages).

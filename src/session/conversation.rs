@@ -1236,7 +1236,9 @@ impl Conversation {
 
     /// Would a whole message of `tag` from `dir` change this (plaintext,
     /// answered) conversation beyond its query count? Mirrors
-    /// [`Conversation::client_message`] and [`Conversation::server_message`].
+    /// [`Conversation::read_client_message`] and
+    /// [`Conversation::read_server_message`].
+    #[inline]
     fn message_matters(&self, dir: Direction, tag: u8) -> bool {
         match dir {
             Direction::ToServer => match tag {
@@ -1284,7 +1286,19 @@ impl Conversation {
         self.server_msgs.malformed
     }
 
+    /// A whole message from the client. Most of a plaintext session's
+    /// (queries past the first, Bind, Execute, Sync...) only count:
+    /// counted here, inlined where messages are framed.
+    #[inline]
     fn client_message(&mut self, m: Message<'_>, frame: u64) {
+        if self.message_matters(Direction::ToServer, m.tag) {
+            self.read_client_message(m, frame);
+        } else if matches!(m.tag, b'Q' | b'P') {
+            self.pg.queries += 1;
+        }
+    }
+
+    fn read_client_message(&mut self, m: Message<'_>, frame: u64) {
         match m.tag {
             b'p' => {
                 self.pg.password_messages += 1;
@@ -1323,7 +1337,19 @@ impl Conversation {
         }
     }
 
+    /// A whole message from the server. Past the first, most of them
+    /// (rows, completions, ReadyForQuery once seen) change nothing: passed
+    /// over here, inlined where messages are framed.
+    #[inline]
     fn server_message(&mut self, m: Message<'_>, frame: u64) {
+        if self.pg.first_server_message.is_none()
+            || self.message_matters(Direction::ToClient, m.tag)
+        {
+            self.read_server_message(m, frame);
+        }
+    }
+
+    fn read_server_message(&mut self, m: Message<'_>, frame: u64) {
         if self.pg.first_server_message.is_none() {
             self.pg.first_server_message = Some((m.tag, frame));
         }

@@ -36,10 +36,11 @@ pub struct MessageStream {
 impl MessageStream {
     /// Feeds bytes; `on_message` gets each whole message (its body cut at
     /// [`MAX_INSPECTED_BODY`]).
+    #[inline]
     pub fn feed(
         &mut self,
         mut data: &[u8],
-        plausible: fn(u8) -> bool,
+        plausible: impl Fn(u8) -> bool,
         mut on_message: impl FnMut(Message<'_>),
     ) {
         if self.resync {

@@ -650,13 +650,19 @@ impl Session {
     }
 }
 
-/// The conversation of a session, created on first use.
+/// The conversation of a session, created on first use (inlined where
+/// segments are read: a call per segment, the slot's check its only work).
+#[inline]
 fn conversation_in(slot: &mut Option<Box<Conversation>>, midstream: bool) -> &mut Conversation {
-    slot.get_or_insert_with(|| {
-        let mut c = new_conversation();
-        c.midstream = midstream;
-        c
-    })
+    slot.get_or_insert_with(|| started_conversation(midstream))
+}
+
+#[cold]
+#[inline(never)]
+fn started_conversation(midstream: bool) -> Box<Conversation> {
+    let mut c = new_conversation();
+    c.midstream = midstream;
+    c
 }
 
 #[cfg(test)]
