@@ -7,7 +7,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use pgtls::analyze::{Analyzer, AnalyzerConfig, Departed};
 use pgtls::capture::file::CaptureReader;
 use pgtls::flow::PortSet;
-use pgtls::report::{json, session_cells, write_session, SessionReport};
+use pgtls::report::{json, render_table, session_cells, write_session, SessionReport};
 use std::hint::black_box;
 
 fn analyzer() -> Analyzer {
@@ -138,8 +138,9 @@ fn tls_parsers(c: &mut Criterion) {
 
 /// A session's output once it is judged: its JSON record written straight
 /// from the session (`read --format jsonl`), the same record through its
-/// full report (`sniff`, and `read` before), and its table row; per session
-/// and, for the records, per byte written.
+/// full report (`sniff`, and `read` before), its table row, and the
+/// bordered table of every row; per session and, for the records, per byte
+/// written.
 fn outputs(c: &mut Criterion) {
     let mut sessions = Vec::new();
     for (name, bytes) in inputs() {
@@ -190,6 +191,15 @@ fn outputs(c: &mut Criterion) {
                         black_box(session_cells(s, j, Vec::new()));
                     }
                 })
+            });
+            // The bordered table `read` draws into a file or a pipe (up to
+            // 10,000 sessions), once its rows are made.
+            let rows: Vec<_> = judged
+                .iter()
+                .map(|(s, j)| session_cells(s, j, Vec::new()))
+                .collect();
+            g.bench_function("bordered_table", |b| {
+                b.iter(|| black_box(render_table(&rows, None)))
             });
         }
         g.finish();
