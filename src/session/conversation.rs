@@ -2,7 +2,7 @@
 //! capture delivered them, through the startup phase and into TLS, GSSAPI or
 //! plaintext messages.
 
-use super::messages::{Message, MessageStream};
+use super::messages::{Message, MessageStream, MAX_INSPECTED_BODY};
 use super::Evidence;
 use crate::flow::reassembly::Chunk;
 use crate::flow::Direction;
@@ -1190,7 +1190,40 @@ impl Conversation {
         }
     }
 
-    fn plain_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
+    fn plain_bytes(&mut self, dir: Direction, mut bytes: &[u8], frame: u64) {
+        // The usual segment starts between two messages and holds whole
+        // ones: they are read where they lie, the stream untouched (it is
+        // between messages after them as before). What is left (a message
+        // cut by the segment's end, one too long to keep whole, a type
+        // byte this side may not send) goes through the stream.
+        let at_boundary = match dir {
+            Direction::ToServer => self.client_msgs.at_boundary(),
+            Direction::ToClient => self.server_msgs.at_boundary(),
+        };
+        if at_boundary {
+            while let Some(h) = pg::parse_pg_message_header(bytes) {
+                let (tag, len) = (h.tag, h.body_len as usize);
+                let plausible = match dir {
+                    Direction::ToServer => pg::is_frontend_tag(tag),
+                    Direction::ToClient => pg::is_backend_tag(tag),
+                };
+                if !plausible || len > MAX_INSPECTED_BODY || 5 + len > bytes.len() {
+                    break;
+                }
+                let m = Message {
+                    tag,
+                    body: &bytes[5..5 + len],
+                };
+                match dir {
+                    Direction::ToServer => self.client_message(m, frame),
+                    Direction::ToClient => self.server_message(m, frame),
+                }
+                bytes = &bytes[5 + len..];
+            }
+            if bytes.is_empty() {
+                return;
+            }
+        }
         let mut stream = match dir {
             Direction::ToServer => std::mem::take(&mut self.client_msgs),
             Direction::ToClient => std::mem::take(&mut self.server_msgs),

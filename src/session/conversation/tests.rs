@@ -185,3 +185,168 @@ fn fixed_version_texts_read_as_the_version_names() {
         );
     }
 }
+
+/// A typed message: its type byte, length word and body.
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// A plaintext session, turn by turn: startup and SCRAM authentication,
+/// simple and extended queries (several in one segment), rows short and
+/// past the longest body kept whole, an error, a notice, and bytes that are
+/// no message at all.
+fn plaintext_turns() -> Vec<(Direction, Vec<u8>)> {
+    use Direction::{ToClient as S, ToServer as C};
+    let auth = |code: u32, rest: &[u8]| {
+        let mut b = code.to_be_bytes().to_vec();
+        b.extend_from_slice(rest);
+        message(b'R', &b)
+    };
+    let cat = |parts: &[Vec<u8>]| parts.concat();
+    let row = |n: usize| {
+        let mut b = 1u16.to_be_bytes().to_vec();
+        b.extend_from_slice(&(n as u32).to_be_bytes());
+        b.extend(std::iter::repeat_n(b'x', n));
+        message(b'D', &b)
+    };
+    let ready = message(b'Z', b"I");
+    let done = message(b'C', b"SELECT 1\0");
+    vec![
+        (
+            C,
+            startup(
+                pg::PROTOCOL_3_0,
+                &[
+                    ("user", "app"),
+                    ("database", "appdb"),
+                    ("application_name", "t"),
+                ],
+            ),
+        ),
+        (S, auth(10, b"SCRAM-SHA-256\0\0")),
+        (C, message(b'p', b"SCRAM-SHA-256\0\0\0\0\x08n,,n=,r=x")),
+        (S, auth(11, b"r=xy,s=c2FsdA==,i=4096")),
+        (C, message(b'p', b"c=biws,r=xy,p=cHJvb2Y=")),
+        (
+            S,
+            cat(&[
+                auth(12, b"v=c2ln"),
+                auth(0, b""),
+                message(b'S', b"server_version\015.18\0"),
+                message(b'S', b"client_encoding\0UTF8\0"),
+                message(b'K', &[0, 0, 0x30, 0x39, 1, 2, 3, 4]),
+                ready.clone(),
+            ]),
+        ),
+        (
+            C,
+            cat(&[
+                message(b'Q', b"select 1\0"),
+                message(b'P', b"\0select $1\0\0\0"),
+                message(b'B', b"\0\0\0\0\0\0\0\0"),
+                message(b'E', b"\0\0\0\0\0"),
+                message(b'S', b""),
+            ]),
+        ),
+        (
+            S,
+            cat(&[
+                message(
+                    b'T',
+                    b"\0\x01a\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\0",
+                ),
+                row(3),
+                row(20_000),
+                done.clone(),
+                ready.clone(),
+                message(b'1', b""),
+                message(b'2', b""),
+                row(5),
+                done,
+                ready.clone(),
+            ]),
+        ),
+        (
+            C,
+            cat(&[
+                message(b'Q', b"select 2\0"),
+                message(b'Q', b"select 3\0"),
+                message(b'Q', b"select 4\0"),
+            ]),
+        ),
+        (
+            S,
+            cat(&[
+                message(b'E', b"SERROR\0C42P01\0Mrelation \"t\" does not exist\0\0"),
+                ready,
+            ]),
+        ),
+        (
+            S,
+            cat(&[
+                message(b'N', b"SNOTICE\0Mhi\0\0"),
+                b"\x00\x01 not a message".to_vec(),
+            ]),
+        ),
+        (C, message(b'X', b"")),
+    ]
+}
+
+/// What a plaintext conversation makes of its bytes does not depend on how
+/// the segments cut them: whole turns, every turn cut at random places,
+/// one byte at a time.
+#[test]
+fn plaintext_messages_do_not_depend_on_how_the_segments_cut_them() {
+    let turns = plaintext_turns();
+    let feed = |cuts: &mut dyn FnMut(usize) -> Vec<usize>| {
+        let mut c = Conversation::default();
+        for (frame, (dir, bytes)) in turns.iter().enumerate() {
+            let mut at = 0;
+            // After bytes that are no message, the stream waits for a
+            // segment that starts with a plausible header: where segments
+            // cut them matters by design. That turn goes whole.
+            let stray = frame == turns.len() - 2;
+            let mut points = if stray { Vec::new() } else { cuts(bytes.len()) };
+            points.push(bytes.len());
+            for end in points {
+                if end == at {
+                    // The reassembler hands on no empty chunk.
+                    continue;
+                }
+                c.chunk(
+                    *dir,
+                    Chunk::Data {
+                        bytes: &bytes[at..end],
+                        frame: frame as u64,
+                    },
+                );
+                at = end;
+            }
+        }
+        c
+    };
+    let whole = feed(&mut |_| Vec::new());
+    // The session was read: queries counted, the error and the stray bytes
+    // seen, the long row passed over.
+    assert_eq!(whole.pg.queries, 5);
+    assert_eq!(whole.pg.password_messages, 2);
+    assert_eq!(
+        whole.pg.error.as_ref().and_then(|e| e.code.as_deref()),
+        Some("42P01")
+    );
+    assert_eq!(whole.server_malformed().map(|(tag, _)| tag), Some(0));
+    let by_byte = feed(&mut |n| (1..n).collect());
+    assert!(by_byte == whole, "{by_byte:#?}\nagainst\n{whole:#?}");
+    let mut rng = crate::testutil::XorShift(5);
+    for round in 0..300 {
+        let cut = feed(&mut |n| {
+            let mut points: Vec<usize> = (0..rng.below(6)).map(|_| rng.below(n + 1)).collect();
+            points.sort_unstable();
+            points
+        });
+        assert!(cut == whole, "round {round}: {cut:#?}\nagainst\n{whole:#?}");
+    }
+}
