@@ -235,7 +235,7 @@ fn plaintext_turns() -> Vec<(Direction, Vec<u8>)> {
             cat(&[
                 auth(12, b"v=c2ln"),
                 auth(0, b""),
-                message(b'S', b"server_version\015.18\0"),
+                message(b'S', b"server_version\x0015.18\0"),
                 message(b'S', b"client_encoding\0UTF8\0"),
                 message(b'K', &[0, 0, 0x30, 0x39, 1, 2, 3, 4]),
                 ready.clone(),
