@@ -333,6 +333,7 @@ fn plaintext_messages_do_not_depend_on_how_the_segments_cut_them() {
     // seen, the long row passed over.
     assert_eq!(whole.pg.queries, 5);
     assert_eq!(whole.pg.password_messages, 2);
+    assert_eq!(whole.pg.server_version.as_deref(), Some("15.18"));
     assert_eq!(
         whole.pg.error.as_ref().and_then(|e| e.code.as_deref()),
         Some("42P01")
