@@ -291,15 +291,8 @@ impl<R: Read> CaptureReader<R> {
             match self.format {
                 Format::Pcap { .. } => return self.next_pcap(),
                 Format::PcapNg { .. } => {
-                    if let Some((start, len, ts, link, orig_len)) = self.next_pcapng_packet()? {
-                        self.frame += 1;
-                        return Ok(Some(Packet {
-                            frame: self.frame,
-                            ts_nanos: ts,
-                            link,
-                            data: &self.buf[start..start + len],
-                            orig_len,
-                        }));
+                    if let Some(w) = self.next_pcapng_packet()? {
+                        return Ok(Some(self.take_whole(w)));
                     }
                     if self.done || self.starved {
                         return Ok(None);
@@ -469,12 +462,9 @@ impl<R: Read> CaptureReader<R> {
         Ok(self.whole_record().map(|w| self.take_whole(w)))
     }
 
-    /// Reads pcapng blocks until a packet block; returns where its bytes are
-    /// in the buffer (valid until the next call).
-    #[allow(clippy::type_complexity)]
-    fn next_pcapng_packet(
-        &mut self,
-    ) -> Result<Option<(usize, usize, i64, LinkType, u32)>, CaptureError> {
+    /// Reads pcapng blocks until a packet block, which it leaves at `start`
+    /// for [`take_whole`](Self::take_whole).
+    fn next_pcapng_packet(&mut self) -> Result<Option<Whole>, CaptureError> {
         loop {
             self.fill(12)?;
             let avail = self.end - self.start;
@@ -515,18 +505,20 @@ impl<R: Read> CaptureReader<R> {
             } else {
                 u32::from_le_bytes(type_bytes)
             };
-            let base = self.start;
-            if block_type == 6 && !self.parse_every_block {
-                if let Format::PcapNg { interfaces, .. } = &self.format {
-                    if let Some((at, len, ts, link, orig_len)) =
-                        plain_epb(bytes, big_endian, interfaces)
-                    {
-                        self.consume(block_len);
-                        self.last_ts = ts;
-                        return Ok(Some((base + at, len, ts, link, orig_len)));
-                    }
+            if block_type == 6 {
+                // Whole now: read in place, as the batched loop reads it.
+                if let Some(w) = self.whole_record() {
+                    return Ok(Some(w));
                 }
             }
+            let record = |data: &[u8], ts: i64, link: LinkType, orig_len: u32| Whole {
+                len: block_len,
+                data_at: data.as_ptr() as usize - bytes.as_ptr() as usize,
+                caplen: data.len(),
+                ts,
+                link,
+                orig_len,
+            };
             let parsed = if big_endian {
                 parse_block_be(bytes)
             } else {
@@ -570,8 +562,7 @@ impl<R: Read> CaptureReader<R> {
                             let data = epb.packet_data();
                             let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                             let ts = iface.timestamp(raw);
-                            let start = data.as_ptr() as usize - bytes.as_ptr() as usize + base;
-                            found = Some((start, data.len(), ts, iface.link, epb.orig_len()));
+                            found = Some(record(data, ts, iface.link, epb.orig_len()));
                         }
                         None => self.warn_once(format!(
                             "packet block names interface {} that no interface block described; skipped",
@@ -586,8 +577,7 @@ impl<R: Read> CaptureReader<R> {
                     };
                     if let Some(iface) = iface {
                         let data = spb.packet_data();
-                        let start = data.as_ptr() as usize - bytes.as_ptr() as usize + base;
-                        found = Some((start, data.len(), self.last_ts, iface.link, spb.orig_len()));
+                        found = Some(record(data, self.last_ts, iface.link, spb.orig_len()));
                     }
                 }
                 Ok(_) => {} // statistics, name resolution, custom and unknown blocks
@@ -601,11 +591,10 @@ impl<R: Read> CaptureReader<R> {
                     self.offset
                 )),
             }
-            self.consume(block_len);
-            if let Some(f) = found {
-                self.last_ts = f.2;
-                return Ok(Some(f));
+            if found.is_some() {
+                return Ok(found);
             }
+            self.consume(block_len);
         }
     }
 

@@ -377,11 +377,17 @@ fn drawn_table(rows: &[Cells], width: Option<u16>) -> String {
 /// several lines, a column wider than its widths go (65,535).
 fn bordered_lines(rows: &[Cells]) -> Option<String> {
     let header = Cells::new(HEADER);
+    let lines: Vec<&Cells> = std::iter::once(&header).chain(rows).collect();
+    // Each cell measured once; a column at least one wide.
+    let mut cell_widths = Vec::with_capacity(lines.len());
     let mut widths = [1usize; 6];
-    for cells in std::iter::once(&header).chain(rows) {
-        for (i, w) in widths.iter_mut().enumerate() {
-            *w = (*w).max(cell_width(cells.get(i))?);
+    for cells in &lines {
+        let mut row = [0; 6];
+        for (i, w) in row.iter_mut().enumerate() {
+            *w = cell_width(cells.get(i))?;
+            widths[i] = widths[i].max(*w);
         }
+        cell_widths.push(row);
     }
     if widths.iter().any(|&w| w > usize::from(u16::MAX)) {
         return None;
@@ -402,16 +408,15 @@ fn bordered_lines(rows: &[Cells]) -> Option<String> {
     let mut out = String::with_capacity((rows.len() + 4) * line_bytes);
     out.push_str(&border('┌', '─', '┬', '┐'));
     out.push('\n');
-    let line = |out: &mut String, cells: &Cells| {
+    let line = |out: &mut String, cells: &Cells, own: &[usize; 6]| {
         out.push('│');
         for (i, &w) in widths.iter().enumerate() {
             if i > 0 {
                 out.push('┆');
             }
-            let cell = cells.get(i);
             out.push(' ');
-            out.push_str(cell);
-            let mut pad = w - cell_width(cell).unwrap_or(w) + 1;
+            out.push_str(cells.get(i));
+            let mut pad = w - own[i] + 1;
             while pad > 0 {
                 let k = pad.min(SPACES.len());
                 out.push_str(&SPACES[..k]);
@@ -420,11 +425,11 @@ fn bordered_lines(rows: &[Cells]) -> Option<String> {
         }
         out.push_str("│\n");
     };
-    line(&mut out, &header);
+    line(&mut out, &header, &cell_widths[0]);
     out.push_str(&border('╞', '═', '╪', '╡'));
     out.push('\n');
-    for cells in rows {
-        line(&mut out, cells);
+    for (cells, own) in lines.iter().zip(&cell_widths).skip(1) {
+        line(&mut out, cells, own);
     }
     out.push_str(&bottom);
     Some(out)

@@ -2,7 +2,7 @@
 //! capture delivered them, through the startup phase and into TLS, GSSAPI or
 //! plaintext messages.
 
-use super::messages::{Message, MessageStream, MAX_INSPECTED_BODY};
+use super::messages::{message_at, Message, MessageStream};
 use super::Evidence;
 use crate::flow::reassembly::Chunk;
 use crate::flow::Direction;
@@ -1201,24 +1201,16 @@ impl Conversation {
             Direction::ToClient => self.server_msgs.at_boundary(),
         };
         if at_boundary {
-            while let Some(h) = pg::parse_pg_message_header(bytes) {
-                let (tag, len) = (h.tag, h.body_len as usize);
-                let plausible = match dir {
-                    Direction::ToServer => pg::is_frontend_tag(tag),
-                    Direction::ToClient => pg::is_backend_tag(tag),
-                };
-                if !plausible || len > MAX_INSPECTED_BODY || 5 + len > bytes.len() {
-                    break;
-                }
-                let m = Message {
-                    tag,
-                    body: &bytes[5..5 + len],
-                };
+            let plausible = |tag| match dir {
+                Direction::ToServer => pg::is_frontend_tag(tag),
+                Direction::ToClient => pg::is_backend_tag(tag),
+            };
+            while let Some((m, 0)) = message_at(bytes, plausible) {
+                bytes = &bytes[5 + m.body.len()..];
                 match dir {
                     Direction::ToServer => self.client_message(m, frame),
                     Direction::ToClient => self.server_message(m, frame),
                 }
-                bytes = &bytes[5 + len..];
             }
             if bytes.is_empty() {
                 return;

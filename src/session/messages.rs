@@ -15,6 +15,18 @@ pub struct Message<'a> {
     pub body: &'a [u8],
 }
 
+/// The message at the front of `data` when its type byte is `plausible`
+/// and its kept body (cut at [`MAX_INSPECTED_BODY`]) lies in `data`: the
+/// message, and how many bytes of its body are past the cut (not in it).
+#[inline]
+pub fn message_at(data: &[u8], plausible: impl Fn(u8) -> bool) -> Option<(Message<'_>, u64)> {
+    let h = parse_pg_message_header(data).filter(|h| plausible(h.tag))?;
+    let body_len = h.body_len as usize;
+    let keep = body_len.min(MAX_INSPECTED_BODY);
+    let body = data.get(5..5 + keep)?;
+    Some((Message { tag: h.tag, body }, (body_len - keep) as u64))
+}
+
 /// Drops up to `n` bytes from the front of `data`; returns how many of the
 /// `n` are still to come.
 fn skip_past(data: &mut &[u8], n: u64) -> u64 {
@@ -54,15 +66,12 @@ impl MessageStream {
             // A whole message in the segment is read where it lies; only
             // messages cut across segments are gathered in `buf`.
             if self.buf.is_empty() {
-                if let Some(h) = parse_pg_message_header(data).filter(|h| plausible(h.tag)) {
-                    let body_len = h.body_len as usize;
-                    let keep = body_len.min(MAX_INSPECTED_BODY);
-                    if let Some(body) = data.get(5..5 + keep) {
-                        on_message(Message { tag: h.tag, body });
-                        data = &data[5 + keep..];
-                        self.skip = skip_past(&mut data, (body_len - keep) as u64);
-                        continue;
-                    }
+                if let Some((m, past_cut)) = message_at(data, &plausible) {
+                    let taken = 5 + m.body.len();
+                    on_message(m);
+                    data = &data[taken..];
+                    self.skip = skip_past(&mut data, past_cut);
+                    continue;
                 }
             }
             if self.buf.len() < 5 {
