@@ -543,12 +543,17 @@ mod tests {
             );
             assert_eq!(render_table(&rows, None), drawn, "{n} rows");
         }
-        let two_lines = vec![Cells::new(["a", "b\nc", "d", "e", "f", "g"])];
-        assert_eq!(bordered_lines(&two_lines), None);
-        assert_eq!(
-            render_table(&two_lines, None),
-            drawn_table(&two_lines, None)
-        );
+        // comfy-table draws a cell of two lines, and a column past 65,535
+        // characters (its widths are 16-bit).
+        let wide = "w".repeat(70_000);
+        for odd in [
+            Cells::new(["a", "b\nc", "d", "e", "f", "g"]),
+            Cells::new(["a", "b", "c", "d", "e", wide.as_str()]),
+        ] {
+            let odd = vec![odd];
+            assert_eq!(bordered_lines(&odd), None);
+            assert_eq!(render_table(&odd, None), drawn_table(&odd, None));
+        }
     }
 
     /// The bytes form of the escaping appends what the string form does.
