@@ -31,10 +31,16 @@ pub struct Shapes {
 }
 
 impl Shapes {
-    /// The shared copy of `shape`.
-    fn intern(&mut self, shape: Conversation) -> Arc<Conversation> {
-        if let Some(shared) = self.set.get(&shape) {
-            return Arc::clone(shared);
+    /// The shared copy of `shape`. A shape held already leaves its box to
+    /// the next session this thread starts ([`super::keep_spare`]): a
+    /// settled TLS session freezes into a known shape, and its box and
+    /// small buffers were freed here and allocated again by the next
+    /// session (600 instructions a session of the million TLS sessions).
+    fn intern(&mut self, shape: Box<Conversation>) -> Arc<Conversation> {
+        if let Some(shared) = self.set.get(&*shape) {
+            let shared = Arc::clone(shared);
+            super::keep_spare(shape);
+            return shared;
         }
         self.new_since_sweep += 1;
         // A sweep looks at every shape: at most one per MAX_SHAPES / 2 new
@@ -43,7 +49,7 @@ impl Shapes {
             self.set.retain(|s| Arc::strong_count(s) > 1);
             self.new_since_sweep = 0;
         }
-        let shared = Arc::new(shape);
+        let shared = Arc::new(*shape);
         if self.set.len() < MAX_SHAPES {
             self.set.insert(Arc::clone(&shared));
         }
@@ -194,7 +200,7 @@ impl Frozen {
         conv.reset_by = None;
         same_session_ids(&mut conv);
         Ok(Frozen {
-            shape: shapes.intern(*conv),
+            shape: shapes.intern(conv),
             frames,
             plain,
         })

@@ -126,16 +126,23 @@ thread_local! {
 impl Drop for Streams {
     fn drop(&mut self) {
         if let Some(conv) = self.conv.take() {
-            // A thread's spares are gone as it ends: then the box is freed.
-            let _ = SPARE.try_with(|s| {
-                if let Ok(mut s) = s.try_borrow_mut() {
-                    if s.len() < SPARE_CONVERSATIONS {
-                        s.push(conv);
-                    }
-                }
-            });
+            keep_spare(conv);
         }
     }
+}
+
+/// Keeps the box of an ended conversation for the next one this thread
+/// starts ([`new_conversation`]), while fewer than [`SPARE_CONVERSATIONS`]
+/// are kept.
+pub(super) fn keep_spare(conv: Box<Conversation>) {
+    // A thread's spares are gone as it ends: then the box is freed.
+    let _ = SPARE.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            if s.len() < SPARE_CONVERSATIONS {
+                s.push(conv);
+            }
+        }
+    });
 }
 
 /// A new conversation, in the box of an ended one when this thread kept one.
