@@ -706,6 +706,32 @@ mod tests {
         assert_eq!(c.evidence.capacity(), room);
     }
 
+    /// A conversation frozen into a shape already held leaves its box to
+    /// the next conversation this thread starts, which starts new.
+    #[test]
+    fn a_conversation_frozen_into_a_known_shape_leaves_its_box() {
+        let mut shapes = Shapes::default();
+        let mut shaped = Conversation::default();
+        shaped.tls.client_app_records = 3;
+        shaped.evidence.push(Evidence {
+            frame: 2,
+            what: "shared".into(),
+        });
+        let first = Frozen::freeze(Box::new(shaped.clone()), 1, &mut shapes, None).unwrap();
+        let kept = SPARE.with(|s| s.borrow().len());
+        let again = Box::new(shaped);
+        let at: *const Conversation = &*again;
+        let second = Frozen::freeze(again, 1, &mut shapes, None).unwrap();
+        assert_eq!(shapes.len(), 1);
+        assert_eq!(SPARE.with(|s| s.borrow().len()), kept + 1);
+        let c = new_conversation();
+        assert!(std::ptr::eq(&*c, at), "the box was not kept");
+        assert_eq!(*c, Conversation::default());
+        // Both sessions still read as the conversation they froze.
+        assert_eq!(first.thaw(1).tls.client_app_records, 3);
+        assert_eq!(second.thaw(1).evidence.len(), 1);
+    }
+
     /// A session whose conversation saw these closes.
     fn closed_at(client: Option<u64>, server: Option<u64>) -> Session {
         let end = crate::flow::Endpoint::v4([10, 0, 0, 1], 5432);

@@ -351,3 +351,32 @@ fn plaintext_messages_do_not_depend_on_how_the_segments_cut_them() {
         assert!(cut == whole, "round {round}: {cut:#?}\nagainst\n{whole:#?}");
     }
 }
+
+/// The startup's pending bytes are handed to the phase they lead to, and
+/// their buffers stay the conversation's (emptied), for the next
+/// conversation that starts in its box; the bytes are read as before.
+#[test]
+fn pending_startup_buffers_stay_after_the_handshake_takes_them() {
+    let mut c = Conversation::default();
+    let turns: [(Direction, Vec<u8>); 3] = [
+        (Direction::ToServer, hex("00000008 04d2162f")),
+        (Direction::ToClient, b"S".to_vec()),
+        (Direction::ToServer, client_hello(&[])),
+    ];
+    for (frame, (dir, bytes)) in turns.iter().enumerate() {
+        c.chunk(
+            *dir,
+            Chunk::Data {
+                bytes,
+                frame: frame as u64 + 1,
+            },
+        );
+    }
+    assert_eq!(c.phase, Phase::Tls);
+    assert!(c.tls.client_hello.is_some(), "{c:#?}");
+    assert_eq!(c.tls.client_hello_frame, 3);
+    for pending in [&c.pending_client, &c.pending_server] {
+        assert!(pending.is_empty());
+        assert!(pending.capacity() > 0, "a buffer was dropped");
+    }
+}
