@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Side-by-side throughput of pgtls, tcpdump and tshark on one capture, as in
-# the README's Performance section. Captures come from
-# scripts/make-bench-captures.sh (default /var/tmp/pgtls-bench).
+# Side-by-side throughput of pgtls (JSON Lines with one thread and with every
+# core, and the default table: what a plain `pgtls read F > out` runs),
+# tcpdump and tshark on one capture, as in the README's Performance section.
+# Captures come from scripts/make-bench-captures.sh (default
+# /var/tmp/pgtls-bench).
 #
 #   scripts/bench-compare.sh [FILE] [--tshark]
 #
@@ -24,6 +26,7 @@ cmds=(
     "tcpdump -r $file -w /dev/null"
     "$bin read $file --format jsonl -j 1"
     "$bin read $file --format jsonl -j 0"
+    "$bin read $file"
 )
 if [[ $with_tshark == --tshark ]]; then
     cmds+=("tshark -r $file -d tcp.port==5432,pgsql -Y tls.handshake")
@@ -34,8 +37,10 @@ import json, sys
 b, p = int(sys.argv[1]), int(sys.argv[2] or 0)
 for r in json.load(open('/tmp/pgtls-bench.json'))['results']:
     m = r['mean']
-    print(f"{r['command'][:60]:60} {m:8.3f} s  {b/m/1e6:8.1f} MB/s  {p/m/1e6 if p else 0:6.2f} Mpkt/s")
+    label = r['command'].replace('target/release/pgtls', 'pgtls')
+    print(f"{label[:66]:66} {m:8.3f} s  {b/m/1e6:8.1f} MB/s  {p/m/1e6 if p else 0:6.2f} Mpkt/s")
 PY
 for j in 1 0; do
     /usr/bin/time -f "pgtls -j $j: peak RSS %M KB, CPU %U+%S s" $bin read "$file" --format jsonl -j $j > /dev/null
 done
+/usr/bin/time -f "pgtls (default table): peak RSS %M KB, CPU %U+%S s" $bin read "$file" > /dev/null
