@@ -1145,15 +1145,16 @@ impl Conversation {
                         from: dir,
                         frame,
                     });
-                    self.evidence(
-                        frame,
-                        format!(
-                            "{} alert {} from the {}",
-                            if alert.is_fatal() { "fatal" } else { "warning" },
-                            alert_label(alert.description),
-                            side_name(dir)
-                        ),
-                    );
+                    let mut what = String::with_capacity(64);
+                    what.push_str(if alert.is_fatal() {
+                        "fatal alert "
+                    } else {
+                        "warning alert "
+                    });
+                    push_alert_label(alert.description, &mut what);
+                    what.push_str(" from the ");
+                    what.push_str(side_name(dir));
+                    self.evidence(frame, what);
                 }
                 if alert.is_fatal() {
                     self.settled = true;
@@ -1652,9 +1653,24 @@ pub fn request_name(req: Request) -> &'static str {
 }
 
 pub fn alert_label(desc: u8) -> String {
+    let mut label = String::new();
+    push_alert_label(desc, &mut label);
+    label
+}
+
+/// Appends an alert's name and code, "protocol_version (70)", or its code
+/// alone when it has none (written piece by piece: through `format!`, an
+/// alert's evidence line took 1,700 instructions).
+fn push_alert_label(desc: u8, out: &mut String) {
+    let mut digits = itoa::Buffer::new();
+    let code = digits.format(desc);
     match tls::alert_name(desc) {
-        Some(n) => format!("{n} ({desc})"),
-        None => format!("{desc}"),
+        Some(name) => {
+            for piece in [name, " (", code, ")"] {
+                out.push_str(piece);
+            }
+        }
+        None => out.push_str(code),
     }
 }
 

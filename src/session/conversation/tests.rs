@@ -380,3 +380,40 @@ fn pending_startup_buffers_stay_after_the_handshake_takes_them() {
         assert!(pending.capacity() > 0, "a buffer was dropped");
     }
 }
+
+/// Alerts in clear are named with their code, or by their code alone when
+/// they have no name, in the evidence as in the alert's label.
+#[test]
+fn alerts_in_clear_are_told_with_their_names_and_codes() {
+    assert_eq!(alert_label(70), "protocol_version (70)");
+    assert_eq!(alert_label(0), "close_notify (0)");
+    assert_eq!(alert_label(255), "255");
+    let mut c = Conversation::default();
+    let turns: [(Direction, Vec<u8>); 5] = [
+        (Direction::ToServer, hex("00000008 04d2162f")),
+        (Direction::ToClient, b"S".to_vec()),
+        (Direction::ToServer, client_hello(&[])),
+        // A warning alert of no known description, then a fatal one.
+        (Direction::ToClient, hex("15030300 0201ff")),
+        (Direction::ToClient, hex("15030300 020246")),
+    ];
+    for (frame, (dir, bytes)) in turns.iter().enumerate() {
+        c.chunk(
+            *dir,
+            Chunk::Data {
+                bytes,
+                frame: frame as u64 + 1,
+            },
+        );
+    }
+    let told: Vec<&str> = c.evidence.iter().map(|e| e.what.as_ref()).collect();
+    assert!(
+        told.contains(&"warning alert 255 from the server"),
+        "{told:?}"
+    );
+    assert!(
+        told.contains(&"fatal alert protocol_version (70) from the server"),
+        "{told:?}"
+    );
+    assert!(c.is_settled());
+}
