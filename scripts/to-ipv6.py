@@ -10,7 +10,8 @@ carrying the same protocol and payload; packets that are not IPv4 are copied
 as they are. TCP checksums are left as they were (pgtls does not check them),
 so a tool that validates checksums will flag them. Every session must get the
 same verdict on OUT.pcap as on IN.pcap, with the IPv6 addresses. Only classic
-little-endian pcap with Ethernet (DLT 1) input is accepted.
+little-endian microsecond pcap with Ethernet (DLT 1) is accepted as input
+(what tcpdump writes on Linux).
 """
 import struct
 import sys
@@ -25,7 +26,8 @@ def v6_address(v4):
 
 
 def to_v6(frame):
-    """The frame with its IPv4 header replaced, or None if it is not IPv4."""
+    """The frame with its IPv4 header replaced and how many bytes longer it
+    got, or None if it is not IPv4."""
     if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[14] >> 4 != 4:
         return None
     ihl = (frame[14] & 0x0F) * 4

@@ -710,16 +710,12 @@ impl Conversation {
     /// Mid-stream: find out from one segment whether this is TLS or
     /// PostgreSQL in clear.
     fn unsynced_bytes(&mut self, dir: Direction, bytes: &[u8], frame: u64) {
-        let plausible_pg = match dir {
-            Direction::ToServer => pg::is_frontend_tag,
-            Direction::ToClient => pg::is_backend_tag,
-        };
         if tls::looks_like_tls_record(bytes) {
             self.tls.negotiation.get_or_insert(Negotiation::Midstream);
             self.evidence(frame, "TLS record on a session first seen mid-stream");
             self.phase = Phase::Tls;
             self.tls_bytes(dir, bytes, frame);
-        } else if messages_plausible(bytes, plausible_pg) {
+        } else if messages_plausible(bytes, dir) {
             self.evidence(
                 frame,
                 format!(
@@ -1200,11 +1196,7 @@ impl Conversation {
             Direction::ToClient => self.server_msgs.at_boundary(),
         };
         if at_boundary {
-            let plausible = |tag| match dir {
-                Direction::ToServer => pg::is_frontend_tag(tag),
-                Direction::ToClient => pg::is_backend_tag(tag),
-            };
-            while let Some((m, 0)) = message_at(bytes, plausible) {
+            while let Some((m, 0)) = message_at(bytes, |tag| sent_by(dir, tag)) {
                 bytes = &bytes[5 + m.body.len()..];
                 match dir {
                     Direction::ToServer => self.client_message(m, frame),
@@ -1287,14 +1279,10 @@ impl Conversation {
     /// side may send and none that matters, the queries among them; else
     /// None (the session must thaw to read them).
     pub(super) fn whole_quiet_messages(&self, dir: Direction, mut bytes: &[u8]) -> Option<u32> {
-        let plausible = match dir {
-            Direction::ToServer => pg::is_frontend_tag,
-            Direction::ToClient => pg::is_backend_tag,
-        };
         let mut queries = 0u32;
         while !bytes.is_empty() {
             let h = pg::parse_pg_message_header(bytes)?;
-            if !plausible(h.tag) || self.message_matters(dir, h.tag) {
+            if !sent_by(dir, h.tag) || self.message_matters(dir, h.tag) {
                 return None;
             }
             bytes = bytes.get(5 + h.body_len as usize..)?;
@@ -1617,11 +1605,22 @@ fn take_message(buf: &mut Vec<u8>, tag: u8) -> Option<Vec<u8>> {
     Some(body)
 }
 
-/// Do these bytes start with typed messages that parse back to back?
-fn messages_plausible(mut b: &[u8], tag_ok: fn(u8) -> bool) -> bool {
+/// Whether `tag` is the type of a message the side sending `dir` may send
+/// (a frontend message to the server, a backend one to the client).
+#[inline]
+fn sent_by(dir: Direction, tag: u8) -> bool {
+    match dir {
+        Direction::ToServer => pg::is_frontend_tag(tag),
+        Direction::ToClient => pg::is_backend_tag(tag),
+    }
+}
+
+/// Do these bytes, sent `dir`, start with typed messages that parse back
+/// to back?
+fn messages_plausible(mut b: &[u8], dir: Direction) -> bool {
     let mut seen = 0;
     while let Some(h) = pg::parse_pg_message_header(b) {
-        if !tag_ok(h.tag) || h.body_len > 64 * 1024 * 1024 {
+        if !sent_by(dir, h.tag) || h.body_len > 64 * 1024 * 1024 {
             return false;
         }
         seen += 1;
